@@ -1,0 +1,85 @@
+"""The aws target's lake: the same keys in an S3 bucket under a prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airsage.config import Settings
+from airsage.errors import ConfigurationError
+
+
+class S3Lake:
+    """Keys live at ``s3://<bucket>/<prefix>/<key>``; the client is built on first use."""
+
+    def __init__(self, settings: Settings, *, client: Any | None = None) -> None:
+        if not settings.lake_root.startswith("s3://"):
+            raise ConfigurationError(
+                f"the aws target needs lake.root to be an s3:// URI, got {settings.lake_root!r}"
+            )
+        self.root = settings.lake_root.rstrip("/")
+        bucket_and_prefix = self.root[len("s3://") :]
+        self.bucket, _, self.prefix = bucket_and_prefix.partition("/")
+        self._region = settings.section("aws").get("region")
+        self._client = client
+
+    @cached_property
+    def client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        import boto3
+
+        return boto3.client("s3", region_name=self._region)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return self.uri(key)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+        yield from sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list(prefix))
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self._key(k)} for k in chunk], "Quiet": True},
+            )
+        return len(keys)
+
+    def download(self, key: str, destination: Path) -> Path:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, self._key(key), str(destination))
+        return destination
+
+    def upload(self, source: Path, key: str) -> str:
+        self.client.upload_file(str(source), self.bucket, self._key(key))
+        return self.uri(key)

@@ -1,0 +1,105 @@
+"""The one place that names lake keys. Nothing else builds a lake path by joining strings.
+
+Layout (identical on S3 and on the local directory):
+
+- ``raw/<dataset>/dt=YYYY-MM-DD/<file>`` and ``_manifest.json``: landed once, never modified.
+- ``quarantine/<dataset>/dt=YYYY-MM-DD/_QUARANTINED.json``: a marker, the raw data stays put.
+- ``curated/``, ``features/``: prepared data of a daily run (keyed by date: a rerun overwrites).
+- ``models/<dataset>/<job>/``: training/tuning job output (``output/model.tar.gz``).
+- ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``: Model Monitor data capture.
+- ``monitoring/``: baselines and monitoring reports.
+- ``reports/<kind>/<dataset>/dt=YYYY-MM-DD/``: gate results, bias and evaluation reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt_
+from dataclasses import dataclass
+
+MANIFEST = "_manifest.json"
+QUARANTINE_MARKER = "_QUARANTINED.json"
+SPLITS = ("train", "validation", "test")
+
+
+def partition_value(day: dt_.date | str) -> str:
+    """``YYYY-MM-DD`` for a date, a datetime or an ISO string; anything else is refused."""
+    if isinstance(day, dt_.datetime):
+        return day.date().isoformat()
+    if isinstance(day, dt_.date):
+        return day.isoformat()
+    try:
+        return dt_.date.fromisoformat(str(day)[:10]).isoformat()
+    except ValueError:
+        raise ValueError(f"partition date {day!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _hour_path(when: dt_.datetime) -> str:
+    return when.strftime("%Y/%m/%d/%H")
+
+
+@dataclass(frozen=True)
+class LakeLayout:
+    """Keys of one dataset. Every method returns a key relative to the lake root."""
+
+    dataset: str = "reviews"
+
+    # -- raw and quarantine -------------------------------------------------------------
+    def raw_prefix(self) -> str:
+        return f"raw/{self.dataset}/"
+
+    def raw_partition(self, day: dt_.date | str) -> str:
+        return f"raw/{self.dataset}/dt={partition_value(day)}/"
+
+    def raw_file(self, day: dt_.date | str, filename: str) -> str:
+        return self.raw_partition(day) + filename
+
+    def raw_manifest(self, day: dt_.date | str) -> str:
+        return self.raw_partition(day) + MANIFEST
+
+    def quarantine_marker(self, day: dt_.date | str) -> str:
+        return f"quarantine/{self.dataset}/dt={partition_value(day)}/{QUARANTINE_MARKER}"
+
+    # -- prepared data ------------------------------------------------------------------
+    def curated(self, day: dt_.date | str) -> str:
+        return f"curated/{self.dataset}/dt={partition_value(day)}/"
+
+    def features(self, day: dt_.date | str, split: str | None = None) -> str:
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
+        base = f"features/{self.dataset}/dt={partition_value(day)}/"
+        return base if split is None else f"{base}{split}/"
+
+    # -- models -------------------------------------------------------------------------
+    def job(self, job_name: str) -> str:
+        return f"models/{self.dataset}/{job_name}/"
+
+    def model_artifact(self, job_name: str) -> str:
+        return f"models/{self.dataset}/{job_name}/output/model.tar.gz"
+
+    # -- reports (keyed by the partition date: a rerun overwrites its own) --------------
+    def report(self, kind: str, day: dt_.date | str, filename: str) -> str:
+        return f"reports/{kind}/{self.dataset}/dt={partition_value(day)}/{filename}"
+
+    def report_prefix(self, kind: str) -> str:
+        return f"reports/{kind}/{self.dataset}/"
+
+    # -- serving and monitoring ---------------------------------------------------------
+    @staticmethod
+    def capture_prefix(endpoint: str, variant: str | None = None) -> str:
+        return f"capture/{endpoint}/" if variant is None else f"capture/{endpoint}/{variant}/"
+
+    @staticmethod
+    def capture_hour(endpoint: str, variant: str, when: dt_.datetime) -> str:
+        return f"capture/{endpoint}/{variant}/{_hour_path(when)}/"
+
+    @staticmethod
+    def ground_truth_hour(endpoint: str, when: dt_.datetime) -> str:
+        return f"ground-truth/{endpoint}/{_hour_path(when)}/"
+
+    @staticmethod
+    def baseline(model_name: str, version: str) -> str:
+        return f"monitoring/baselines/{model_name}/{version}/"
+
+    @staticmethod
+    def monitoring_report(endpoint: str, interval_start: dt_.datetime) -> str:
+        return f"monitoring/reports/{endpoint}/{_hour_path(interval_start)}/"

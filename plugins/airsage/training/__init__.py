@@ -1,0 +1,1 @@
+"""Training in SageMaker script mode, and the model artifact contract every later step reads."""
