@@ -53,6 +53,12 @@ class LakeLayout:
     def raw_file(self, day: dt_.date | str, filename: str) -> str:
         return self.raw_partition(day) + filename
 
+    def landed_days(self, keys: list[str]) -> list[str]:
+        """The partition dates (sorted) that a listing of ``raw_prefix()`` shows."""
+        prefix = self.raw_prefix() + "dt="
+        days = {key[len(prefix) :].split("/", 1)[0] for key in keys if key.startswith(prefix)}
+        return sorted(days)
+
     def raw_manifest(self, day: dt_.date | str) -> str:
         return self.raw_partition(day) + MANIFEST
 

@@ -1,0 +1,28 @@
+"""reviews_drift_monitor: check each hour's captured endpoint traffic against the serving
+model's baseline; on violations, emit the drift asset event that schedules retraining."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import dag
+
+from airsage.airflow import names, tasks
+from airsage.airflow.defaults import default_args
+
+
+@dag(
+    dag_id=names.DRIFT_DAG_ID,
+    schedule="@hourly",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["airsage", "reviews", "monitoring"],
+    doc_md=__doc__,
+)
+def reviews_drift_monitor() -> None:
+    tasks.signal_drift(tasks.monitor())
+
+
+reviews_drift_monitor()

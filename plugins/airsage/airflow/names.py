@@ -1,0 +1,36 @@
+"""Names users see (DAG ids, task ids, asset names, Variable names), decided once."""
+
+from __future__ import annotations
+
+DATASET = "reviews"
+
+DAILY_DAG_ID = "reviews_daily"
+DRIFT_DAG_ID = "reviews_drift_monitor"
+
+CONFIG_VARIABLE = "airsage_config"
+
+# reviews_daily, in pipeline order
+INGEST = "ingest"
+CRAWL = "crawl"
+VALIDATE_SQL = "validate_sql"
+QUALITY_GATE = "quality_gate"
+CURATE = "curate"
+BIAS_GATE = "bias_gate"
+PREPARE = "prepare"
+TRAIN = "train"
+EVALUATE = "evaluate"
+REGISTER = "register"
+APPROVAL_ROUTE = "approval_route"
+APPROVE_MODEL = "approve_model"
+RECORD_APPROVAL = "record_approval"
+AUTO_APPROVED = "auto_approved"
+KEEP_CHAMPION = "keep_champion"
+BASELINE = "baseline"
+DEPLOY = "deploy"
+
+# reviews_drift_monitor
+MONITOR = "monitor"
+SIGNAL_DRIFT = "signal_drift"
+
+DRIFT_ASSET_NAME = "reviews_sentiment_drift"
+DRIFT_ASSET_URI = "airsage://reviews-sentiment/drift"

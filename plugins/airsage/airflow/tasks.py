@@ -1,0 +1,335 @@
+"""airsage's tasks. Each is a thin wrapper: load settings, call one step, return its JSON form.
+
+The steps are plain functions in the capability packages (``airsage.quality`` …); their
+implementation for the configured target comes from ``airsage.targets``. Task ids are the
+constants in :mod:`airsage.airflow.names`; a task's docstring is its documentation in the UI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airsage.airflow import names
+from airsage.airflow.assets import DRIFT
+from airsage.airflow.runtime import lake_for, partition_day, step_errors, task_settings
+
+
+def _impl(capability: str, settings: Any) -> Any:
+    from airsage.targets import implementation
+
+    return implementation(capability, settings)
+
+
+def _params(context: dict[str, Any]) -> dict[str, Any]:
+    return dict(context.get("params") or {})
+
+
+# -- data plane ---------------------------------------------------------------------------
+
+
+@task(task_id=names.INGEST)
+def ingest(**context: Any) -> dict[str, Any]:
+    """Land the day's batch under raw/ (or verify the landed one against its manifest).
+
+    A new run judges the batch afresh, so an earlier quarantine marker is lifted here.
+    """
+    from airsage.ingest import ensure_partition
+    from airsage.lake.quarantine import release
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = partition_day(context, lake)
+    with step_errors(names.INGEST, lake=lake, day=day):
+        landed = ensure_partition(settings, lake, names.DATASET, day)
+    release(lake, names.DATASET, day)
+    return {**landed.to_dict(), "day": day}
+
+
+@task(task_id=names.CRAWL)
+def crawl(landed: dict[str, Any]) -> dict[str, Any]:
+    """Infer schema and partition like a Glue crawler and update the catalog table."""
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = landed["day"]
+    with step_errors(names.CRAWL, lake=lake, day=day):
+        result = _impl("catalog", settings).crawl(lake, names.DATASET, day)
+    return {**result.to_dict(), "day": day}
+
+
+@task(task_id=names.VALIDATE_SQL)
+def validate_sql(crawled: dict[str, Any]) -> dict[str, Any]:
+    """Run the Athena SQL assertion queries of include/sql/ on the day's partition."""
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = crawled["day"]
+    with step_errors(names.VALIDATE_SQL, lake=lake, day=day):
+        report = _impl("sql", settings).run_checks(lake, names.DATASET, day)
+    return {**report.to_dict(), "day": day}
+
+
+@task(task_id=names.QUALITY_GATE)
+def quality_gate(validated: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the DQDL ruleset (Deequ semantics) and the metric anomaly rules."""
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = validated["day"]
+    with step_errors(names.QUALITY_GATE, lake=lake, day=day):
+        relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
+        report = _impl("quality", settings).run(lake, names.DATASET, day, relation)
+    return {**report.to_dict(), "day": day}
+
+
+# -- ML plane -----------------------------------------------------------------------------
+
+
+@task(task_id=names.CURATE)
+def curate(checked: dict[str, Any]) -> dict[str, Any]:
+    """Write the accepted partition as typed Parquet with the sentiment label (curated/)."""
+    from airsage.prepare.curate import curate_partition
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = checked["day"]
+    with step_errors(names.CURATE, lake=lake, day=day):
+        relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
+        result = curate_partition(settings, lake, names.DATASET, day, relation)
+    return {**result.to_dict(), "day": day}
+
+
+@task(task_id=names.BIAS_GATE)
+def bias_gate(curated: dict[str, Any]) -> dict[str, Any]:
+    """Clarify's pre-training bias metrics for the configured facet, against thresholds."""
+    from airsage.bias.gate import run_bias_gate
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = curated["day"]
+    with step_errors(names.BIAS_GATE, lake=lake, day=day):
+        report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
+    return {**report.to_dict(), "day": day}
+
+
+@task(task_id=names.PREPARE)
+def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Clean, label, balance and split 90/5/5; validate the splits with Great Expectations."""
+    from airsage.prepare.prepare import PrepareOptions, prepare_dataset
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = bias["day"]
+    params = _params(context)
+    options = PrepareOptions.from_settings(settings, balance=params.get("balance"))
+    with step_errors(names.PREPARE, lake=lake, day=day):
+        result = prepare_dataset(settings, lake, names.DATASET, day, options=options)
+    return {**result.to_dict(), "day": day}
+
+
+@task(task_id=names.TRAIN)
+def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Train in SageMaker script mode, or tune (Bayesian) and keep the best trial's model."""
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = prepared["day"]
+    params = _params(context)
+    hyperparameters = {"model_family": params.get("model_family") or "tfidf_linear"}
+    with step_errors(names.TRAIN, lake=lake, day=day, quarantine_batch=False):
+        if params.get("tuning"):
+            from airsage.tuning.step import tune_model
+
+            tuning = tune_model(
+                settings, lake, names.DATASET, day,
+                max_jobs=params.get("max_jobs"), hyperparameters=hyperparameters,
+            )
+            job = tuning.best.to_dict()
+            job["tuning"] = tuning.to_dict()
+        else:
+            from airsage.training.step import train_model
+
+            job = train_model(settings, lake, names.DATASET, day, hyperparameters=hyperparameters).to_dict()
+    return {**job, "day": day}
+
+
+@task(task_id=names.EVALUATE)
+def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the candidate on the held-out test split: evaluation.json, bias, attribution."""
+    from airsage.evaluation.step import evaluate_model
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = trained["day"]
+    with step_errors(names.EVALUATE, lake=lake, day=day, quarantine_batch=False):
+        report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"])
+    return {**report.to_dict(), "day": day}
+
+
+@task(task_id=names.REGISTER)
+def register(
+    trained: dict[str, Any], evaluated: dict[str, Any], prepared: dict[str, Any], **context: Any
+) -> dict[str, Any]:
+    """Bless (threshold, champion/challenger, post-training bias) and register if blessed."""
+    from airsage.evaluation.report import EvaluationReport
+    from airsage.registry.step import condition_and_register
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    day = evaluated["day"]
+    params = _params(context)
+    with step_errors(names.REGISTER, lake=lake, day=day, quarantine_batch=False):
+        result = condition_and_register(
+            settings, lake, names.DATASET, day,
+            training=trained,
+            candidate=EvaluationReport.from_dict(evaluated),
+            prepare_lineage=prepared,
+            auto_approve=params.get("auto_approve"),
+            accuracy_threshold=params.get("accuracy_threshold"),
+        )
+    return {**result.to_dict(), "day": day, "model_artifact_key": trained["model_artifact_key"]}
+
+
+@task.branch(task_id=names.APPROVAL_ROUTE)
+def approval_route(registered: dict[str, Any]) -> str:
+    """Route on the blessing: keep the champion, ask a person, or go on (auto-approved)."""
+    version = registered.get("model_version")
+    if not registered.get("blessed") or version is None:
+        return names.KEEP_CHAMPION
+    if version.get("status") == "Approved":
+        return names.AUTO_APPROVED
+    return names.APPROVE_MODEL
+
+
+@task(task_id=names.KEEP_CHAMPION)
+def keep_champion(registered: dict[str, Any]) -> dict[str, Any]:
+    """The candidate was not blessed: nothing is registered and the champion keeps serving."""
+    return {"kept_champion": registered.get("champion_version"), "reasons": registered.get("blessing")}
+
+
+@task(task_id=names.AUTO_APPROVED)
+def auto_approved(registered: dict[str, Any]) -> dict[str, Any]:
+    """The version was registered as Approved (auto-approval is on): no person needed."""
+    return registered
+
+
+@task(task_id=names.RECORD_APPROVAL)
+def record_approval(registered: dict[str, Any]) -> dict[str, Any]:
+    """A person approved the version in the Airflow UI: mark it Approved in the registry."""
+    settings = task_settings()
+    version = registered["model_version"]
+    updated = _impl("registry", settings).set_status(version["name"], version["version"], "Approved")
+    return {**registered, "model_version": updated.to_dict()}
+
+
+@task(task_id=names.BASELINE, trigger_rule="none_failed_min_one_success")
+def baseline(**context: Any) -> dict[str, Any]:
+    """Model Monitor baseline (statistics.json, constraints.json) of the training data.
+
+    Runs after whichever approval path ran; skipped when neither did (not blessed, rejected).
+    """
+    from airsage.monitoring.step import create_baseline
+
+    pulled = context["ti"].xcom_pull(task_ids=[names.AUTO_APPROVED, names.RECORD_APPROVAL])
+    registered = next(item for item in pulled if item)
+    settings = task_settings()
+    lake = lake_for(settings)
+    version = registered["model_version"]
+    with step_errors(names.BASELINE, quarantine_batch=False):
+        result = create_baseline(
+            settings, lake, names.DATASET, registered["day"],
+            model_name=version["name"], model_version=version["version"],
+            model_artifact_key=registered["model_artifact_key"],
+        )
+    return {**result.to_dict(), "model_version": version}
+
+
+@task(task_id=names.DEPLOY)
+def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
+    """Blue/green deploy of the newest approved version; roll back if it fails its alarms."""
+    settings = task_settings()
+    lake = lake_for(settings)
+    registry = _impl("registry", settings)
+    name = baselined["model_version"]["name"]
+    version = registry.latest_version(name, status="Approved")
+    if version is None:
+        raise AirflowSkipException(f"no Approved version of {name}: nothing to deploy")
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        result = _impl("serving", settings).deploy(lake, version)
+    return result.to_dict()
+
+
+# -- drift monitor ------------------------------------------------------------------------
+
+
+def _interval(context: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The hour(s) a monitor run checks: its data interval, or for a manual run (whose
+    interval is empty) the hour before its logical date."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None and end > start:
+        return start, end
+    anchor = context.get("logical_date") or context["dag_run"].run_after
+    anchor = anchor.replace(minute=0, second=0, microsecond=0)
+    return anchor - dt.timedelta(hours=1), anchor
+
+
+@task(task_id=names.MONITOR)
+def monitor(**context: Any) -> dict[str, Any]:
+    """Check the interval's captured traffic against the serving model's baseline."""
+    from airsage.monitoring.step import run_monitor
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
+    description = _impl("serving", settings).describe(endpoint)
+    live = [v for v in (description.variants if description else []) if v.get("weight", 0) > 0]
+    if not live:
+        raise AirflowSkipException(f"endpoint {endpoint} serves no model yet: nothing to monitor")
+    serving = max(live, key=lambda v: v["weight"])
+    start, end = _interval(context)
+    with step_errors(names.MONITOR, quarantine_batch=False):
+        result = run_monitor(
+            settings, lake, endpoint=endpoint,
+            model_name=serving["model_name"], model_version=str(serving["model_version"]),
+            interval_start=start, interval_end=end,
+        )
+    return result.to_dict()
+
+
+@task(task_id=names.SIGNAL_DRIFT, outlets=[DRIFT])
+def signal_drift(monitored: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Emit the drift asset event (violations in its extra) and alert; skip when no drift."""
+    from airsage.airflow.notifiers import send_alert
+    from airsage.alerts.base import Alert
+
+    if not monitored.get("should_retrain"):
+        raise AirflowSkipException(
+            f"no retraining: {len(monitored.get('violations', []))} violation(s) do not pass "
+            "the violation policy"
+        )
+    violations = monitored.get("violations", [])
+    extra = {
+        "endpoint": monitored.get("endpoint"),
+        "model_version": monitored.get("model_version"),
+        "report_key": monitored.get("report_key"),
+        "violations": [
+            {k: v.get(k) for k in ("feature_name", "constraint_check_type", "description")}
+            for v in violations[:50]
+        ],
+        "violation_count": len(violations),
+    }
+    context["outlet_events"][DRIFT].extra = extra
+    lines = [f"- {v['feature_name']}: {v['constraint_check_type']}: {v['description']}"
+             for v in extra["violations"]]
+    send_alert(
+        Alert(
+            title=f"drift on {extra['endpoint']}: retraining scheduled",
+            message="\n".join(lines),
+            severity="warning",
+            dag_id=names.DRIFT_DAG_ID,
+            task_id=names.SIGNAL_DRIFT,
+            run_id=context.get("run_id"),
+            details=extra,
+        )
+    )
+    return extra

@@ -1,0 +1,209 @@
+"""The ``airsage`` command: data generation and landing, SQL, rule suggestion, serving, demo.
+
+Every subcommand imports what it needs when it runs, so ``airsage --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airsage.errors import AirsageError
+
+
+def _settings() -> Any:
+    from airsage.config import load_settings
+
+    return load_settings()
+
+
+def _lake(settings: Any) -> Any:
+    from airsage.targets import implementation
+
+    return implementation("lake", settings)
+
+
+def _date(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from airsage.data.generator import (
+        GeneratorConfig,
+        generate_batch,
+        write_batch,
+        write_defective_batch,
+    )
+    from airsage.ingest import land_file
+
+    settings = _settings()
+    start = dt.date.fromisoformat(args.date)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for offset in range(args.days):
+        day = (start + dt.timedelta(days=offset)).isoformat()
+        config = GeneratorConfig(
+            rows=args.rows, seed=args.seed, day=day, drift=args.drift,
+            biased_category=args.biased_category, bias_strength=args.bias_strength,
+            defect=args.defect,
+        )
+        path = out_dir / f"reviews_{day}.{args.format}"
+        if args.defect:
+            path = write_defective_batch(args.defect, path, config)
+        else:
+            write_batch(generate_batch(config), path, args.format)
+        print(f"wrote {path}")
+        if args.land:
+            result = land_file(_lake(settings), settings.dataset(args.dataset), path, day)
+            print(json.dumps(result.to_dict(), indent=2, default=str))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from airsage.ingest import land_file
+
+    settings = _settings()
+    result = land_file(_lake(settings), settings.dataset(args.dataset), Path(args.path), args.date)
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from airsage.targets import implementation
+
+    sql = Path(args.file).read_text() if args.file else args.query
+    if not sql:
+        raise SystemExit("airsage sql: give a query or --file")
+    params = {"ds": args.date} if args.date else {}
+    frame = implementation("sql", _settings()).query(sql, **params)
+    print(frame.to_string(index=False, max_rows=args.max_rows))
+    return 0
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from airsage.quality.suggest import suggest_ruleset
+    from airsage.targets import implementation
+
+    settings = _settings()
+    relation = implementation("catalog", settings).partition_relation(
+        _lake(settings), args.dataset, args.date
+    )
+    ruleset = suggest_ruleset(relation, dataset=settings.dataset(args.dataset))
+    if args.out:
+        Path(args.out).write_text(ruleset)
+        print(f"wrote {args.out}")
+    else:
+        print(ruleset)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from airsage.serving.server import main as serve_main
+
+    return serve_main(args.rest) or 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from airsage.airflow.runner import run_dag
+
+    conf = json.loads(args.conf) if args.conf else None
+    summary = run_dag(args.dag_id, logical_date=args.date, conf=conf)
+    print(json.dumps({"state": summary.state, "tasks": summary.task_states}, indent=2))
+    return 0 if summary.state == "success" else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from airsage.demo import run_demo
+
+    return run_demo(days=args.days, end=args.date)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings()
+    print(json.dumps(dict(settings.raw), indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airsage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="generate and land review batches").add_subparsers(
+        dest="data_command", required=True
+    )
+    gen = data.add_parser("generate", help="write deterministic synthetic review batches")
+    gen.add_argument("--date", type=_date, required=True, help="first day (YYYY-MM-DD)")
+    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--rows", type=int, default=2000)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv")
+    gen.add_argument("--drift", type=float, default=0.0, help="covariate drift 0..1")
+    gen.add_argument("--biased-category", default=None, help="department treated unfairly")
+    gen.add_argument("--bias-strength", type=float, default=0.0)
+    gen.add_argument("--defect", default=None, help="write a bad batch of this kind")
+    gen.add_argument("--out", default="generated", help="output directory")
+    gen.add_argument("--land", action="store_true", help="also land each file in the lake")
+    gen.add_argument("--dataset", default="reviews")
+    gen.set_defaults(func=cmd_generate)
+
+    ing = data.add_parser("ingest", help="land a file (csv, jsonl, parquet) for a day")
+    ing.add_argument("path")
+    ing.add_argument("--date", type=_date, required=True)
+    ing.add_argument("--dataset", default="reviews")
+    ing.set_defaults(func=cmd_ingest)
+
+    sql = sub.add_parser("sql", help="run an Athena (Presto/Trino) SQL query on the catalog")
+    sql.add_argument("query", nargs="?")
+    sql.add_argument("--file")
+    sql.add_argument("--date", type=_date, help="value of {{ ds }}")
+    sql.add_argument("--max-rows", type=int, default=50)
+    sql.set_defaults(func=cmd_sql)
+
+    quality = sub.add_parser("quality", help="data quality tools").add_subparsers(
+        dest="quality_command", required=True
+    )
+    suggest = quality.add_parser("suggest", help="profile a partition and write a DQDL ruleset")
+    suggest.add_argument("--date", type=_date, required=True)
+    suggest.add_argument("--dataset", default="reviews")
+    suggest.add_argument("--out")
+    suggest.set_defaults(func=cmd_suggest)
+
+    serve = sub.add_parser("serve", help="run the local model endpoint (SageMaker contract)")
+    serve.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the server")
+    serve.set_defaults(func=cmd_serve)
+
+    run = sub.add_parser("run", help="run one DAG run in-process (dag.test)")
+    run.add_argument("dag_id")
+    run.add_argument("--date", type=_date, default=None)
+    run.add_argument("--conf", help="JSON object of Params")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="the local end-to-end demo")
+    demo.add_argument("--days", type=int, default=3)
+    demo.add_argument("--date", type=_date, default=None, help="last day (default: yesterday)")
+    demo.set_defaults(func=cmd_demo)
+
+    config = sub.add_parser("config", help="print the merged configuration")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AirsageError as exc:
+        print(f"airsage: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

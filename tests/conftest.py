@@ -1,0 +1,58 @@
+"""Test-wide setup: an isolated Airflow home and airsage home, so tests never touch the demo.
+
+Airflow reads its configuration when first imported, so the environment is set here, at
+collection time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "womens_clothing_reviews_1k.csv"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airsage-test-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.pop("AIRSAGE_CONFIG", None)
+os.environ["AIRSAGE_HOME"] = str(Path(tempfile.mkdtemp(prefix="airsage-test-home-")))
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite) for tests that run DAGs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True, text=True, env=os.environ.copy(), check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def airsage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh airsage home (lake, catalog, registry, alert log) for one test."""
+    home = tmp_path / "airsage-home"
+    home.mkdir()
+    monkeypatch.setenv("AIRSAGE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def shared_sample() -> Path:
+    """The real 1k-row sample beside the project; the test skips on a fresh clone without it."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"{SHARED_DATA} is absent (a fresh clone has no ../shared)")
+    return SHARED_DATA

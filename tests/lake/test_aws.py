@@ -1,0 +1,67 @@
+"""The S3 lake against moto's server on 127.0.0.1 (never real AWS)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from airsage.config import load_settings
+from airsage.lake.aws import S3Lake
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    import boto3
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="airsage-lake")
+    yield client
+    for item in client.list_objects_v2(Bucket="airsage-lake").get("Contents", []):
+        client.delete_object(Bucket="airsage-lake", Key=item["Key"])
+    client.delete_bucket(Bucket="airsage-lake")
+
+
+def test_s3_lake_keeps_the_same_keys_under_its_prefix(s3) -> None:
+    settings = load_settings(environ={"AIRSAGE_TARGET": "aws", "AIRSAGE_LAKE_ROOT": "s3://airsage-lake/prod"})
+    lake = S3Lake(settings, client=s3)
+    uri = lake.write_bytes("raw/reviews/dt=2026-01-01/a.csv", b"x,y\n")
+    assert uri == "s3://airsage-lake/prod/raw/reviews/dt=2026-01-01/a.csv"
+    recorded = [o["Key"] for o in s3.list_objects_v2(Bucket="airsage-lake")["Contents"]]
+    assert recorded == ["prod/raw/reviews/dt=2026-01-01/a.csv"]
+    assert lake.exists("raw/reviews/dt=2026-01-01/a.csv")
+    assert not lake.exists("raw/reviews/dt=2026-01-02/a.csv")
+    assert list(lake.list("raw/")) == ["raw/reviews/dt=2026-01-01/a.csv"]
+    assert lake.read_bytes("raw/reviews/dt=2026-01-01/a.csv") == b"x,y\n"
+    assert lake.delete_prefix("raw/") == 1
+    assert s3.list_objects_v2(Bucket="airsage-lake").get("KeyCount") == 0
+
+
+def test_s3_lake_needs_an_s3_root() -> None:
+    from airsage.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="s3:// URI"):
+        S3Lake(load_settings(environ={"AIRSAGE_TARGET": "aws"}))
