@@ -33,4 +33,4 @@ MONITOR = "monitor"
 SIGNAL_DRIFT = "signal_drift"
 
 DRIFT_ASSET_NAME = "reviews_sentiment_drift"
-DRIFT_ASSET_URI = "airsage://reviews-sentiment/drift"
+DRIFT_ASSET_URI = "x-airsage://reviews-sentiment/drift"
