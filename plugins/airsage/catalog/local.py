@@ -1,0 +1,347 @@
+"""The local target's crawler and catalog: a persistent DuckDB file, views over raw files.
+
+Like a Glue crawler it infers a landed partition's schema (DuckDB's sniffer / Parquet and
+JSON schemas), maps the source header to airsage's names (``source_columns``), compares
+the result with the contract and the table's previous schema, and registers the partition:
+one metadata row per partition (upserted, so a rerun or backfill never duplicates it) and
+a view ``<database>.<dataset>`` over the registered partitions' files (no data copied),
+with airsage's names, the configured types and a ``dt`` column (a string, as a Hive/Glue
+partition key is).
+
+Metadata lives in the schema ``_catalog`` of ``<home>/catalog.duckdb``: ``tables`` (the
+last crawled schema of each table) and ``partitions`` (location, files, rows, schema and the
+SQL that reads the partition).
+"""
+
+from __future__ import annotations
+
+import datetime as dt_
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from airsage.catalog.base import (
+    DEFAULT_DATABASE,
+    CrawlResult,
+    SchemaChange,
+    compare_schema,
+    enforce_policy,
+    schema_policy,
+)
+from airsage.catalog.scan import FileSchema, inspect_file, sql_ident, sql_string
+from airsage.config import DatasetSpec, Settings
+from airsage.errors import ConfigurationError, InputDataError, StepFailed
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout, partition_value
+
+CATALOG_FILE = "catalog.duckdb"
+META_SCHEMA = "_catalog"
+PARTITION_COLUMN = "dt"
+_LOCK_WAIT_SECONDS = 30.0
+
+_META_DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.tables (
+        database VARCHAR, table_name VARCHAR, location VARCHAR, schema_json VARCHAR,
+        created_at TIMESTAMP, updated_at TIMESTAMP, PRIMARY KEY (database, table_name))""",
+    f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.partitions (
+        database VARCHAR, table_name VARCHAR, dt VARCHAR, location VARCHAR,
+        files_json VARCHAR, formats VARCHAR, row_count BIGINT, schema_json VARCHAR,
+        relation_sql VARCHAR, crawled_at TIMESTAMP,
+        PRIMARY KEY (database, table_name, dt))""",
+)
+
+
+def connect_catalog(path: Path, *, read_only: bool) -> Any:
+    """Open the catalog file, waiting a little for another process's write lock."""
+    import duckdb
+
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise StepFailed(
+                    f"catalog: cannot open {path} ({'read-only' if read_only else 'read-write'})"
+                    f": {exc}; another process holds it, retry when it is done"
+                ) from exc
+            time.sleep(0.5)
+
+
+def map_columns(spec: DatasetSpec, source_names: Sequence[str]) -> list[str]:
+    """airsage's name for each source column (unknown columns keep a normalised name).
+
+    Exact configured names win, then ``source_columns`` (the public file's header), then
+    a normalised match (``"Clothing ID"`` -> ``clothing_id``).
+    """
+    mapped = []
+    for name in source_names:
+        if name in spec.columns:
+            mapped.append(name)
+        elif name in spec.source_columns:
+            mapped.append(spec.source_columns[name])
+        else:
+            normal = "_".join(name.strip().lower().split()) or name
+            mapped.append(normal)
+    return mapped
+
+
+@dataclass(frozen=True)
+class _FilePlan:
+    key: str
+    schema: FileSchema
+    mapped: tuple[str, ...]
+
+    def ref(self, column: str) -> str | None:
+        for ref, name in zip(self.schema.refs, self.mapped, strict=True):
+            if name == column:
+                return ref
+        return None
+
+    def select(self, spec: DatasetSpec, day: str) -> str:
+        parts = []
+        for column, type_ in spec.columns.items():
+            ref = self.ref(column)
+            expr = f"CAST(NULL AS {type_})" if ref is None else f"TRY_CAST({ref} AS {type_})"
+            parts.append(f"{expr} AS {sql_ident(column)}")
+        parts.append(f"{sql_string(day)} AS {PARTITION_COLUMN}")
+        return f"SELECT {', '.join(parts)} FROM {self.schema.reader}"
+
+
+def _relation(plans: Sequence[_FilePlan], spec: DatasetSpec, day: str) -> str:
+    return "(" + " UNION ALL ".join(p.select(spec, day) for p in plans) + ")"
+
+
+class LocalCatalog:
+    """Crawl partitions into ``<home>/catalog.duckdb`` and read them back by SQL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        section = settings.section("catalog")
+        self.database = str(section.get("database") or DEFAULT_DATABASE)
+        if not self.database.isidentifier():
+            raise ConfigurationError(
+                f"catalog.database {self.database!r} must be a plain identifier (letters, "
+                "digits, underscore)"
+            )
+        self.policy = schema_policy(section)
+        self.path = Path(settings.home) / CATALOG_FILE
+
+    # -- reading ------------------------------------------------------------------------
+    def connect(self, read_only: bool = True) -> Any:
+        """A DuckDB connection to the catalog (``airsage sql`` and the SQL checks use it)."""
+        if read_only and not self.path.exists():
+            raise InputDataError(
+                f"catalog: {self.path} does not exist yet; crawl a partition first "
+                "(airsage runs the crawl task after ingest)"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return connect_catalog(self.path, read_only=read_only)
+
+    def partitions(self, dataset: str) -> list[dict[str, Any]]:
+        """Registered partitions of ``dataset`` (dt, location, rows, crawled_at), by date."""
+        if not self.path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            if not _has_meta(con):
+                return []
+            rows = con.execute(
+                f"SELECT dt, location, row_count, formats, crawled_at FROM {META_SCHEMA}.partitions"
+                " WHERE database = ? AND table_name = ? ORDER BY dt",
+                [self.database, dataset],
+            ).fetchall()
+        return [{"dt": r[0], "location": r[1], "rows": r[2], "formats": r[3],
+                 "crawled_at": r[4].isoformat() if r[4] else None} for r in rows]
+
+    def partition_relation(self, lake: Lake, dataset: str, day: dt_.date | str) -> str:
+        """A FROM-able DuckDB expression reading one partition with airsage's names and types.
+
+        Self-contained (absolute file paths, no catalog attached): values that do not cast
+        to the configured type read as NULL, a missing column reads as NULL, extra columns
+        are left out, and ``dt`` holds the partition date.
+        """
+        import duckdb
+
+        spec = self.settings.dataset(dataset)
+        day = partition_value(day)
+        with duckdb.connect() as con:
+            plans = self._plans(con, lake, spec, day, validate=False)
+        return _relation(plans, spec, day)
+
+    # -- crawling -----------------------------------------------------------------------
+    def _plans(self, con: Any, lake: Lake, spec: DatasetSpec, day: str, *,
+               validate: bool) -> list[_FilePlan]:
+        layout = LakeLayout(spec.name)
+        manifest_key = layout.raw_manifest(day)
+        if not lake.exists(manifest_key):
+            raise InputDataError(
+                f"catalog: {spec.name} dt={day} is not landed (no {lake.uri(manifest_key)}); "
+                "run the ingest step for that date first"
+            )
+        manifest = json.loads(lake.read_bytes(manifest_key))
+        plans = []
+        for entry in manifest["files"]:
+            uri = lake.uri(entry["key"])
+            if "://" in uri:
+                raise ConfigurationError(
+                    f"the local catalog reads files on this machine, but the lake gives {uri}; "
+                    "use the aws target's Glue catalog for an S3 lake"
+                )
+            try:
+                schema = inspect_file(con, uri, entry.get("format"), validate=validate)
+            except InputDataError as exc:
+                raise InputDataError(f"catalog: {spec.name} dt={day}: {exc}") from exc
+            plans.append(_FilePlan(entry["key"], schema, tuple(map_columns(spec, schema.columns))))
+        return plans
+
+    def _uncastable(self, con: Any, plans: Sequence[_FilePlan],
+                    spec: DatasetSpec) -> dict[str, str]:
+        """Columns whose values do not cast to the configured type, with a sample value."""
+        found: dict[str, str] = {}
+        for plan in plans:
+            checks = []
+            for column, type_ in spec.columns.items():
+                ref = plan.ref(column)
+                if ref is None or type_.upper() == "VARCHAR":
+                    continue
+                bad = f"{ref} IS NOT NULL AND TRY_CAST({ref} AS {type_}) IS NULL"
+                checks.append((column, f"count(*) FILTER (WHERE {bad})",
+                               f"min(CAST({ref} AS VARCHAR)) FILTER (WHERE {bad})"))
+            if not checks:
+                continue
+            select = ", ".join(f"{count}, {sample}" for _, count, sample in checks)
+            row = con.execute(f"SELECT {select} FROM {plan.schema.reader}").fetchone()
+            for index, (column, _, _) in enumerate(checks):
+                count, sample = row[2 * index], row[2 * index + 1]
+                if count:
+                    found.setdefault(
+                        column,
+                        f"{count} value(s) in {Path(plan.key).name} do not cast to "
+                        f"{spec.columns[column]}, e.g. {sample!r}",
+                    )
+        return found
+
+    def crawl(self, lake: Lake, dataset: str, day: dt_.date | str) -> CrawlResult:
+        """Infer, compare and register one landed partition (see the module doc)."""
+        spec = self.settings.dataset(dataset)
+        day = partition_value(day)
+        layout = LakeLayout(dataset)
+        resource = f"{self.database}.{dataset} dt={day}"
+        import duckdb
+
+        # Files are read on a scratch connection: a reader crash can never touch the catalog,
+        # and the catalog's write lock is held only while registering.
+        with duckdb.connect() as scratch:
+            plans = self._plans(scratch, lake, spec, day, validate=True)
+            uncastable = self._uncastable(scratch, plans, spec)
+        with self.connect(read_only=False) as con:
+            for statement in _META_DDL:
+                con.execute(statement)
+            found: dict[str, str] = {}
+            for plan in plans:
+                for name, type_ in zip(plan.mapped, plan.schema.types, strict=True):
+                    found.setdefault(name, type_)
+            missing_somewhere = {
+                column for plan in plans for column in spec.columns if plan.ref(column) is None
+            }
+            changes = list(compare_schema(
+                {k: v for k, v in found.items() if k not in missing_somewhere},
+                spec.columns, retyped=uncastable,
+            ))
+            previous_row = con.execute(
+                f"SELECT schema_json FROM {META_SCHEMA}.tables "
+                "WHERE database = ? AND table_name = ?",
+                [self.database, dataset],
+            ).fetchone()
+            if previous_row:
+                changes += compare_schema(found, json.loads(previous_row[0]), baseline="previous")
+            existed = con.execute(
+                f"SELECT count(*) FROM {META_SCHEMA}.partitions "
+                "WHERE database = ? AND table_name = ? AND dt = ?",
+                [self.database, dataset, day],
+            ).fetchone()[0]
+            report_key = layout.report("schema", day, "crawl.json")
+            result = CrawlResult(
+                dataset=dataset,
+                database=self.database,
+                table=dataset,
+                day=day,
+                location=lake.uri(layout.raw_partition(day)),
+                files=tuple(p.key for p in plans),
+                formats=tuple(sorted({p.schema.format for p in plans})),
+                rows=sum(p.schema.rows or 0 for p in plans),
+                columns=tuple((*spec.columns.items(), (PARTITION_COLUMN, "VARCHAR"))),
+                inferred=tuple(
+                    (source, name, type_)
+                    for p in plans
+                    for source, name, type_ in zip(p.schema.columns, p.mapped, p.schema.types,
+                                                   strict=True)
+                ),
+                changes=tuple(changes),
+                partition_created=not existed,
+                table_created=previous_row is None,
+                report_key=report_key,
+            )
+            lake.write_bytes(report_key, json.dumps(result.to_dict(), indent=2).encode())
+            warnings = enforce_policy(self.policy, resource, result.changes, lake.uri(report_key))
+            if warnings:
+                result = _with_warnings(result, warnings)
+                lake.write_bytes(report_key, json.dumps(result.to_dict(), indent=2).encode())
+            self._register(con, lake, spec, day, plans, found, result)
+        return result
+
+    def _register(self, con: Any, lake: Lake, spec: DatasetSpec, day: str,
+                  plans: Sequence[_FilePlan], found: Mapping[str, str],
+                  result: CrawlResult) -> None:
+        now = dt_.datetime.now(dt_.UTC).replace(tzinfo=None)
+        layout = LakeLayout(spec.name)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(self.database)}")
+            con.execute(
+                f"INSERT INTO {META_SCHEMA}.tables VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (database, table_name) DO UPDATE SET "
+                "location = excluded.location, schema_json = excluded.schema_json, "
+                "updated_at = excluded.updated_at",
+                [self.database, spec.name, lake.uri(layout.raw_prefix()), json.dumps(found),
+                 now, now],
+            )
+            con.execute(
+                f"INSERT OR REPLACE INTO {META_SCHEMA}.partitions VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [self.database, spec.name, day, result.location, json.dumps(list(result.files)),
+                 ",".join(result.formats), result.rows, json.dumps(found),
+                 _relation(plans, spec, day), now],
+            )
+            relations = [row[0] for row in con.execute(
+                f"SELECT relation_sql FROM {META_SCHEMA}.partitions "
+                "WHERE database = ? AND table_name = ? ORDER BY dt",
+                [self.database, spec.name],
+            ).fetchall()]
+            body = " UNION ALL ".join(f"SELECT * FROM {rel}" for rel in relations)
+            con.execute(
+                f"CREATE OR REPLACE VIEW {sql_ident(self.database)}.{sql_ident(spec.name)} "
+                f"AS {body}"
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _has_meta(con: Any) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = 'partitions'", [META_SCHEMA],
+    ).fetchone()[0])
+
+
+def _with_warnings(result: CrawlResult, warnings: tuple[str, ...]) -> CrawlResult:
+    return replace(result, warnings=warnings)
+
+
+__all__ = ["CATALOG_FILE", "LocalCatalog", "SchemaChange", "connect_catalog", "map_columns"]

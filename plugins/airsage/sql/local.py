@@ -1,0 +1,115 @@
+"""The local target's SQL engine: Athena SQL, transpiled, run by DuckDB on the catalog."""
+
+from __future__ import annotations
+
+import datetime as dt_
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airsage.catalog.base import DEFAULT_DATABASE
+from airsage.catalog.local import META_SCHEMA, LocalCatalog
+from airsage.config import INCLUDE_DIR, Settings
+from airsage.errors import GateFailedError, GateFailure, InputDataError
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout, partition_value
+from airsage.sql.athena import render, transpile_athena
+from airsage.sql.checks import SqlCheck, SqlCheckReport, SqlCheckResult, json_value, load_checks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REPORT_KIND = "sql"
+REPORT_FILE = "results.json"
+
+
+class DuckDBSqlEngine:
+    """Run Athena SQL against ``<home>/catalog.duckdb`` (read-only)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = LocalCatalog(settings)
+        self.database = str(settings.section("catalog").get("database") or DEFAULT_DATABASE)
+        folder = Path(str(settings.section("sql").get("checks_dir") or "sql"))
+        self.sql_dir = folder if folder.is_absolute() else INCLUDE_DIR / folder
+
+    def checks_dir(self, dataset: str) -> Path:
+        return self.sql_dir / dataset / "checks"
+
+    def _params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"database": self.database, **params}
+
+    def query(self, sql: str, **params: Any) -> pd.DataFrame:
+        """Render ``sql`` (Athena SQL with Jinja placeholders), transpile it, run it."""
+        duck_sql = transpile_athena(render(sql, **self._params(params)))
+        with self.catalog.connect(read_only=True) as con:
+            return con.execute(duck_sql).fetchdf()
+
+    def _run_one(self, con: Any, check: SqlCheck, params: dict[str, Any]) -> SqlCheckResult:
+        athena_sql = render(check.template, **params)
+        expected = str(check.expectation)
+        try:
+            duck_sql = transpile_athena(athena_sql)
+        except Exception as exc:
+            return SqlCheckResult(check.name, expected, None, "ERROR", athena_sql,
+                                  description=check.description, error=str(exc))
+        try:
+            rows = con.execute(duck_sql).fetchall()
+        except Exception as exc:  # a broken query must fail the gate, not pass it
+            return SqlCheckResult(check.name, expected, None, "ERROR", athena_sql, duck_sql,
+                                  check.description, f"{type(exc).__name__}: {exc}")
+        if len(rows) != 1 or len(rows[0]) != 1:
+            shape = f"{len(rows)} row(s) x {len(rows[0]) if rows else 0} column(s)"
+            return SqlCheckResult(check.name, expected, None, "ERROR", athena_sql, duck_sql,
+                                  check.description, f"expected one value, got {shape}")
+        measured = json_value(rows[0][0])
+        outcome = "PASS" if check.expectation.holds(measured) else "FAIL"
+        return SqlCheckResult(check.name, expected, measured, outcome, athena_sql, duck_sql,
+                              check.description)
+
+    def run_checks(self, lake: Lake, dataset: str, day: dt_.date | str) -> SqlCheckReport:
+        """Run every assertion of ``include/sql/<dataset>/checks/`` on the crawled partition.
+
+        Results go to ``reports/sql/<dataset>/dt=<day>/results.json`` whatever the outcome;
+        any failed or erroring check raises :class:`GateFailedError` (gate ``sql``).
+        """
+        self.settings.dataset(dataset)
+        day = partition_value(day)
+        checks = load_checks(self.checks_dir(dataset))
+        if not checks:
+            raise InputDataError(
+                f"sql: no checks in {self.checks_dir(dataset)}; ship at least one assertion "
+                "query (a gate without checks would pass anything)"
+            )
+        params = self._params({"ds": day, "table": dataset})
+        with self.catalog.connect(read_only=True) as con:
+            registered = con.execute(
+                f"SELECT count(*) FROM {META_SCHEMA}.partitions "
+                "WHERE database = ? AND table_name = ? AND dt = ?",
+                [self.database, dataset, day],
+            ).fetchone()[0]
+            if not registered:
+                raise InputDataError(
+                    f"sql: {self.database}.{dataset} dt={day} is not in the catalog; "
+                    "run the crawl step for that date first"
+                )
+            results = tuple(self._run_one(con, check, params) for check in checks)
+        key = LakeLayout(dataset).report(REPORT_KIND, day, REPORT_FILE)
+        report = SqlCheckReport(dataset, day, self.database, results, key, lake.uri(key))
+        lake.write_bytes(key, json.dumps(report.to_dict(), indent=2).encode())
+        if not report.passed:
+            raise GateFailedError(
+                gate="sql",
+                resource=f"{self.database}.{dataset} dt={day}",
+                failures=[
+                    GateFailure(
+                        check=r.name,
+                        measured=r.measured if r.outcome == "FAIL" else f"ERROR: {r.error}",
+                        expected=r.expected,
+                        message=r.sql.strip(),
+                    )
+                    for r in report.failed
+                ],
+                report_uri=report.report_uri,
+            )
+        return report
