@@ -1,0 +1,227 @@
+"""airsage's bias job: SageMaker Clarify's processing contract, Clarify's metric definitions.
+
+Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING_ROOT``
+(default ``/opt/ml/processing``) so a local subprocess runs this file unchanged:
+
+- ``input/data/``: the dataset, one file or a directory of files (CSV, JSON Lines, Parquet);
+  ``AIRSAGE_BIAS_DATA`` may name a file or directory elsewhere.
+- ``input/config/analysis_config.json``: Clarify's analysis config; the keys read are
+  ``dataset_type``, ``headers`` (CSV without a header row), ``label``,
+  ``label_values_or_threshold``, ``facet: [{name_or_index, value_or_threshold}]``,
+  ``group_variable``, ``predicted_label`` (a column of model predictions, for post-training
+  metrics) and ``methods: {pre_training_bias: {methods: "all" | [...]},
+  post_training_bias: {...}}``. airsage adds ``facet[].facet_type`` ("values" or
+  "threshold"); without it a single number on a numeric column is a threshold, as in Clarify.
+- ``output/analysis.json``: the report; ``AIRSAGE_BIAS_OUTPUT`` may name another directory.
+
+Exit codes: 0 on success, 2 when the input or the config cannot be used (retrying will not
+help; the message is on stderr and in ``output/failure``), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from airsage.bias.base import POSTTRAINING_METRICS, PRETRAINING_METRICS
+from airsage.bias.metrics import posttraining_metrics, pretraining_metrics
+from airsage.bias.report import ANALYSIS_VERSION, stage_section
+from airsage.errors import ConfigurationError, InputDataError
+
+DEFAULT_ROOT = "/opt/ml/processing"
+EXIT_BAD_INPUT = 2
+READERS = {
+    "text/csv": "csv",
+    "application/jsonlines": "jsonl",
+    "application/x-parquet": "parquet",
+}
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+def paths() -> dict[str, Path]:
+    root = Path(os.environ.get("AIRSAGE_PROCESSING_ROOT", DEFAULT_ROOT))
+    return {
+        "data": Path(os.environ.get("AIRSAGE_BIAS_DATA", root / "input" / "data")),
+        "config": Path(os.environ.get("AIRSAGE_BIAS_CONFIG",
+                                      root / "input" / "config" / "analysis_config.json")),
+        "output": Path(os.environ.get("AIRSAGE_BIAS_OUTPUT", root / "output")),
+    }
+
+
+def _read_one(path: Path, fmt: str, headers: list[str] | None) -> pd.DataFrame:
+    if fmt == "csv":
+        if headers:
+            return pd.read_csv(path, header=None, names=headers)
+        return pd.read_csv(path)
+    if fmt == "jsonl":
+        return pd.read_json(path, lines=True)
+    return pd.read_parquet(path)
+
+
+def read_dataset(location: Path, config: dict[str, Any]) -> pd.DataFrame:
+    dataset_type = config.get("dataset_type")
+    if dataset_type is not None and dataset_type not in READERS:
+        raise ConfigurationError(
+            f"bias job: dataset_type {dataset_type!r} is not supported; use one of "
+            f"{sorted(READERS)}"
+        )
+    files = [location] if location.is_file() else sorted(
+        p for p in location.rglob("*") if p.is_file() and not p.name.startswith(".")
+    ) if location.exists() else []
+    if not files:
+        raise InputDataError(f"bias job: no dataset file at {location}")
+    frames = []
+    for path in files:
+        fmt = READERS.get(dataset_type) if dataset_type else SUFFIXES.get(path.suffix.lower())
+        if fmt is None:
+            raise InputDataError(
+                f"bias job: cannot tell the format of {path.name}; set dataset_type to one of "
+                f"{sorted(READERS)}"
+            )
+        try:
+            frames.append(_read_one(path, fmt, config.get("headers")))
+        except Exception as exc:
+            raise InputDataError(f"bias job: cannot read {path} as {fmt}: {exc}") from exc
+    data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if data.empty:
+        raise InputDataError(f"bias job: the dataset at {location} has no rows")
+    return data
+
+
+def _column(data: pd.DataFrame, name_or_index: Any, what: str) -> str:
+    if isinstance(name_or_index, int) and name_or_index not in data.columns:
+        if not 0 <= name_or_index < len(data.columns):
+            raise ConfigurationError(
+                f"bias job: {what} index {name_or_index} is outside the {len(data.columns)} "
+                "columns of the dataset"
+            )
+        return str(data.columns[name_or_index])
+    if name_or_index not in data.columns:
+        raise ConfigurationError(
+            f"bias job: {what} {name_or_index!r} is not a column of the dataset; columns: "
+            f"{list(data.columns)}"
+        )
+    return str(name_or_index)
+
+
+def _facet_split(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> dict[str, Any]:
+    values = spec.get("value_or_threshold")
+    if values is None:
+        raise ConfigurationError(f"bias job: facet {column!r} has no value_or_threshold")
+    if not isinstance(values, list):
+        values = [values]
+    kind = spec.get("facet_type")
+    if kind is None:
+        numeric = pd.api.types.is_numeric_dtype(data[column])
+        single_number = len(values) == 1 and isinstance(values[0], (int, float)) \
+            and not isinstance(values[0], bool)
+        kind = "threshold" if numeric and single_number else "values"
+    if kind == "threshold":
+        if len(values) != 1:
+            raise ConfigurationError(
+                f"bias job: facet {column!r} is a threshold facet but lists {values}; give one"
+            )
+        return {"facet_threshold": float(values[0]), "facet_values": None}
+    if kind != "values":
+        raise ConfigurationError(
+            f"bias job: facet_type {kind!r} of facet {column!r} must be 'values' or 'threshold'"
+        )
+    return {"facet_values": values, "facet_threshold": None}
+
+
+def _methods(config: dict[str, Any], key: str) -> list[str] | None:
+    block = (config.get("methods") or {}).get(key)
+    if block is None:
+        return None
+    chosen = block.get("methods", "all") if isinstance(block, dict) else block
+    valid = PRETRAINING_METRICS if key == "pre_training_bias" else POSTTRAINING_METRICS
+    return list(valid) if chosen == "all" else [str(m).upper() for m in chosen]
+
+
+def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
+    """Compute every configured stage and facet; return the ``analysis.json`` mapping."""
+    if "label" not in config or "label_values_or_threshold" not in config:
+        raise ConfigurationError("bias job: analysis config needs label and "
+                                 "label_values_or_threshold")
+    label = _column(data, config["label"], "label")
+    label_values = config["label_values_or_threshold"]
+    if not isinstance(label_values, list):
+        label_values = [label_values]
+    facets = config.get("facet") or []
+    if not facets:
+        raise ConfigurationError("bias job: analysis config lists no facet")
+    group = config.get("group_variable")
+    group = _column(data, group, "group_variable") if group not in (None, "") else None
+    pre = _methods(config, "pre_training_bias")
+    post = _methods(config, "post_training_bias")
+    if pre is None and post is None:
+        raise ConfigurationError(
+            "bias job: methods selects neither pre_training_bias nor post_training_bias"
+        )
+    predicted = config.get("predicted_label")
+    if post is not None and predicted is None:
+        raise ConfigurationError(
+            "bias job: post_training_bias needs predicted_label (a column of the dataset "
+            "holding the model's predictions)"
+        )
+    pre_groups: dict[str, list] = {}
+    post_groups: dict[str, list] = {}
+    for spec in facets:
+        column = _column(data, spec.get("name_or_index"), "facet")
+        split = _facet_split(data, column, spec)
+        shown = [split["facet_threshold"]] if split["facet_values"] is None \
+            else split["facet_values"]
+        common = {"facet": column, "label": label, "label_values": label_values,
+                  "group": group, **split}
+        if pre is not None:
+            pre_groups.setdefault(column, []).append(
+                (shown, pretraining_metrics(data, metrics=pre, **common)))
+        if post is not None:
+            post_groups.setdefault(column, []).append((shown, posttraining_metrics(
+                data, predicted_label=_column(data, predicted, "predicted_label"),
+                metrics=post, **common)))
+    analysis: dict[str, Any] = {"version": ANALYSIS_VERSION}
+    if pre is not None:
+        analysis["pre_training_bias_metrics"] = stage_section(
+            label=label, label_values=label_values, facets=pre_groups)
+    if post is not None:
+        analysis["post_training_bias_metrics"] = stage_section(
+            label=label, label_values=label_values, facets=post_groups)
+    return analysis
+
+
+def main() -> int:
+    where = paths()
+    where["output"].mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            config = json.loads(where["config"].read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigurationError(f"bias job: no analysis config at {where['config']}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"bias job: {where['config']} is not JSON: {exc}") from exc
+        analysis = analyze(read_dataset(where["data"], config), config)
+    except (ConfigurationError, InputDataError) as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        (where["output"] / "failure").write_text(message, encoding="utf-8")
+        print(message, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:
+        (where["output"] / "failure").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+    target = where["output"] / "analysis.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(analysis, indent=2, allow_nan=False), encoding="utf-8")
+    tmp.replace(target)
+    print(f"bias job: wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

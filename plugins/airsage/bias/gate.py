@@ -1,0 +1,222 @@
+"""The bias gate step (pre-training) and the post-training helper the evaluation step uses.
+
+``run_bias_gate`` turns the ``bias:`` settings into Clarify's analysis config, runs the bias
+job of the configured target over the batch, stores ``analysis.json`` and the verdict under
+``reports/bias/<dataset>/dt=<day>/pre_training/``, and refuses the batch when any metric
+crosses its ``fail`` limit (or cannot be measured while it has one: fail closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt_
+import json
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airsage import targets
+from airsage.bias.base import (
+    GATE_NAME,
+    POST_TRAINING_ANALYSIS,
+    POST_TRAINING_VERDICT,
+    PRE_TRAINING_ANALYSIS,
+    PRE_TRAINING_VERDICT,
+    REPORT_KIND,
+    BiasReport,
+    BiasSettings,
+    BiasVerdict,
+    Threshold,
+)
+from airsage.bias.report import build_analysis, evaluate_thresholds, read_metrics
+from airsage.config import Settings
+from airsage.errors import GateFailedError, GateFailure, InputDataError
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout, partition_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATASET_TYPES = {
+    ".parquet": "application/x-parquet",
+    ".csv": "text/csv",
+    ".jsonl": "application/jsonlines",
+    ".json": "application/jsonlines",
+}
+
+
+def analysis_config(
+    bias: BiasSettings,
+    *,
+    dataset_type: str = "application/x-parquet",
+    predicted_label: str | None = None,
+) -> dict[str, Any]:
+    """Clarify's analysis config for the configured facet, label and group.
+
+    Every metric of the stage is computed (``methods: all``): the report shows them all,
+    the thresholds decide which ones gate.
+    """
+    threshold = bias.facet_threshold is not None
+    config: dict[str, Any] = {
+        "dataset_type": dataset_type,
+        "label": bias.label,
+        "label_values_or_threshold": list(bias.label_values),
+        "facet": [{
+            "name_or_index": bias.facet,
+            "value_or_threshold": list(_facet_values(bias)),
+            "facet_type": "threshold" if threshold else "values",
+        }],
+        "methods": {"pre_training_bias": {"methods": "all"}},
+    }
+    if bias.group:
+        config["group_variable"] = bias.group
+    if predicted_label is not None:
+        config["predicted_label"] = predicted_label
+        config["methods"] = {"post_training_bias": {"methods": "all"}}
+    return config
+
+
+def _facet_values(bias: BiasSettings) -> tuple[Any, ...]:
+    if bias.facet_threshold is not None:
+        return (bias.facet_threshold,)
+    return tuple(bias.facet_values or ())
+
+
+def gate_failures(verdict: BiasVerdict, facet_description: str) -> list[GateFailure]:
+    """One GateFailure per failed metric: what, measured, expected, why."""
+    failures = []
+    for check in verdict.failures:
+        expected = f"{check.measure} <= {check.fail:g}" if check.fail is not None \
+            else f"{check.measure} <= {check.warn:g}"
+        measured = None if check.value is None else round(check.value, 4)
+        failures.append(GateFailure(
+            check=f"{check.metric} ({facet_description})",
+            measured=measured,
+            expected=expected if measured is not None else f"a measured {check.metric}, {expected}",
+            message=check.reason,
+        ))
+    return failures
+
+
+def _write_json(lake: Lake, key: str, payload: Mapping[str, Any]) -> str:
+    return lake.write_bytes(key, json.dumps(payload, indent=2, allow_nan=False).encode("utf-8"))
+
+
+def _report(
+    bias: BiasSettings, *, dataset: str, day: str, stage: str,
+    metrics: Mapping[str, float | None], verdict: BiasVerdict,
+    report_uri: str | None, verdict_uri: str | None,
+) -> BiasReport:
+    return BiasReport(
+        dataset=dataset, day=day, stage=stage, facet=bias.facet,
+        facet_value_or_threshold=_facet_values(bias), label=bias.label,
+        label_values=bias.label_values, metrics=dict(metrics),
+        reasons=dict(getattr(metrics, "reasons", {})), verdict=verdict,
+        report_uri=report_uri, verdict_uri=verdict_uri,
+    )
+
+
+def _refuse_if_failed(report: BiasReport, bias: BiasSettings) -> None:
+    if report.verdict.failures:
+        raise GateFailedError(
+            gate=GATE_NAME,
+            resource=f"{report.dataset} dt={report.day} ({report.stage.replace('_', '-')})",
+            failures=gate_failures(report.verdict, bias.facet_description),
+            report_uri=report.report_uri,
+        )
+
+
+def run_bias_gate(
+    settings: Settings, lake: Lake, dataset: str, day: dt_.date | str, data_key: str
+) -> BiasReport:
+    """Measure the batch at ``data_key`` for label bias; raise GateFailedError on a fail.
+
+    ``data_key`` is a lake key of a Parquet (or CSV / JSON Lines) file with the dataset's
+    columns plus the configured label (``sentiment``). Warnings do not stop the batch; they
+    are in the returned report's verdict.
+    """
+    bias = BiasSettings.from_settings(settings)
+    settings.dataset(dataset)
+    day_text = partition_value(day)
+    layout = LakeLayout(dataset)
+    if not lake.exists(data_key):
+        raise InputDataError(
+            f"bias gate: no batch at lake key {data_key!r} for {dataset} dt={day_text}; "
+            "run the step that writes it first"
+        )
+    suffix = Path(data_key).suffix.lower()
+    if suffix not in DATASET_TYPES:
+        raise InputDataError(
+            f"bias gate: cannot tell the format of {data_key!r}; expected one of "
+            f"{sorted(DATASET_TYPES)}"
+        )
+    job = targets.implementation("bias", settings)
+    with tempfile.TemporaryDirectory(prefix="airsage-bias-gate-") as tmp:
+        local = lake.download(data_key, Path(tmp) / "data" / Path(data_key).name)
+        analysis = job.run(local, analysis_config(bias, dataset_type=DATASET_TYPES[suffix]),
+                           Path(tmp) / "output")
+    metrics = read_metrics(analysis, stage="pre_training", facet=bias.facet)
+    verdict = evaluate_thresholds(metrics, bias.thresholds)
+    report_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_ANALYSIS)
+    verdict_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_VERDICT)
+    report_uri = _write_json(lake, report_key, analysis)
+    report = _report(bias, dataset=dataset, day=day_text, stage="pre_training",
+                     metrics=metrics, verdict=verdict, report_uri=report_uri,
+                     verdict_uri=lake.uri(verdict_key))
+    _write_json(lake, verdict_key, {**report.to_dict(), "data_key": data_key})
+    _refuse_if_failed(report, bias)
+    return report
+
+
+def evaluate_posttraining(
+    settings: Settings,
+    df: pd.DataFrame,
+    *,
+    dataset: str,
+    day: dt_.date | str,
+    predicted_label: str = "predicted_label",
+    predictor: Callable[[pd.DataFrame], Sequence[Any]] | None = None,
+    lake: Lake | None = None,
+    thresholds: Mapping[str, Threshold | Mapping[str, float]] | None = None,
+    raise_on_fail: bool = False,
+) -> BiasReport:
+    """Post-training bias of a model's predictions on a labelled frame (the test split).
+
+    Computed in-process: the evaluation step already runs inside its own job. With a
+    ``lake``, ``analysis.json`` and the verdict are written under
+    ``reports/bias/<dataset>/dt=<day>/post_training/``. The verdict uses
+    ``bias.post_training_thresholds`` unless ``thresholds`` is given; a fail raises
+    GateFailedError only with ``raise_on_fail`` (the evaluation step's condition decides).
+    """
+    from airsage.bias.metrics import posttraining_metrics
+
+    bias = BiasSettings.from_settings(settings)
+    day_text = partition_value(day)
+    metrics = posttraining_metrics(
+        df, facet=bias.facet, facet_values=bias.facet_values,
+        facet_threshold=bias.facet_threshold, label=bias.label,
+        label_values=bias.label_values, predicted_label=predicted_label,
+        group=bias.group, predictor=predictor,
+    )
+    verdict = evaluate_thresholds(
+        metrics, bias.post_training_thresholds if thresholds is None else thresholds)
+    report_uri = verdict_uri = None
+    if lake is not None:
+        layout = LakeLayout(dataset)
+        analysis = build_analysis(label=bias.label, label_values=bias.label_values,
+                                  facet=bias.facet,
+                                  facet_value_or_threshold=_facet_values(bias),
+                                  post_training=metrics)
+        report_uri = _write_json(lake, layout.report(REPORT_KIND, day_text,
+                                                     POST_TRAINING_ANALYSIS), analysis)
+        verdict_uri = lake.uri(layout.report(REPORT_KIND, day_text, POST_TRAINING_VERDICT))
+    report = _report(bias, dataset=dataset, day=day_text, stage="post_training",
+                     metrics=metrics, verdict=verdict, report_uri=report_uri,
+                     verdict_uri=verdict_uri)
+    if lake is not None:
+        _write_json(lake, LakeLayout(dataset).report(REPORT_KIND, day_text,
+                                                     POST_TRAINING_VERDICT), report.to_dict())
+    if raise_on_fail:
+        _refuse_if_failed(report, bias)
+    return report
+
