@@ -21,6 +21,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "bias": {"local": "airsage.bias.local:LocalBiasJob"},
     "training": {"local": "airsage.training.local:LocalTrainingRunner"},
     "tuning": {"local": "airsage.tuning.local:OptunaTuner"},
+    "evaluation": {"local": "airsage.evaluation.local:LocalEvaluationJob"},
     "registry": {"local": "airsage.registry.local:MlflowRegistry"},
     "serving": {"local": "airsage.serving.local:LocalEndpointDeployer"},
     "monitoring": {"local": "airsage.monitoring.local:LocalMonitorJob"},

@@ -1,0 +1,196 @@
+"""Evaluate a model on a test split: a SageMaker processing-job script.
+
+Inputs (the processing job's ProcessingInputs; roots remappable for a local subprocess):
+
+- ``<root>/model/model.tar.gz``: the training job's artifact (airsage's model contract);
+- ``<root>/test/*.parquet`` (or ``*.csv``): the prepared test split.
+
+Outputs, under ``<root>/evaluation/``:
+
+- ``evaluation.json``: ``multiclass_classification_metrics.<metric>.value`` and
+  ``.standard_deviation``, as a SageMaker Pipelines PropertyFile/JsonGet reads it;
+- ``analysis.json``: post-training bias metrics of the predictions, in SageMaker Clarify's
+  ``post_training_bias_metrics`` shape;
+- ``explanations.json``: the model's own top features and a word-occlusion attribution.
+
+``<root>`` is ``/opt/ml/processing`` unless ``AIRSAGE_PROCESSING_ROOT`` says otherwise;
+``--model``, ``--test`` and ``--output`` override single paths. ``--config`` is a JSON object
+with ``text_column``, ``label_column``, ``evaluation`` (bootstrap / attribution settings) and
+``bias`` (facet, facet_values or facet_threshold, label, label_values, group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROOT = "/opt/ml/processing"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    root = Path(os.environ.get("AIRSAGE_PROCESSING_ROOT", DEFAULT_ROOT))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=root / "model" / "model.tar.gz")
+    parser.add_argument("--test", type=Path, default=root / "test")
+    parser.add_argument("--output", type=Path, default=root / "evaluation")
+    parser.add_argument("--config", default=os.environ.get("AIRSAGE_EVALUATION_CONFIG", "{}"),
+                        help="JSON object (see the module doc)")
+    return parser.parse_args(argv)
+
+
+def _read_test(test_dir: Path) -> Any:
+    import pandas as pd
+
+    from airsage.errors import InputDataError
+
+    files = sorted(test_dir.glob("*.parquet")) if test_dir.is_dir() else [test_dir]
+    if test_dir.is_dir() and not files:
+        files = sorted(test_dir.glob("*.csv"))
+    if not files or not all(f.exists() for f in files):
+        raise InputDataError(f"evaluate: no *.parquet or *.csv test files in {test_dir}")
+    frames = [pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f) for f in files]
+    frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise InputDataError(f"evaluate: the test split in {test_dir} has no rows")
+    return frame
+
+
+def _bias_analysis(
+    frame: Any, model: Any, bias: dict[str, Any], text_column: str
+) -> dict[str, Any]:
+    """Clarify's post-training metrics of the model's predictions, as ``analysis.json``."""
+    from airsage.bias.base import POSTTRAINING_METRICS, MetricValues
+    from airsage.bias.metrics import posttraining_metrics
+    from airsage.bias.report import build_analysis
+    from airsage.errors import InputDataError
+
+    predicted_column = f"predicted_{bias['label']}"
+
+    def predictor(rows: Any) -> list[Any]:
+        return model.predict(rows[text_column].tolist()).tolist()
+
+    try:
+        values = posttraining_metrics(
+            frame,
+            facet=bias["facet"],
+            facet_values=bias.get("facet_values"),
+            facet_threshold=bias.get("facet_threshold"),
+            label=bias["label"],
+            label_values=bias["label_values"],
+            predicted_label=predicted_column,
+            group=bias.get("group"),
+            predictor=predictor,
+        )
+    except InputDataError as exc:
+        # A test split without the sensitive group (small splits) is not a crashed job: the
+        # metrics are recorded as unmeasurable, and a gate with thresholds fails closed.
+        values = MetricValues()
+        for name in POSTTRAINING_METRICS:
+            values.set(name, None, f"not measurable on this test split: {exc}")
+    group = bias.get("facet_values")
+    return build_analysis(
+        label=bias["label"],
+        label_values=bias["label_values"],
+        facet=bias["facet"],
+        facet_value_or_threshold=group if group is not None else bias["facet_threshold"],
+        post_training=values,
+    )
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    from airsage.evaluation.metrics import (
+        evaluation_document,
+        model_feature_summary,
+        occlusion_attribution,
+    )
+    from airsage.training.model import load_model, unpack_model
+
+    args = _parse_args(argv)
+    config = json.loads(args.config) if args.config else {}
+    settings = config.get("evaluation") or {}
+    text_column = config.get("text_column", "review_text")
+    label_column = config.get("label_column", "sentiment")
+    started = time.monotonic()
+
+    with tempfile.TemporaryDirectory(prefix="airsage-eval-") as scratch:
+        model = load_model(unpack_model(args.model, Path(scratch) / "model"))
+        frame = _read_test(args.test)
+        for column in (text_column, label_column):
+            if column not in frame.columns:
+                from airsage.errors import InputDataError
+
+                raise InputDataError(
+                    f"evaluate: the test split lacks the column {column!r}; columns: "
+                    f"{list(frame.columns)}"
+                )
+        frame = frame[frame[label_column].notna()].reset_index(drop=True)
+        texts = frame[text_column].fillna("").astype(str).tolist()
+        truth = frame[label_column].astype(int).to_numpy()
+        predicted = np.asarray(model.predict(texts)).astype(int)
+        labels = sorted({int(v) for v in model.labels} | {int(v) for v in truth})
+
+        evaluation = evaluation_document(
+            truth, predicted, labels,
+            metadata={"model_family": model.family, "model_labels": list(model.labels),
+                      "label_column": label_column, "text_column": text_column},
+            bootstrap_samples=int(settings.get("bootstrap_samples", 200)),
+            seed=int(settings.get("seed", 0)),
+        )
+        outputs: dict[str, Any] = {"evaluation.json": evaluation}
+
+        bias = config.get("bias") or {}
+        if bias.get("facet"):
+            # The model predicts the label column, so bias is measured on that label.
+            bias = {**bias, "label": label_column}
+            frame[f"predicted_{label_column}"] = predicted
+            outputs["analysis.json"] = _bias_analysis(frame, model, bias, text_column)
+
+        rng = np.random.default_rng(int(settings.get("seed", 0)))
+        sample_size = min(int(settings.get("attribution_samples", 40)), len(texts))
+        sample = [texts[i] for i in sorted(rng.choice(len(texts), sample_size, replace=False))]
+        top_k = int(settings.get("top_k", 15))
+        outputs["explanations.json"] = {
+            "version": "1.0",
+            "model_family": model.family,
+            "labels": [str(label) for label in model.labels],
+            "explanations": {
+                "model_top_features": model_feature_summary(model.top_features(top_k)),
+                "word_occlusion": occlusion_attribution(
+                    sample,
+                    lambda batch: model.predict_proba(batch),
+                    model.labels,
+                    max_words=int(settings.get("attribution_max_words", 40)),
+                    top_k=top_k,
+                ),
+            },
+        }
+
+    evaluation["metadata"]["duration_seconds"] = round(time.monotonic() - started, 3)
+    args.output.mkdir(parents=True, exist_ok=True)
+    for name, document in outputs.items():
+        (args.output / name).write_text(json.dumps(document, indent=2, sort_keys=True))
+    accuracy = evaluation["multiclass_classification_metrics"]["accuracy"]["value"]
+    print(f"test:accuracy={accuracy:.6f}")
+    print(f"test:macro_f1={evaluation['multiclass_classification_metrics']['macro_f1']['value']:.6f}")
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        run(argv)
+    except Exception as exc:
+        print(f"evaluate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

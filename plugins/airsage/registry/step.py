@@ -1,0 +1,192 @@
+"""The condition-and-register step: compare with the champion, bless, register if blessed.
+
+Order matters for an honest comparison: the current Approved champion is evaluated by the
+same evaluation job on the *candidate's* test split (``report_name="champion"``), then
+:func:`airsage.evaluation.condition.bless` decides, the blessing is written to the lake, and
+only a blessed candidate becomes a model version (Approved with ``auto_approve``, else
+PendingManualApproval, like a SageMaker pipeline's RegisterModel step). A refused candidate
+changes nothing in the registry: the champion stays Approved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt_
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from airsage.config import Settings
+from airsage.errors import ConfigurationError, InputDataError
+from airsage.evaluation.base import EvaluationReport, EvaluationSettings
+from airsage.evaluation.condition import bless, write_blessing
+from airsage.lake.base import Lake
+from airsage.lake.layout import partition_value
+from airsage.registry.base import (
+    ApprovalStatus,
+    ModelVersion,
+    RegistrationResult,
+    local_path,
+)
+
+LINEAGE_ARTIFACT_KEY = "lineage.model_artifact_key"
+
+
+PREPARE_LINEAGE_KEYS = ("day", "dataset_hash", "rows", "input_rows", "class_counts", "split_keys",
+                        "report_key", "data_docs_key")
+
+
+def _prepare_lineage(prepare: Mapping[str, Any]) -> dict[str, Any]:
+    """The lineage worth a tag from ``PrepareResult.to_dict()``: counts, keys, the hash.
+
+    Scalars are kept whatever their name; large nested reports (expectation results) are
+    left in the lake, where ``report_key`` points.
+    """
+    return {
+        key: value for key, value in prepare.items()
+        if key in PREPARE_LINEAGE_KEYS or isinstance(value, (str, int, float, bool))
+    }
+
+
+def registry_settings(settings: Settings) -> tuple[str, bool]:
+    """The registered model's name and the default of ``auto_approve``."""
+    section = settings.section("registry")
+    model_name = section.get("model_name")
+    if not model_name:
+        raise ConfigurationError(
+            f"registry.model_name is not set in {settings.source}; name the registered model"
+        )
+    return str(model_name), bool(section.get("auto_approve", False))
+
+
+def _registry(settings: Settings) -> Any:
+    from airsage.targets import implementation
+
+    return implementation("registry", settings)
+
+
+def _champion_report(
+    settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion
+) -> EvaluationReport:
+    """Evaluate the champion's own model.tar.gz on the candidate's test split."""
+    from airsage.evaluation.step import evaluate_model
+
+    lake_key = champion.tags.get(LINEAGE_ARTIFACT_KEY, "")
+    local = local_path(champion.artifact_uri)
+    if local is not None and local.is_file():
+        return evaluate_model(settings, lake, dataset, day, lake_key or champion.artifact_uri,
+                              report_name="champion", model_artifact_path=local)
+    if lake_key and lake.exists(lake_key):
+        return evaluate_model(settings, lake, dataset, day, lake_key, report_name="champion")
+    raise InputDataError(
+        f"condition: the champion {champion.name} v{champion.version} has no readable model "
+        f"artifact (artifact_uri {champion.artifact_uri}, lake key {lake_key or 'none'}); "
+        "restore it, or reject that version with MlflowRegistry.set_status(..., 'Rejected') "
+        "so the previous Approved version becomes the champion"
+    )
+
+
+def condition_and_register(
+    settings: Settings,
+    lake: Lake,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    training: Mapping[str, Any],
+    candidate: EvaluationReport,
+    prepare_lineage: Mapping[str, Any],
+    auto_approve: bool | None = None,
+    accuracy_threshold: float | None = None,
+) -> RegistrationResult:
+    """Bless ``candidate`` against the champion and register it when blessed.
+
+    ``training`` is ``TrainingJobResult.to_dict()``; ``prepare_lineage`` is what the prepare
+    step reports about the data (e.g. ``dataset_hash``, row counts); both become lineage
+    tags of the run and the model version. ``accuracy_threshold`` and ``auto_approve``
+    override the config (a manual run's Params).
+    """
+    day_text = partition_value(day)
+    status = training.get("status")
+    job_name = str(training.get("job_name") or "")
+    artifact_key = str(training.get("model_artifact_key") or "")
+    if status != "Completed" or not artifact_key:
+        raise InputDataError(
+            f"condition: training job {job_name or '?'} has status {status!r} and artifact "
+            f"{artifact_key or 'none'}; only a Completed job's model can be registered"
+        )
+    evaluation_settings = EvaluationSettings.from_settings(settings)
+    threshold = (accuracy_threshold if accuracy_threshold is not None
+                 else evaluation_settings.accuracy_threshold)
+    model_name, default_approve = registry_settings(settings)
+    approve = default_approve if auto_approve is None else bool(auto_approve)
+    bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
+
+    registry = _registry(settings)
+    champion_version = registry.latest_version(model_name, ApprovalStatus.APPROVED)
+    champion_report = (
+        _champion_report(settings, lake, dataset, day_text, champion_version)
+        if champion_version is not None else None
+    )
+    blessing = bless(
+        candidate, champion_report,
+        accuracy_threshold=threshold,
+        champion_tolerance=evaluation_settings.champion_tolerance,
+        bias_thresholds=bias_thresholds,
+        champion_metric=evaluation_settings.champion_metric,
+    )
+    blessing_uri = write_blessing(lake, dataset, day_text, blessing)
+    if not blessing.blessed:
+        return RegistrationResult(blessed=False, blessing=blessing.to_dict(), model_version=None,
+                                  champion_version=champion_version, blessing_uri=blessing_uri)
+
+    dataset_hash = prepare_lineage.get("dataset_hash")
+    lineage = {
+        "dataset": dataset,
+        "partition_day": day_text,
+        "dataset_hash": dataset_hash,
+        "training_job_name": job_name,
+        "model_artifact_key": artifact_key,
+        "evaluation_report_key": candidate.report_key,
+        "blessing_uri": blessing_uri,
+        "champion_version": champion_version.version if champion_version else None,
+        **{f"prepare.{k}": v for k, v in _prepare_lineage(prepare_lineage).items()},
+    }
+    run_id = registry.find_run(job_name) if job_name else None
+    if run_id is None:
+        run_id = registry.log_training(
+            job_name=job_name or f"{model_name}-{day_text}",
+            dataset=dataset,
+            day=day_text,
+            params=dict(training.get("hyperparameters") or {}),
+            metrics=dict(training.get("final_metrics") or {}),
+            model_artifact_uri=str(training.get("model_artifact_uri") or lake.uri(artifact_key)),
+            dataset_hash=str(dataset_hash) if dataset_hash else None,
+            lineage=_prepare_lineage(prepare_lineage),
+        )
+    if not lake.exists(artifact_key):
+        raise InputDataError(
+            f"condition: the blessed model's artifact {lake.uri(artifact_key)} disappeared "
+            "before registration; rerun the training task"
+        )
+    with _local_copy(lake, artifact_key) as artifact_path:
+        version = registry.register(
+            model_name, str(artifact_path),
+            run_id=run_id,
+            evaluation=candidate.evaluation,
+            lineage=lineage,
+            status=ApprovalStatus.APPROVED if approve else ApprovalStatus.PENDING,
+        )
+    return RegistrationResult(blessed=True, blessing=blessing.to_dict(), model_version=version,
+                              champion_version=champion_version, blessing_uri=blessing_uri)
+
+
+@contextlib.contextmanager
+def _local_copy(lake: Lake, key: str) -> Iterator[Path]:
+    """A local file for a lake key: the key's own path on a local lake, else a download."""
+    local = local_path(lake.uri(key))
+    if local is not None and local.is_file():
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="airsage-register-") as scratch:
+        yield lake.download(key, Path(scratch) / "model.tar.gz")
