@@ -1,0 +1,183 @@
+"""Serving's interface: its settings, the model version it deploys and its result shapes.
+
+The deployer accepts any object shaped like the registry's ``ModelVersion`` (a Protocol),
+so serving depends on the registry's data, not on its module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from airsage.config import Settings
+from airsage.errors import ConfigurationError
+
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
+TRAFFIC_SHIFTS = ("all_at_once", "canary", "linear")
+
+# Variant statuses, as SageMaker names a production variant's state.
+CREATING = "Creating"
+IN_SERVICE = "InService"
+FAILED = "Failed"
+
+
+@runtime_checkable
+class ModelVersionLike(Protocol):
+    """What the deployer reads from a registered model version (``airsage.registry.base``)."""
+
+    name: str
+    version: str
+    status: str
+    artifact_uri: str
+    run_id: str | None
+    metrics: Mapping[str, Any]
+    tags: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Model Monitor data capture: which share of requests is written, and how."""
+
+    enabled: bool = True
+    sampling_percent: float = 100.0
+    buffer_size: int = 10000
+    flush_seconds: float = 1.0
+    max_records_per_file: int = 1000
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The ``serving:`` section of the airsage config."""
+
+    endpoint: str = "reviews-sentiment"
+    dataset: str = "reviews"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1048576
+    traffic_shift: str = "all_at_once"
+    canary_percent: float = 10.0
+    linear_steps: int = 4
+    bake_seconds: float = 5.0
+    max_error_rate: float = 0.05
+    max_p99_latency_ms: float = 1000.0
+    startup_timeout_seconds: float = 60.0
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServingConfig:
+        raw = dict(settings.section("serving"))
+        capture_raw = dict(raw.pop("capture", None) or {})
+        known = set(cls.__dataclass_fields__) - {"capture"}
+        unknown = sorted(set(raw) - known)
+        unknown_capture = sorted(set(capture_raw) - set(CaptureConfig.__dataclass_fields__))
+        if unknown or unknown_capture:
+            names = unknown + [f"capture.{name}" for name in unknown_capture]
+            raise ConfigurationError(
+                f"serving: unknown key(s) {names} in {settings.source}; valid keys: "
+                f"{sorted(known)} and capture.{sorted(CaptureConfig.__dataclass_fields__)}"
+            )
+        try:
+            capture = CaptureConfig(
+                enabled=bool(capture_raw.get("enabled", True)),
+                sampling_percent=float(capture_raw.get("sampling_percent", 100)),
+                buffer_size=int(capture_raw.get("buffer_size", 10000)),
+                flush_seconds=float(capture_raw.get("flush_seconds", 1.0)),
+                max_records_per_file=int(capture_raw.get("max_records_per_file", 1000)),
+            )
+            config = cls(
+                endpoint=str(raw.get("endpoint", cls.endpoint)),
+                dataset=str(raw.get("dataset", cls.dataset)),
+                host=str(raw.get("host", cls.host)),
+                port=int(raw.get("port", cls.port)),
+                max_body_bytes=int(raw.get("max_body_bytes", cls.max_body_bytes)),
+                traffic_shift=str(raw.get("traffic_shift", cls.traffic_shift)),
+                canary_percent=float(raw.get("canary_percent", cls.canary_percent)),
+                linear_steps=int(raw.get("linear_steps", cls.linear_steps)),
+                bake_seconds=float(raw.get("bake_seconds", cls.bake_seconds)),
+                max_error_rate=float(raw.get("max_error_rate", cls.max_error_rate)),
+                max_p99_latency_ms=float(raw.get("max_p99_latency_ms", cls.max_p99_latency_ms)),
+                startup_timeout_seconds=float(
+                    raw.get("startup_timeout_seconds", cls.startup_timeout_seconds)
+                ),
+                capture=capture,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"serving: a value in {settings.source} is malformed: {exc}"
+            ) from exc
+        config.validate(settings.source)
+        return config
+
+    def validate(self, source: str = "the airsage config") -> None:
+        problems = []
+        if self.traffic_shift not in TRAFFIC_SHIFTS:
+            problems.append(f"traffic_shift {self.traffic_shift!r} is not one of {TRAFFIC_SHIFTS}")
+        if not 0 < self.canary_percent < 100:
+            problems.append(f"canary_percent {self.canary_percent} must be in (0, 100)")
+        if self.linear_steps < 1:
+            problems.append(f"linear_steps {self.linear_steps} must be >= 1")
+        if self.max_body_bytes < 1:
+            problems.append(f"max_body_bytes {self.max_body_bytes} must be positive")
+        if not 0 <= self.capture.sampling_percent <= 100:
+            problems.append(
+                f"capture.sampling_percent {self.capture.sampling_percent} must be in [0, 100]"
+            )
+        if self.capture.buffer_size < 1:
+            problems.append(f"capture.buffer_size {self.capture.buffer_size} must be >= 1")
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port {self.port} must be in [0, 65535]")
+        if problems:
+            raise ConfigurationError(f"serving settings in {source}: " + "; ".join(problems))
+
+    def traffic_steps(self) -> list[float]:
+        """The new variant's share of traffic (percent) after each shift, ending at 100."""
+        if self.traffic_shift == "canary":
+            return [self.canary_percent, 100.0]
+        if self.traffic_shift == "linear":
+            steps = range(1, self.linear_steps + 1)
+            return [round(100.0 * step / self.linear_steps, 4) for step in steps]
+        return [100.0]
+
+
+@dataclass(frozen=True)
+class DeploymentResult:
+    """What a deployment did: ``created`` / ``updated`` an endpoint, or ``noop``."""
+
+    endpoint: str
+    url: str
+    action: str
+    model_name: str
+    model_version: str
+    variant_name: str
+    traffic_steps: tuple[float, ...] = ()
+    replaced_variants: tuple[str, ...] = ()
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["traffic_steps"] = list(self.traffic_steps)
+        data["replaced_variants"] = list(self.replaced_variants)
+        return data
+
+
+@dataclass(frozen=True)
+class EndpointDescription:
+    """An endpoint's state: ``InService`` when it answers, ``OutOfService`` otherwise."""
+
+    endpoint: str
+    url: str | None
+    status: str
+    variants: tuple[dict[str, Any], ...] = ()
+    pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "url": self.url,
+            "status": self.status,
+            "pid": self.pid,
+            "variants": [dict(variant) for variant in self.variants],
+        }

@@ -1,0 +1,200 @@
+"""Model Monitor data capture, written off the request path.
+
+A sampled request/response pair becomes one JSON line in Model Monitor's capture format
+(``captureData.endpointInput`` / ``endpointOutput``, ``eventMetadata``, ``eventVersion``).
+The request thread only puts the record on a bounded queue: when the queue is full the record
+is dropped and counted, so capture can never fail or slow an invocation. A writer thread
+batches records and writes one new ``<MM-SS-mmm>-<uuid>.jsonl`` file per variant and hour under
+``LakeLayout.capture_hour`` per flush (the lake has no append; SageMaker also writes many files
+per hour), so a file always belongs to one variant and one hour.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt_
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout
+from airsage.serving.base import CaptureConfig
+from airsage.serving.contract import CSV, JSON, JSONLINES, media_type
+
+log = logging.getLogger(__name__)
+EVENT_VERSION = "0"
+_STOP = object()
+
+
+def _encoded(data: bytes | str, content_type: str) -> tuple[str, str]:
+    """``(data, encoding)`` as Model Monitor writes it: JSON/CSV text when it is text."""
+    kind = media_type(content_type)
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if kind in (JSON, JSONLINES, CSV):
+        try:
+            return raw.decode("utf-8"), "CSV" if kind == CSV else "JSON"
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(raw).decode("ascii"), "BASE64"
+
+
+def capture_record(
+    *,
+    request_body: bytes | str,
+    request_content_type: str,
+    response_body: bytes | str,
+    response_content_type: str,
+    inference_time: dt_.datetime,
+    event_id: str | None = None,
+    inference_id: str | None = None,
+) -> dict[str, Any]:
+    """One capture line; field names and encodings as SageMaker Model Monitor writes them."""
+    in_data, in_encoding = _encoded(request_body, request_content_type)
+    out_data, out_encoding = _encoded(response_body, response_content_type)
+    metadata: dict[str, Any] = {
+        "eventId": event_id or str(uuid.uuid4()),
+        "inferenceTime": inference_time.astimezone(dt_.UTC).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+    if inference_id:
+        metadata["inferenceId"] = inference_id
+    return {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": request_content_type,
+                "mode": "INPUT",
+                "data": in_data,
+                "encoding": in_encoding,
+            },
+            "endpointOutput": {
+                "observedContentType": response_content_type,
+                "mode": "OUTPUT",
+                "data": out_data,
+                "encoding": out_encoding,
+            },
+        },
+        "eventMetadata": metadata,
+        "eventVersion": EVENT_VERSION,
+    }
+
+
+@dataclass
+class CaptureStats:
+    sampled: int = 0
+    written: int = 0
+    dropped: int = 0
+    write_errors: int = 0
+    files: int = 0
+
+
+class CaptureWriter:
+    """Sample, enqueue without blocking, and write capture files from one background thread."""
+
+    def __init__(
+        self, lake: Lake, endpoint: str, config: CaptureConfig, *, rng: random.Random | None = None
+    ) -> None:
+        self.lake = lake
+        self.endpoint = endpoint
+        self.config = config
+        self.stats = CaptureStats()
+        self._rng = rng or random.Random()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.buffer_size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CaptureWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"capture-{self.endpoint}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def sample(self) -> bool:
+        """Whether to capture the current request (drawn before a record is built)."""
+        return self.config.enabled and self._rng.random() * 100.0 < self.config.sampling_percent
+
+    def enqueue(self, variant: str, when: dt_.datetime, record: dict[str, Any]) -> bool:
+        """Queue a sampled record without blocking; a full queue drops and counts it."""
+        try:
+            self._queue.put_nowait((variant, when, record))
+        except queue.Full:
+            with self._lock:
+                self.stats.sampled += 1
+                self.stats.dropped += 1
+            return False
+        with self._lock:
+            self.stats.sampled += 1
+        return True
+
+    def offer(self, variant: str, when: dt_.datetime, record: dict[str, Any]) -> bool:
+        """Sample, then enqueue; False when not sampled or dropped."""
+        return self.sample() and self.enqueue(variant, when, record)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "capture_sampled": self.stats.sampled,
+                "capture_written": self.stats.written,
+                "capture_dropped": self.stats.dropped,
+                "capture_write_errors": self.stats.write_errors,
+                "capture_files": self.stats.files,
+                "capture_queued": self._queue.qsize(),
+            }
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        batch: list[tuple[str, dt_.datetime, dict[str, Any]]] = []
+        deadline = 0.0
+        stopping = False
+        while not stopping:
+            timeout = max(0.0, deadline - time.monotonic()) if batch else None
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                stopping = True
+            elif item is not None:
+                if not batch:
+                    deadline = time.monotonic() + self.config.flush_seconds
+                batch.append(item)
+            full = len(batch) >= self.config.max_records_per_file
+            if batch and (stopping or full or time.monotonic() >= deadline):
+                self._flush(batch)
+                batch = []
+
+    def _flush(self, batch: list[tuple[str, dt_.datetime, dict[str, Any]]]) -> None:
+        groups: dict[tuple[str, str], list[tuple[dt_.datetime, dict[str, Any]]]] = defaultdict(list)
+        for variant, when, record in batch:
+            hour = when.astimezone(dt_.UTC)
+            prefix = LakeLayout.capture_hour(self.endpoint, variant, hour)
+            groups[(variant, prefix)].append((hour, record))
+        for (_variant, prefix), items in groups.items():
+            first = items[0][0]
+            key = f"{prefix}{first:%M-%S}-{first.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            data = "".join(json.dumps(record, separators=(",", ":")) + "\n" for _, record in items)
+            try:
+                self.lake.write_bytes(key, data.encode("utf-8"))
+            except Exception:  # a lake failure must never reach the request path
+                log.exception("capture: writing %d record(s) to %s failed", len(items), key)
+                with self._lock:
+                    self.stats.write_errors += len(items)
+                continue
+            with self._lock:
+                self.stats.written += len(items)
+                self.stats.files += 1
