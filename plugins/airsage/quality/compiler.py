@@ -1,0 +1,663 @@
+"""Compile a DQDL ruleset into one aggregate SELECT and judge the metrics it returns.
+
+Why one SELECT: every aggregate rule (counts, completeness, compliance of a row predicate,
+mean, entropy…) becomes an expression of a single ``SELECT … FROM <relation>``, so a batch
+is read once however many rules the ruleset holds; the engine (DuckDB locally, Athena or
+Spark elsewhere) only has to run SQL. Two things cannot live in that scan and cost a query
+of their own: ``CustomSql`` rules (arbitrary SQL over ``primary``) and, *only when a batch
+does have duplicates*, the exact Uniqueness fraction (values seen exactly once; the scan
+already proves uniqueness when distinct count = non-null count = row count).
+
+Semantics follow the DQDL reference and Deequ, which Glue runs:
+
+- Completeness = non-null rows / rows. Uniqueness = rows whose value occurs exactly once /
+  rows (NULLs are never unique). IsComplete / IsUnique = the metric is exactly 1.0;
+  IsPrimaryKey = both, over one or several columns.
+- ColumnValues and DataFreshness judge each row; NULL rows fail, except for the negated
+  forms (``!=``, ``not in``, ``not between``, ``not matches``) which let NULL pass unless
+  NULL is listed. The metric is ``…Compliance`` = passing rows / rows; without
+  ``with threshold`` every row must pass, with it the threshold judges the compliance.
+- ColumnLength treats NULL as length 0; StandardDeviation is the population deviation
+  (Deequ); Entropy is in nats (natural log, Deequ) over non-null values.
+- ``between a and b`` is exclusive on both ends, as in Glue's own DQDL library.
+- An empty batch has RowCount 0 and ColumnCount as usual; ratios over rows (completeness,
+  uniqueness, compliance) and statistics (mean, sum, deviation, entropy) are undefined, so
+  their rules FAIL with a message saying the batch has no rows (fail closed, no division).
+- A rule naming a column the batch lacks is ERROR with a message; the others still run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt_
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airsage.quality.dqdl import (
+    DATA_TYPES,
+    NEGATED_OPS,
+    RANGE_OPS,
+    REGEX_OPS,
+    SET_OPS,
+    AnyRule,
+    CompositeRule,
+    Condition,
+    DateExpr,
+    Duration,
+    Keyword,
+    Rule,
+    Ruleset,
+)
+from airsage.quality.results import ERROR, FAIL, PASS, RuleResult
+
+
+class SqlRunner(Protocol):
+    """Runs one SQL statement and returns its rows (the engine-specific part)."""
+
+    def __call__(self, sql: str) -> Sequence[Sequence[Any]]: ...
+
+
+RELATION_ALIAS = "__airsage_batch"
+ROW_COUNT_SQL = "count(*)"
+PRIMARY_ALIAS = "__airsage_primary"
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "INT")
+_TEMPORAL_TYPES = ("DATE", "TIMESTAMP", "TIME")
+
+
+def type_kind(sql_type: str) -> str:
+    """``numeric``, ``string``, ``temporal``, ``boolean`` or ``other`` for an SQL type name."""
+    upper = sql_type.upper()
+    if upper.startswith(_NUMERIC_TYPES):
+        return "numeric"
+    if upper.startswith(("VARCHAR", "CHAR", "TEXT", "STRING")):
+        return "string"
+    if upper.startswith(_TEMPORAL_TYPES):
+        return "temporal"
+    if upper.startswith("BOOL"):
+        return "boolean"
+    return "other"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**63 else repr(float(value))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "undefined"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+class _RuleError(Exception):
+    """A rule cannot be evaluated on this batch (unknown column, wrong type…): ERROR."""
+
+
+@dataclass
+class _Verdict:
+    result: str
+    message: str
+    metrics: dict[str, Any]
+    measured: Any
+    expected: str
+
+
+Judge = Callable[[Mapping[str, Any], SqlRunner], _Verdict]
+
+
+@dataclass
+class _Plan:
+    aggregates: dict[str, str]
+    judge: Judge
+
+
+class RuleCompiler:
+    """Plans the aggregates of every rule of a ruleset over one relation and judges them."""
+
+    def __init__(self, relation_sql: str, schema: Mapping[str, str], *,
+                 now: dt_.datetime | None = None) -> None:
+        self.relation_sql = relation_sql
+        self.schema = dict(schema)
+        self._lower = {name.lower(): name for name in self.schema}
+        self.now = (now or dt_.datetime.now(dt_.UTC)).replace(tzinfo=None, microsecond=0)
+
+    # -- helpers -----------------------------------------------------------------------
+    def column(self, name: str) -> tuple[str, str]:
+        """(quoted SQL identifier, SQL type) of a column; _RuleError when it does not exist."""
+        actual = name if name in self.schema else self._lower.get(name.lower())
+        if actual is None:
+            raise _RuleError(
+                f"Column '{name}' does not exist in the dataset; its columns are "
+                f"{sorted(self.schema)}. Fix the rule or the batch's schema."
+            )
+        return quote_ident(actual), self.schema[actual]
+
+    @staticmethod
+    def _filter(rule: Rule, extra: str | None = None) -> str:
+        parts = [p for p in (rule.where and f"({rule.where})", extra) if p]
+        return f" FILTER (WHERE {' AND '.join(parts)})" if parts else ""
+
+    def _rows(self, rule: Rule) -> str:
+        return f"count(*){self._filter(rule)}"
+
+    @staticmethod
+    def _count_true(rule: Rule, predicate: str) -> str:
+        """Rows where ``predicate`` is TRUE (NULL counts as not passing)."""
+        if rule.where:
+            return f"count(*) FILTER (WHERE ({rule.where}) AND ({predicate}))"
+        return f"count_if({predicate})"
+
+    def now_literal(self) -> str:
+        return f"TIMESTAMP '{self.now.isoformat(sep=' ')}'"
+
+    @staticmethod
+    def _metric_key(rule: Rule, key: str) -> str:
+        return f"{key}[where {rule.where}]" if rule.where else key
+
+    # -- planning ----------------------------------------------------------------------
+    def plan(self, rule: Rule) -> _Plan:
+        """The aggregates a rule needs and how to judge them (raises _RuleError)."""
+        method = getattr(self, f"_plan_{rule.rule_type}")
+        return method(rule)
+
+    def _plan_RowCount(self, rule: Rule) -> _Plan:
+        key = self._metric_key(rule, "Dataset.*.RowCount")
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            return _compare(rule.condition, key, int(v["n"]))
+        return _Plan({"n": self._rows(rule)}, judge)
+
+    def _plan_ColumnCount(self, rule: Rule) -> _Plan:
+        count = len(self.schema)
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            return _compare(rule.condition, "Dataset.*.ColumnCount", count)
+        return _Plan({}, judge)
+
+    def _plan_ColumnExists(self, rule: Rule) -> _Plan:
+        name = rule.column_name
+        exists = name in self.schema or name.lower() in self._lower
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            if exists:
+                return _Verdict(PASS, "", {}, True, "column exists")
+            return _Verdict(FAIL, f"Column '{name}' does not exist; columns are "
+                            f"{sorted(self.schema)}", {}, False, "column exists")
+        return _Plan({}, judge)
+
+    def _completeness(self, rule: Rule, columns: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        aggs = {"n": self._rows(rule)}
+        keys = []
+        for i, name in enumerate(columns):
+            ident, _ = self.column(name)
+            aggs[f"nn{i}"] = f"count({ident}){self._filter(rule)}"
+            keys.append(self._metric_key(rule, f"Column.{name}.Completeness"))
+        return aggs, keys
+
+    def _plan_Completeness(self, rule: Rule, *, exact: bool = False) -> _Plan:
+        aggs, (key,) = self._completeness(rule, rule.params)
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            n = int(v["n"])
+            value = None if n == 0 else int(v["nn0"]) / n
+            if exact:
+                return _is_one(key, value, n, "null")
+            return _compare(rule.condition, key, value, rows=n)
+        return _Plan(aggs, judge)
+
+    def _plan_IsComplete(self, rule: Rule) -> _Plan:
+        return self._plan_Completeness(rule, exact=True)
+
+    def _uniqueness(self, rule: Rule, columns: Sequence[str]) -> tuple[dict[str, str], Callable]:
+        idents = [self.column(c)[0] for c in columns]
+        all_present = " AND ".join(f"{i} IS NOT NULL" for i in idents)
+        if len(idents) == 1:
+            # count() and count(DISTINCT) skip NULLs already; no FILTER keeps the scan lean
+            aggs = {
+                "n": self._rows(rule),
+                "u_nn": f"count({idents[0]}){self._filter(rule)}",
+                "u_d": f"count(DISTINCT {idents[0]}){self._filter(rule)}",
+            }
+        else:
+            key_expr = "row(" + ", ".join(idents) + ")"
+            aggs = {
+                "n": self._rows(rule),
+                "u_nn": f"count(*){self._filter(rule, all_present)}",
+                "u_d": f"count(DISTINCT {key_expr}){self._filter(rule, all_present)}",
+            }
+        where = f"({rule.where}) AND " if rule.where else ""
+        cols = ", ".join(idents)
+
+        def value(v: Mapping[str, Any], run: SqlRunner) -> tuple[float | None, int]:
+            n, nn, distinct = int(v["n"]), int(v["u_nn"]), int(v["u_d"])
+            if n == 0:
+                return None, 0
+            if distinct == nn:
+                return nn / n, 0
+            rows = run(
+                f"SELECT count(*) FROM (SELECT {cols} FROM {self.relation_sql} AS {RELATION_ALIAS} "
+                f"WHERE {where}{all_present} GROUP BY {cols} HAVING count(*) = 1)"
+            )
+            return int(rows[0][0]) / n, nn - distinct
+        return aggs, value
+
+    def _uniqueness_key(self, rule: Rule) -> str:
+        if len(rule.params) == 1:
+            return self._metric_key(rule, f"Column.{rule.params[0]}.Uniqueness")
+        return self._metric_key(rule, f"Multicolumn.{','.join(rule.params)}.Uniqueness")
+
+    def _plan_Uniqueness(self, rule: Rule, *, exact: bool = False) -> _Plan:
+        aggs, value_of = self._uniqueness(rule, rule.params)
+        key = self._uniqueness_key(rule)
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            value, extra = value_of(v, run)
+            if exact:
+                verdict = _is_one(key, value, int(v["n"]), "duplicate or null")
+                if extra and verdict.result == FAIL:
+                    verdict.message += f" ({extra} repeated occurrence(s) of existing values)"
+                return verdict
+            return _compare(rule.condition, key, value, rows=int(v["n"]))
+        return _Plan(aggs, judge)
+
+    def _plan_IsUnique(self, rule: Rule) -> _Plan:
+        return self._plan_Uniqueness(rule, exact=True)
+
+    def _plan_IsPrimaryKey(self, rule: Rule) -> _Plan:
+        comp_aggs, comp_keys = self._completeness(rule, rule.params)
+        uniq_aggs, value_of = self._uniqueness(rule, rule.params)
+        key = self._uniqueness_key(rule)
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            n = int(v["n"])
+            metrics: dict[str, Any] = {}
+            problems = []
+            for i, ckey in enumerate(comp_keys):
+                value = None if n == 0 else int(v[f"nn{i}"]) / n
+                metrics[ckey] = value
+                if value != 1.0:
+                    problems.append(f"{ckey} is {_fmt(value)}")
+            uniq, extra = value_of(v, run)
+            metrics[key] = uniq
+            if uniq != 1.0:
+                detail = f" ({extra} repeated occurrence(s))" if extra else ""
+                problems.append(f"{key} is {_fmt(uniq)}{detail}")
+            expected = "Completeness = 1.0 and Uniqueness = 1.0"
+            if n == 0:
+                return _Verdict(FAIL, "The batch has no rows: a primary key cannot be checked",
+                                metrics, None, expected)
+            if problems:
+                return _Verdict(FAIL, "; ".join(problems) + f"; expected {expected}", metrics,
+                                uniq if uniq != 1.0 else min(metrics.values()), expected)
+            return _Verdict(PASS, "", metrics, 1.0, expected)
+        return _Plan({**comp_aggs, **uniq_aggs}, judge)
+
+    def _statistic(self, rule: Rule, metric: str, sql: Callable[[str], str], *,
+                   numeric: bool = True) -> _Plan:
+        ident, sql_type = self.column(rule.column_name)
+        if numeric and type_kind(sql_type) != "numeric":
+            raise _RuleError(f"{rule.rule_type} needs a numeric column; "
+                             f"'{rule.column_name}' is {sql_type}")
+        key = self._metric_key(rule, f"Column.{rule.column_name}.{metric}")
+        aggs = {"n": self._rows(rule), "stat": f"{sql(ident)}{self._filter(rule)}"}
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            n = int(v["n"])
+            value = None if n == 0 or v["stat"] is None else float(v["stat"])
+            if isinstance(value, float) and metric == "Entropy":
+                value = value * math.log(2.0)
+            if metric == "DistinctValuesCount":
+                value = int(v["stat"] or 0)
+                return _compare(rule.condition, key, value)
+            return _compare(rule.condition, key, value, rows=n)
+        return _Plan(aggs, judge)
+
+    def _plan_Mean(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "Mean", lambda c: f"avg({c})")
+
+    def _plan_Sum(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "Sum", lambda c: f"sum({c})")
+
+    def _plan_StandardDeviation(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "StandardDeviation", lambda c: f"stddev_pop({c})")
+
+    def _plan_Entropy(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "Entropy", lambda c: f"entropy({c})", numeric=False)
+
+    def _plan_DistinctValuesCount(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "DistinctValuesCount", lambda c: f"count(DISTINCT {c})",
+                               numeric=False)
+
+    # -- row-level rules: compliance of a predicate -------------------------------------
+    def _compliance(self, rule: Rule, predicate: str, metric: str,
+                    extra: Mapping[str, tuple[str, str]] | None = None) -> _Plan:
+        """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1."""
+        key = self._metric_key(rule, f"Column.{rule.column_name}.{metric}.Compliance")
+        aggs = {"n": self._rows(rule), "ok": self._count_true(rule, predicate)}
+        extra = dict(extra or {})
+        for name, (_, sql) in extra.items():
+            aggs[name] = f"{sql}{self._filter(rule)}"
+        expected = rule.condition.text if rule.condition else ""
+        if rule.threshold is not None:
+            expected += f" with threshold {rule.threshold.text}"
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            n, ok = int(v["n"]), int(v["ok"] or 0)  # count_if of no rows is NULL
+            metrics: dict[str, Any] = {key: None if n == 0 else ok / n}
+            for name, (metric_key, _) in extra.items():
+                metrics[self._metric_key(rule, metric_key)] = v[name]
+            value = metrics[key]
+            if n == 0:
+                return _Verdict(FAIL, f"The batch has no rows: {key} is undefined", metrics,
+                                None, expected)
+            passed = rule.threshold.check(value) if rule.threshold is not None else ok == n
+            if passed:
+                return _Verdict(PASS, "", metrics, value, expected)
+            failed_rows = n - ok
+            message = (f"{failed_rows} of {n} rows ({failed_rows / n:.2%}) do not satisfy "
+                       f"{rule.condition.text if rule.condition else metric}; "
+                       f"{key} is {_fmt(value)}")
+            if rule.threshold is not None:
+                message += f", expected {rule.threshold.text}"
+            return _Verdict(FAIL, message, metrics, value, expected)
+        return _Plan(aggs, judge)
+
+    def _plan_ColumnValues(self, rule: Rule) -> _Plan:
+        ident, sql_type = self.column(rule.column_name)
+        assert rule.condition is not None
+        predicate = self.value_predicate(ident, sql_type, rule.condition)
+        extra = {}
+        numeric_ops = rule.condition.op not in SET_OPS + REGEX_OPS
+        if numeric_ops and all(isinstance(o, float) for o in rule.condition.operands) and (
+            type_kind(sql_type) == "numeric"
+        ):
+            extra = {"mn": (f"Column.{rule.column_name}.Minimum", f"min({ident})"),
+                     "mx": (f"Column.{rule.column_name}.Maximum", f"max({ident})")}
+        return self._compliance(rule, predicate, "ColumnValues", extra)
+
+    def _plan_ColumnLength(self, rule: Rule) -> _Plan:
+        ident, sql_type = self.column(rule.column_name)
+        text = ident if type_kind(sql_type) == "string" else f"CAST({ident} AS VARCHAR)"
+        length = f"coalesce(length({text}), 0)"
+        assert rule.condition is not None
+        predicate = _numeric_predicate(length, rule.condition)
+        extra = {"mn": (f"Column.{rule.column_name}.MinimumLength", f"min({length})"),
+                 "mx": (f"Column.{rule.column_name}.MaximumLength", f"max({length})")}
+        return self._compliance(rule, predicate, "ColumnLength", extra)
+
+    def _plan_ColumnDataType(self, rule: Rule) -> _Plan:
+        ident, _ = self.column(rule.column_name)
+        assert rule.condition is not None
+        target = DATA_TYPES[str(rule.condition.operands[0]).upper()]
+        predicate = f"({ident} IS NULL OR TRY_CAST({ident} AS {target}) IS NOT NULL)"
+        return self._compliance(rule, predicate, "ColumnDataType")
+
+    def _plan_DataFreshness(self, rule: Rule) -> _Plan:
+        ident, sql_type = self.column(rule.column_name)
+        if type_kind(sql_type) not in ("temporal", "string"):
+            raise _RuleError(f"DataFreshness needs a date or timestamp column; "
+                             f"'{rule.column_name}' is {sql_type}")
+        age = (f"(date_diff('second', TRY_CAST({ident} AS TIMESTAMP), {self.now_literal()}) "
+               "/ 3600.0)")
+        assert rule.condition is not None
+        condition = Condition(rule.condition.op,
+                              tuple(o.hours if isinstance(o, Duration) else o
+                                    for o in rule.condition.operands),
+                              rule.condition.text)
+        predicate = _numeric_predicate(age, condition, null_passes=False)
+        return self._compliance(rule, predicate, "DataFreshness")
+
+    def _plan_CustomSql(self, rule: Rule) -> _Plan:
+        statement = rule.params[0]
+        sql = (f"WITH {PRIMARY_ALIAS} AS (SELECT * FROM {self.relation_sql} AS {RELATION_ALIAS}) "
+               f"{_replace_primary(statement)}")
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            try:
+                rows = run(sql)
+            except Exception as exc:
+                raise _RuleError(f"CustomSql statement failed: {exc}") from exc
+            if len(rows) != 1 or len(rows[0]) != 1:
+                raise _RuleError("CustomSql must return exactly one value (one row, one column); "
+                                 f"it returned {len(rows)} row(s)")
+            raw = rows[0][0]
+            value = None if raw is None else float(raw)
+            return _compare(rule.condition, "Dataset.*.CustomSQL", value)
+        return _Plan({}, judge)
+
+    # -- predicates --------------------------------------------------------------------
+    def value_predicate(self, ident: str, sql_type: str, cond: Condition) -> str:
+        """An SQL predicate for ``ColumnValues`` with DQDL's NULL semantics.
+
+        Positive forms are left raw: a NULL row yields NULL, which is not counted as
+        passing. Negated forms are ``coalesce(NOT …, TRUE)``: a NULL row passes unless
+        NULL itself is listed (``col IS NULL`` is never NULL, so listing it decides).
+        """
+        kind = type_kind(sql_type)
+        as_text = ident if kind == "string" else f"CAST({ident} AS VARCHAR)"
+        as_num = ident if kind == "numeric" else f"TRY_CAST({ident} AS DOUBLE)"
+        as_time = f"TRY_CAST({ident} AS TIMESTAMP)"
+
+        def lhs_for(operand: Any) -> tuple[str, str]:
+            if isinstance(operand, float):
+                return as_num, sql_number(operand)
+            if isinstance(operand, DateExpr):
+                return as_time, self.date_literal(operand)
+            return as_text, sql_string(str(operand))
+
+        def keyword_test(word: Keyword) -> str:
+            if word.name == "NULL":
+                return f"{ident} IS NULL"
+            if word.name == "EMPTY":
+                return f"{as_text} = ''"
+            return f"regexp_full_match({as_text}, '\\s+')"
+
+        def finish(test: str) -> str:
+            return f"coalesce(NOT ({test}), TRUE)" if cond.negated else f"({test})"
+
+        op = cond.op
+        if op in SET_OPS:
+            parts = [keyword_test(o) for o in cond.operands if isinstance(o, Keyword)]
+            groups: dict[str, list[str]] = {}
+            for operand in cond.operands:
+                if not isinstance(operand, Keyword):
+                    lhs, literal = lhs_for(operand)
+                    groups.setdefault(lhs, []).append(literal)
+            parts += [f"{lhs} IN ({', '.join(vals)})" for lhs, vals in groups.items()]
+            return finish(" OR ".join(parts))
+        if op in REGEX_OPS:
+            return finish(f"regexp_full_match({as_text}, {sql_string(str(cond.operands[0]))})")
+        if op in RANGE_OPS:
+            low, high = cond.operands
+            lhs, low_sql = lhs_for(low)
+            _, high_sql = lhs_for(high)
+            return finish(f"{lhs} > {low_sql} AND {lhs} < {high_sql}")
+        (operand,) = cond.operands
+        if isinstance(operand, Keyword):
+            if op not in ("=", "!="):
+                raise _RuleError(f"{operand.name} can only be compared with = or !=")
+            return finish(keyword_test(operand))
+        lhs, literal = lhs_for(operand)
+        return finish(f"{lhs} {'=' if op == '!=' else op} {literal}")
+
+    def date_literal(self, expr: DateExpr) -> str:
+        if expr.iso_date is not None:
+            return f"TIMESTAMP '{expr.iso_date} 00:00:00'"
+        moment = self.now + dt_.timedelta(hours=expr.offset_hours)
+        return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
+
+    # -- evaluation --------------------------------------------------------------------
+    def evaluate(self, ruleset: Ruleset, run: SqlRunner) -> tuple[list[RuleResult], dict[str, Any]]:
+        """Run the single scan (plus CustomSql and duplicate follow-ups); judge every rule."""
+        plans: dict[int, _Plan | str] = {}
+        for leaf in ruleset.leaves():
+            try:
+                plans[id(leaf)] = self.plan(leaf)
+            except _RuleError as exc:
+                plans[id(leaf)] = str(exc)
+        # The row count is always measured: the metrics history and anomaly checks need it
+        # even when no rule asks for it, and it costs nothing in the same scan.
+        aliases: dict[str, str] = {ROW_COUNT_SQL: "m0"}
+        for plan in plans.values():
+            if isinstance(plan, _Plan):
+                for sql in plan.aggregates.values():
+                    aliases.setdefault(sql, f"m{len(aliases)}")
+        values: dict[str, Any] = {}
+        if aliases:
+            select = ", ".join(f"{sql} AS {alias}" for sql, alias in aliases.items())
+            query = f"SELECT {select} FROM {self.relation_sql} AS {RELATION_ALIAS}"
+            try:
+                row = run(query)[0]
+                values = dict(zip(aliases.values(), row, strict=True))
+            except Exception:
+                values = self._isolate(plans, aliases, run)
+        verdicts: dict[int, _Verdict | str] = {}
+        for leaf in ruleset.leaves():
+            plan = plans[id(leaf)]
+            if isinstance(plan, str):
+                verdicts[id(leaf)] = plan
+                continue
+            if any(sql not in aliases or aliases[sql] not in values
+                   for sql in plan.aggregates.values()):
+                verdicts[id(leaf)] = values.get(f"error:{id(leaf)}", "the rule's SQL failed")
+                continue
+            local = {name: values[aliases[sql]] for name, sql in plan.aggregates.items()}
+            try:
+                verdicts[id(leaf)] = plan.judge(local, run)
+            except _RuleError as exc:
+                verdicts[id(leaf)] = str(exc)
+        results: list[RuleResult] = []
+        metrics: dict[str, Any] = {"Dataset.*.RowCount": values.get("m0"),
+                                   "Dataset.*.ColumnCount": len(self.schema)}
+        for index, rule in enumerate(ruleset.rules, start=1):
+            verdict = _combine(rule, verdicts)
+            metrics.update(verdict.metrics)
+            results.append(RuleResult(
+                name=f"Rule_{index}", description=rule.text, result=verdict.result,
+                evaluation_message=verdict.message, evaluated_metrics=verdict.metrics,
+                measured=verdict.measured, expected=verdict.expected,
+            ))
+        return results, metrics
+
+    def _isolate(self, plans: Mapping[int, _Plan | str], aliases: Mapping[str, str],
+                 run: SqlRunner) -> dict[str, Any]:
+        """The combined scan failed (a bad where clause…): run each rule alone to find it."""
+        values: dict[str, Any] = {}
+        try:
+            values[aliases[ROW_COUNT_SQL]] = run(
+                f"SELECT {ROW_COUNT_SQL} FROM {self.relation_sql} AS {RELATION_ALIAS}")[0][0]
+        except Exception:
+            values[aliases[ROW_COUNT_SQL]] = None
+        for leaf_id, plan in plans.items():
+            if not isinstance(plan, _Plan) or not plan.aggregates:
+                continue
+            sqls = list(dict.fromkeys(plan.aggregates.values()))
+            select = ", ".join(f"{sql} AS {aliases[sql]}" for sql in sqls)
+            try:
+                row = run(f"SELECT {select} FROM {self.relation_sql} AS {RELATION_ALIAS}")[0]
+            except Exception as exc:
+                values[f"error:{leaf_id}"] = f"The rule's SQL failed on this batch: {exc}"
+                continue
+            values.update({aliases[sql]: value for sql, value in zip(sqls, row, strict=True)})
+        return values
+
+
+# --------------------------------------------------------------------------------------
+# judging helpers
+# --------------------------------------------------------------------------------------
+
+
+def _compare(cond: Condition | None, key: str, value: float | None, *,
+             rows: int | None = None) -> _Verdict:
+    assert cond is not None
+    expected = cond.text
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        why = ("the batch has no rows" if rows == 0 else "the column has no non-null values")
+        return _Verdict(FAIL, f"{key} is undefined because {why}; expected {expected}",
+                        {key: None}, None, expected)
+    if cond.check(float(value)):
+        return _Verdict(PASS, "", {key: value}, value, expected)
+    return _Verdict(FAIL, f"Value: {_fmt(value)} does not meet the constraint requirement! "
+                    f"{key} is {_fmt(value)}, expected {expected}", {key: value}, value, expected)
+
+
+def _is_one(key: str, value: float | None, rows: int, what: str) -> _Verdict:
+    expected = "= 1.0"
+    if value is None:
+        return _Verdict(FAIL, f"The batch has no rows: {key} is undefined", {key: None}, None,
+                        expected)
+    if value == 1.0:
+        return _Verdict(PASS, "", {key: value}, value, expected)
+    bad = round((1.0 - value) * rows)
+    return _Verdict(FAIL, f"Value: {_fmt(value)} does not meet the constraint requirement! "
+                    f"{key} is {_fmt(value)} ({bad} of {rows} rows {what}), expected 1.0",
+                    {key: value}, value, expected)
+
+
+def _combine(rule: AnyRule, verdicts: Mapping[int, _Verdict | str]) -> _Verdict:
+    if isinstance(rule, Rule):
+        verdict = verdicts[id(rule)]
+        if isinstance(verdict, str):
+            return _Verdict(ERROR, verdict, {}, None, rule.condition.text if rule.condition else "")
+        return verdict
+    assert isinstance(rule, CompositeRule)
+    parts = [_combine(child, verdicts) for child in rule.children]
+    metrics: dict[str, Any] = {}
+    for part in parts:
+        metrics.update(part.metrics)
+    outcomes = [p.result for p in parts]
+    if rule.op == "and":
+        result = FAIL if FAIL in outcomes else ERROR if ERROR in outcomes else PASS
+    else:
+        result = PASS if PASS in outcomes else ERROR if ERROR in outcomes else FAIL
+    messages = [f"({child.text}): {p.result}{' - ' + p.message if p.message else ''}"
+                for child, p in zip(rule.children, parts, strict=True)]
+    message = "" if result == PASS else f"{rule.op} of: " + "; ".join(messages)
+    expected = f" {rule.op} ".join(f"({c.text})" for c in rule.children)
+    return _Verdict(result, message, metrics, dict(metrics), expected)
+
+
+def _numeric_predicate(lhs: str, cond: Condition, *, null_passes: bool | None = None) -> str:
+    """A predicate on a numeric SQL expression (lengths, ages) for a numeric condition.
+
+    NULL yields NULL (not passing) for positive forms; negated forms let NULL pass unless
+    ``null_passes`` says otherwise.
+    """
+    nums = [sql_number(float(o)) for o in cond.operands]
+    if cond.op in RANGE_OPS:
+        test = f"{lhs} > {nums[0]} AND {lhs} < {nums[1]}"
+    elif cond.op in SET_OPS:
+        test = f"{lhs} IN ({', '.join(nums)})"
+    elif cond.op == "!=":
+        test = f"{lhs} = {nums[0]}"
+    else:
+        test = f"{lhs} {cond.op} {nums[0]}"
+    if cond.op not in NEGATED_OPS:
+        return f"({test})"
+    passes = True if null_passes is None else null_passes
+    return f"coalesce(NOT ({test}), {'TRUE' if passes else 'FALSE'})"
+
+
+_QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
+
+
+def _replace_primary(statement: str) -> str:
+    """``primary`` (DQDL's name for the batch) -> the CTE alias, outside quoted text."""
+    pieces = _QUOTED.split(statement)
+    return "".join(
+        piece if i % 2 else re.sub(r"\bprimary\b", PRIMARY_ALIAS, piece, flags=re.IGNORECASE)
+        for i, piece in enumerate(pieces)
+    )

@@ -1,0 +1,117 @@
+"""DuckDBQualityGate.run: configured ruleset, reports in the lake, history, gate failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airsage.config import Settings
+from airsage.errors import ConfigurationError, GateFailedError, InputDataError
+from airsage.lake.local import LocalLake
+from airsage.quality.dqdl import DQDLSyntaxError
+from airsage.quality.local import DuckDBQualityGate
+from airsage.targets import resolve
+
+
+def relation(rows: int, *, null_every: int = 0) -> str:
+    text = f"CASE WHEN {null_every} > 0 AND i % {null_every} = 0 THEN NULL ELSE 'ok' END"
+    return f"(SELECT i AS id, {text} AS txt FROM range({rows}) t(i))"
+
+
+@pytest.fixture
+def small_gate(settings: Settings, tmp_path: Path) -> DuckDBQualityGate:
+    ruleset = tmp_path / "small.dqdl"
+    ruleset.write_text('Rules = [\n  RowCount > 0,\n  IsPrimaryKey "id",\n'
+                       '  Completeness "txt" >= 0.9\n]\n')
+    return DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+
+
+def test_registered_for_the_local_target() -> None:
+    assert resolve("quality", "local") is DuckDBQualityGate
+
+
+def test_passing_run_writes_report_and_metrics(small_gate: DuckDBQualityGate,
+                                               lake: LocalLake) -> None:
+    report = small_gate.run(lake, "reviews", "2024-03-10", relation(50))
+    assert report.outcome == "PASS"
+    results = json.loads(lake.read_bytes("reports/quality/reviews/dt=2024-03-10/results.json"))
+    assert results["Outcome"] == "PASS" and results["Day"] == "2024-03-10"
+    names = [r["Name"] for r in results["RuleResults"]]
+    assert names == ["Rule_1", "Rule_2", "Rule_3", "Anomaly RowCount"]
+    assert "not enough history" in results["RuleResults"][-1]["EvaluationMessage"]
+    metrics = json.loads(lake.read_bytes(
+        "reports/quality-metrics/reviews/dt=2024-03-10/metrics.json"))
+    assert metrics["metrics"]["Dataset.*.RowCount"] == 50
+    assert metrics["metrics"]["Column.txt.Completeness"] == 1.0
+
+
+def test_failed_gate_raises_after_writing_its_report(small_gate: DuckDBQualityGate,
+                                                     lake: LocalLake) -> None:
+    with pytest.raises(GateFailedError) as info:
+        small_gate.run(lake, "reviews", "2024-03-10", relation(50, null_every=5))
+    error = info.value
+    assert error.gate == "quality" and error.resource == "reviews dt=2024-03-10"
+    (failure,) = error.failures
+    assert failure.check == 'Completeness "txt" >= 0.9'
+    assert failure.measured == pytest.approx(0.8)
+    assert failure.expected == ">= 0.9"
+    assert "Rule_3 FAIL" in failure.message
+    assert error.report_uri == lake.uri("reports/quality/reviews/dt=2024-03-10/results.json")
+    written = json.loads(Path(error.report_uri).read_text())
+    assert written["Outcome"] == "FAIL" and written["RulesFailed"] == 1
+    assert lake.exists("reports/quality-metrics/reviews/dt=2024-03-10/metrics.json")
+    assert 'Completeness "txt" >= 0.9' in str(error)
+
+
+def test_row_count_anomaly_against_earlier_days_only(small_gate: DuckDBQualityGate,
+                                                     lake: LocalLake) -> None:
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        small_gate.run(lake, "reviews", day, relation(100))
+    # a later day (itself an anomaly, persisted all the same) must not influence 2024-03-04
+    with pytest.raises(GateFailedError, match="ratio 10 is above 5"):
+        small_gate.run(lake, "reviews", "2024-03-06", relation(1000))
+    with pytest.raises(GateFailedError) as info:
+        small_gate.run(lake, "reviews", "2024-03-04", relation(10))
+    (failure,) = info.value.failures
+    assert failure.check == "RowCount ratio to the mean of the previous 7 day(s) >= 0.2 and <= 5"
+    assert failure.expected == "ratio to the mean of the previous 7 day(s) >= 0.2 and <= 5"
+    assert failure.measured == pytest.approx(0.1)
+    assert "Anomaly RowCount FAIL" in failure.message and "below 0.2" in failure.message
+    # a rerun of the same day with the usual volume passes and overwrites that day's file
+    report = small_gate.run(lake, "reviews", "2024-03-04", relation(90))
+    assert report.result("Anomaly RowCount").result == "PASS"
+    days = [k for k in lake.list("reports/quality-metrics/reviews/")]
+    assert len(days) == 5
+
+
+def test_configuration_errors(settings: Settings, lake: LocalLake, tmp_path: Path) -> None:
+    missing = DuckDBQualityGate(settings.with_overrides(
+        {"quality": {"ruleset": str(tmp_path / "absent.dqdl")}}))
+    with pytest.raises(ConfigurationError, match="cannot read the DQDL ruleset"):
+        missing.run(lake, "reviews", "2024-03-10", relation(5))
+    broken = tmp_path / "broken.dqdl"
+    broken.write_text("Rules = [ RowCount >> 0 ]")
+    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(broken)}}))
+    with pytest.raises(DQDLSyntaxError, match=r"broken\.dqdl:1:"):
+        gate.run(lake, "reviews", "2024-03-10", relation(5))
+
+
+def test_unreadable_relation_is_an_input_error(small_gate: DuckDBQualityGate,
+                                               lake: LocalLake, tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="cannot read the batch"):
+        small_gate.run(lake, "reviews", "2024-03-10",
+                       f"read_parquet('{tmp_path / 'nothing.parquet'}')")
+
+
+def test_importing_the_gate_loads_no_engine() -> None:
+    """The Airflow layer imports the gate while parsing DAGs: no DuckDB or pandas then."""
+    import subprocess
+    import sys
+
+    code = ("import sys, airsage.quality.local, airsage.quality.suggest; "
+            "print(sorted(m for m in ('duckdb', 'pandas', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(Path(__file__).parents[2] / "plugins")})
+    assert out.stdout.strip() == "[]"
