@@ -171,7 +171,7 @@ def register(
     trained: dict[str, Any], evaluated: dict[str, Any], prepared: dict[str, Any], **context: Any
 ) -> dict[str, Any]:
     """Bless (threshold, champion/challenger, post-training bias) and register if blessed."""
-    from airsage.evaluation.report import EvaluationReport
+    from airsage.evaluation.base import EvaluationReport
     from airsage.registry.step import condition_and_register
 
     settings = task_settings()
