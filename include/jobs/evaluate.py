@@ -38,6 +38,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=root / "model" / "model.tar.gz")
     parser.add_argument("--test", type=Path, default=root / "test")
+    parser.add_argument("--bias-data", type=Path, default=root / "bias",
+                        help="held-out rows for post-training bias (default: the test split)")
     parser.add_argument("--output", type=Path, default=root / "evaluation")
     parser.add_argument("--config", default=os.environ.get("AIRSAGE_EVALUATION_CONFIG", "{}"),
                         help="JSON object (see the module doc)")
@@ -148,10 +150,20 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
         bias = config.get("bias") or {}
         if bias.get("facet"):
-            # The model predicts the label column, so bias is measured on that label.
+            # The model predicts the label column, so bias is measured on that label. A
+            # 5% test split holds a handful of rows of a small facet; when the step provides
+            # every held-out row (never trained or selected on), bias is measured on those.
             bias = {**bias, "label": label_column}
-            frame[f"predicted_{label_column}"] = predicted
-            outputs["analysis.json"] = _bias_analysis(frame, model, bias, text_column)
+            bias_frame = frame
+            if args.bias_data.exists():
+                bias_frame = _read_test(args.bias_data)
+                bias_frame = bias_frame[bias_frame[label_column].notna()].reset_index(drop=True)
+            bias_texts = bias_frame[text_column].fillna("").astype(str).tolist()
+            bias_frame[f"predicted_{label_column}"] = (
+                predicted if bias_frame is frame else np.asarray(model.predict(bias_texts)).astype(int)
+            )
+            outputs["analysis.json"] = _bias_analysis(bias_frame, model, bias, text_column)
+            outputs["analysis.json"]["dataset_rows"] = len(bias_frame)
 
         rng = np.random.default_rng(int(settings.get("seed", 0)))
         sample_size = min(int(settings.get("attribution_samples", 40)), len(texts))

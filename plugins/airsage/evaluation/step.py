@@ -84,6 +84,33 @@ def _job(settings: Settings) -> Any:
     return LocalEvaluationJob(settings)
 
 
+def _write_bias_holdout(lake: Lake, layout: LakeLayout, day: str, destination: Path) -> bool:
+    """Every curated row of the day that the model neither trained nor was selected on.
+
+    Undersampling holds back most rows of the larger classes; with the test split they keep
+    the day's natural class mix and enough rows of a small facet for post-training bias to
+    mean something. Without a curated file the job falls back to the test split.
+    """
+    import pandas as pd
+
+    curated_key = layout.curated(day) + "reviews.parquet"
+    if not lake.exists(curated_key):
+        return False
+    with tempfile.TemporaryDirectory(prefix="airsage-holdout-") as scratch:
+        curated = pd.read_parquet(lake.download(curated_key, Path(scratch) / "curated.parquet"))
+        seen: set[int] = set()
+        for split in ("train", "validation"):
+            for key in lake.list(layout.features(day, split)):
+                if key.endswith(".parquet"):
+                    frame = pd.read_parquet(lake.download(key, Path(scratch) / f"{split}.parquet"))
+                    seen.update(frame["review_id"].astype("int64").tolist())
+    text = curated["review_text"].fillna("").astype(str).str.strip()
+    keep = (~curated["review_id"].isin(seen)) & (text != "") & curated["sentiment"].notna()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    curated[keep].reset_index(drop=True).to_parquet(destination, index=False)
+    return True
+
+
 def evaluate_model(
     settings: Settings,
     lake: Lake,
@@ -136,6 +163,7 @@ def evaluate_model(
             lake.download(model_artifact_key, model_tar)
         for key in test_keys:
             lake.download(key, root / "test" / key.rsplit("/", 1)[-1])
+        _write_bias_holdout(lake, layout, day_text, root / "bias" / "holdout.parquet")
         outputs = _job(settings).run(root, config)
 
     evaluation = outputs[EVALUATION_FILE]
