@@ -1,0 +1,1 @@
+"""Hyperparameter tuning: a SageMaker search space, Optuna locally, the same result shape."""
