@@ -69,3 +69,19 @@ def test_parsing_a_dag_file_loads_no_heavy_module(dag_file: Path) -> None:
                             env={**__import__("os").environ, "PYTHONPATH": env_path}, check=True)
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"parsing {dag_file.name} imported {loaded}"
+
+
+def test_airflow_plugin_loading_does_not_import_airsage_modules_by_file_name() -> None:
+    """Airflow imports each file under plugins/ as a top-level module named after the file;
+    plugins/.airflowignore keeps it out of the airsage package (monitoring/statistics.py
+    would otherwise replace the standard library's ``statistics``)."""
+    probe = (
+        "from airflow import plugins_manager\n"
+        "plugins_manager.ensure_plugins_loaded()\n"
+        "import statistics, sys\n"
+        "print(statistics.__file__)\n"
+    )
+    env = {**__import__("os").environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                            check=True)
+    assert "airsage" not in result.stdout.strip().splitlines()[-1]
