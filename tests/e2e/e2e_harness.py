@@ -33,6 +33,16 @@ class Pipeline:
                                 if day is not None else None)
         return run_dag(dag_id, logical_date=when, conf=conf, dag=dag)
 
+    @staticmethod
+    def unpause(dag_id: str) -> None:
+        """What a user does in the UI: a paused DAG is not scheduled, not even by assets."""
+        from airflow.models.dag import DagModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import update
+
+        with create_session() as session:
+            session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=False))
+
     def land(self, path: Path, day: str) -> None:
         from airsage.ingest import land_file
 
