@@ -111,6 +111,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_main(args.rest) or 0
 
 
+def cmd_endpoint(args: argparse.Namespace) -> int:
+    from airsage.targets import implementation
+
+    deployer = implementation("serving", _settings())
+    if args.endpoint_command == "stop":
+        stopped = deployer.stop(args.name)
+        print(f"stopped {args.name or 'the endpoint'}" if stopped else "no endpoint was running")
+        return 0
+    description = deployer.describe(args.name)
+    print(json.dumps(description.to_dict(), indent=2, default=str))
+    return 0 if description.url else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from airsage.airflow.runner import run_dag
 
@@ -179,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the local model endpoint (SageMaker contract)")
     serve.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the server")
     serve.set_defaults(func=cmd_serve)
+
+    endpoint = sub.add_parser("endpoint", help="describe or stop the local endpoint")
+    endpoint.add_argument("endpoint_command", choices=["describe", "stop"])
+    endpoint.add_argument("--name", default=None, help="endpoint name (default: from config)")
+    endpoint.set_defaults(func=cmd_endpoint)
 
     run = sub.add_parser("run", help="run one DAG run in-process (dag.test)")
     run.add_argument("dag_id")

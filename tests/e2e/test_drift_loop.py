@@ -17,10 +17,10 @@ ENDPOINT = "reviews-sentiment"
 
 def _next_hour() -> dt.datetime:
     """The logical date whose monitor interval is the current hour (waits out a boundary)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if now.minute == 59 and now.second > 0:
         time.sleep(61 - now.second)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
     return now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
 
 

@@ -1,0 +1,72 @@
+"""The ``airsage`` command, run in-process against a fresh airsage home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airsage.cli import main
+from airsage.config import load_settings
+from airsage.lake.local import LocalLake
+
+DAY = "2026-01-05"
+
+
+def _generate(tmp_path: Path, *extra: str) -> Path:
+    assert main(["data", "generate", "--date", DAY, "--rows", "300", "--out", str(tmp_path), *extra]) == 0
+    return tmp_path / f"reviews_{DAY}.csv"
+
+
+def test_generate_writes_a_batch_and_land_puts_it_under_raw(airsage_home: Path, tmp_path: Path) -> None:
+    path = _generate(tmp_path, "--land")
+    assert path.exists() and len(path.read_text().splitlines()) > 300
+    lake = LocalLake(load_settings())
+    assert lake.exists(f"raw/reviews/dt={DAY}/_manifest.json")
+
+
+def test_ingest_refuses_to_overwrite_a_landed_day(airsage_home: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    first = _generate(tmp_path / "a")
+    assert main(["data", "ingest", str(first), "--date", DAY]) == 0
+    assert main(["data", "ingest", str(first), "--date", DAY]) == 0  # same bytes: a no-op
+    other = _generate(tmp_path / "b", "--seed", "99")
+    assert main(["data", "ingest", str(other), "--date", DAY]) == 2
+    assert "immutable" in capsys.readouterr().err.lower()
+
+
+def test_sql_and_rule_suggestion_run_on_the_catalog(airsage_home: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from airsage.catalog.local import LocalCatalog
+    from airsage.quality.dqdl import parse
+    from airsage.quality.local import DuckDBQualityGate
+
+    _generate(tmp_path, "--land")
+    settings = load_settings()
+    lake = LocalLake(settings)
+    LocalCatalog(settings).crawl(lake, "reviews", DAY)
+    capsys.readouterr()
+    query = "SELECT count(*) AS n, approx_distinct(review_id) AS ids FROM airsage.reviews WHERE dt = '{{ ds }}'"
+    assert main(["sql", query, "--date", DAY]) == 0
+    assert "300" in capsys.readouterr().out
+
+    out = tmp_path / "suggested.dqdl"
+    assert main(["quality", "suggest", "--date", DAY, "--out", str(out)]) == 0
+    relation = LocalCatalog(settings).partition_relation(lake, "reviews", DAY)
+    report = DuckDBQualityGate(settings).evaluate(relation, parse(out.read_text()))
+    assert report.outcome == "PASS"
+
+
+def test_config_and_endpoint_describe(airsage_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config"]) == 0
+    assert json.loads(capsys.readouterr().out)["target"] == "local"
+    assert main(["endpoint", "describe"]) == 1
+    assert json.loads(capsys.readouterr().out)["url"] is None
+
+
+def test_bad_arguments_are_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "ingest", "x.csv", "--date", "05/01/2026"])
+    assert exit_info.value.code == 2
+    assert "is not a date" in capsys.readouterr().err
