@@ -47,7 +47,8 @@ def test_sql_and_rule_suggestion_run_on_the_catalog(airsage_home: Path, tmp_path
     lake = LocalLake(settings)
     LocalCatalog(settings).crawl(lake, "reviews", DAY)
     capsys.readouterr()
-    query = "SELECT count(*) AS n, approx_distinct(review_id) AS ids FROM airsage.reviews WHERE dt = '{{ ds }}'"
+    query = ("SELECT count(*) AS n, approx_distinct(review_id) AS ids "
+             "FROM airsage.reviews WHERE dt = '{{ ds }}'")
     assert main(["sql", query, "--date", DAY]) == 0
     assert "300" in capsys.readouterr().out
 

@@ -3,6 +3,7 @@ file loads no heavy library (pandas, DuckDB, boto3, …): logic lives inside the
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def test_daily_task_order_is_the_documented_pipeline(dagbag) -> None:
     dag = dagbag.dags["reviews_daily"]
     chain = ["ingest", "crawl", "validate_sql", "quality_gate", "curate", "bias_gate", "prepare",
              "train", "evaluate", "register", "approval_route"]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(chain):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
     assert dag.get_task("deploy").upstream_task_ids == {"baseline"}
 
