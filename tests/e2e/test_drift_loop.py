@@ -52,7 +52,8 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     time.sleep(2)  # let the capture writer flush the last batch
     clean = pipeline.run(dag_id="reviews_drift_monitor", logical_date=logical)
     assert clean.state == "success", clean.task_states
-    assert clean.xcoms["monitor"]["should_retrain"] is False, clean.xcoms["monitor"]["violations"]
+    assert clean.xcoms["monitor"]["violations"] == [], "no false alarm on clean traffic"
+    assert clean.xcoms["monitor"]["should_retrain"] is False
     assert clean.task_states["signal_drift"] == "skipped"
     assert _asset_state()[0] == events_before
 
@@ -71,6 +72,8 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     assert len(events) == len(events_before) + 1
     assert {v["feature_name"] for v in events[-1]["violations"]} <= drifted_features
     assert events[-1]["violation_count"] == len(monitored["violations"])
+    assert events[-1]["endpoint"] == ENDPOINT
+    assert events[-1]["model_version"] == deployed.xcoms["deploy"]["model_version"]
     assert "reviews_daily" in queued, "the drift event must queue a reviews_daily run"
     assert any(a.task_id == "signal_drift" and a.severity == "warning" for a in pipeline.alerts())
 

@@ -101,3 +101,16 @@ def test_capture_overload_drops_and_counts_never_fails(start_server, models, cal
     running.server.stop()
     written = len(_records(lake))
     assert written + metrics["capture_dropped"] == 40
+
+
+def test_deployer_health_checks_are_answered_but_not_captured(start_server, models, call):
+    """The monitor must judge client traffic only, not the deployer's smoke invocations."""
+    running = _serve(start_server, models, CaptureConfig(sampling_percent=100, flush_seconds=0.05))
+    health = {**JSON_HEADERS, "X-Airsage-Health-Check": "smoke"}
+    status, _headers, body = call("POST", running.url + "/invocations", _body(1), health)
+    assert status == 200 and json.loads(body)["predictions"]
+    assert call("POST", running.url + "/invocations", _body(2), JSON_HEADERS)[0] == 200
+    running.server.stop()
+    records = _records(running.lake)
+    assert [json.loads(r["captureData"]["endpointInput"]["data"])["instances"][0]["review_id"]
+            for _k, r in records] == [2]

@@ -293,7 +293,9 @@ def monitor(**context: Any) -> dict[str, Any]:
             model_name=serving["model_name"], model_version=str(serving["model_version"]),
             interval_start=start, interval_end=end,
         )
-    return result.to_dict()
+    return {**result.to_dict(), "endpoint": endpoint, "model_name": serving["model_name"],
+            "model_version": str(serving["model_version"]),
+            "interval": [start.isoformat(), end.isoformat()]}
 
 
 @task(task_id=names.SIGNAL_DRIFT, outlets=[DRIFT])

@@ -16,6 +16,9 @@ from airsage.errors import ConfigurationError
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
+# The deployer's smoke invocation: answered and counted like any request, but not captured,
+# because the monitor must see client traffic only.
+HEALTH_CHECK_HEADER = "X-Airsage-Health-Check"
 TRAFFIC_SHIFTS = ("all_at_once", "canary", "linear")
 
 # Variant statuses, as SageMaker names a production variant's state.

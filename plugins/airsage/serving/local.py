@@ -35,6 +35,7 @@ from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import InputDataError, StepFailed
 from airsage.lake.base import Lake
 from airsage.serving.base import (
+    HEALTH_CHECK_HEADER,
     IN_SERVICE,
     TARGET_VARIANT_HEADER,
     DeploymentResult,
@@ -217,7 +218,7 @@ class LocalEndpointDeployer:
 
     def _smoke(self, client: EndpointClient, endpoint: str, new: str) -> None:
         status, body = client.request("POST", "/invocations", SMOKE_REQUEST,
-                                      headers={TARGET_VARIANT_HEADER: new})
+                                      headers={TARGET_VARIANT_HEADER: new, HEALTH_CHECK_HEADER: "smoke"})
         ok = (status == 200 and isinstance(body, dict)
               and len(body.get("predictions") or []) == len(SMOKE_REQUEST["instances"]))
         if not ok:

@@ -51,6 +51,7 @@ from airsage.lake.base import Lake
 from airsage.serving.base import (
     CREATING,
     FAILED,
+    HEALTH_CHECK_HEADER,
     IN_SERVICE,
     INFERENCE_ID_HEADER,
     INVOKED_VARIANT_HEADER,
@@ -376,7 +377,7 @@ class ModelServer:
 
     def invoke(
         self, body: bytes, content_type: str | None, accept: str | None, target: str | None,
-        inference_id: str | None,
+        inference_id: str | None, *, capture: bool = True,
     ) -> tuple[int, str, bytes, str | None]:
         """``(status, content type, body, variant name)`` of one invocation."""
         variant = self.route(target)
@@ -407,7 +408,7 @@ class ModelServer:
                     "ModelError", f"variant {variant.name} failed to serialise: {exc}"
                 ), variant.name
             response = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-            if self.capture is not None and self.capture.sample():
+            if capture and self.capture is not None and self.capture.sample():
                 now = dt_.datetime.now(dt_.UTC)
                 self.capture.enqueue(variant.name, now, capture_record(
                     request_body=body, request_content_type=str(content_type),
@@ -609,7 +610,8 @@ def _make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             try:
                 status, content_type, payload, variant = server.invoke(
                     body, self.headers.get("Content-Type"), self.headers.get("Accept"),
-                    self.headers.get(TARGET_VARIANT_HEADER), self.headers.get(INFERENCE_ID_HEADER))
+                    self.headers.get(TARGET_VARIANT_HEADER), self.headers.get(INFERENCE_ID_HEADER),
+                    capture=self.headers.get(HEALTH_CHECK_HEADER) is None)
             except RequestError as exc:  # routing refused before any variant was chosen
                 server.refused(exc.status)
                 self._error(exc.status, str(exc))
