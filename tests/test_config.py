@@ -63,3 +63,32 @@ def test_dataset_roles_must_be_columns(tmp_path: Path) -> None:
 def test_unknown_dataset_lists_the_configured_ones() -> None:
     with pytest.raises(ConfigurationError, match=r"configured datasets: \['reviews'\]"):
         load_settings(environ={}).dataset("orders")
+
+
+def test_every_test_module_has_a_unique_basename() -> None:
+    """Test folders have no __init__.py, so pytest imports modules by basename: two
+    test_x.py in different folders collide at collection time."""
+    tests = Path(__file__).resolve().parent
+    names = [p.name for p in tests.rglob("*.py") if p.name not in ("conftest.py", "__init__.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+def test_section_values_refuses_unknown_keys_and_coerces_types() -> None:
+    import dataclasses
+
+    from airsage.config import section_values
+
+    @dataclasses.dataclass(frozen=True)
+    class Example:
+        port: int = 1
+        ratio: float = 0.5
+        enabled: bool = True
+        names: tuple[str, ...] = ()
+
+    values = section_values(Example, {"port": "8085", "ratio": 1, "enabled": "false", "names": "a"},
+                            section="example", source="test.yaml")
+    assert Example(**values) == Example(port=8085, ratio=1.0, enabled=False, names=("a",))
+    with pytest.raises(ConfigurationError, match=r"example: unknown key\(s\) \['prot'\].*valid keys"):
+        section_values(Example, {"prot": 1}, section="example", source="test.yaml")
+    with pytest.raises(ConfigurationError, match="example.port in test.yaml is 'x'"):
+        section_values(Example, {"port": "x"}, section="example", source="test.yaml")

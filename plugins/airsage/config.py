@@ -12,6 +12,7 @@ dataclass, so this module knows only the core: target, home, lake root and datas
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,3 +193,55 @@ def load_settings(
     if overrides:
         merged = _deep_merge(merged, overrides)
     return _build(merged, str(config_path))
+
+
+def section_values(
+    cls: type,
+    raw: Mapping[str, Any],
+    *,
+    section: str,
+    source: str,
+    custom: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Read a capability's section into keyword arguments for its frozen dataclass ``cls``.
+
+    Unknown keys are refused with the list of valid ones (a typo must not silently fall back
+    to a default). Each present field is coerced to the type of its default (bool, int,
+    float, str, tuple); fields named in ``custom`` are left for the caller to build, and
+    ``extra`` keys are accepted but not fields (read elsewhere).
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields) - set(extra))
+    if unknown:
+        raise ConfigurationError(
+            f"{section}: unknown key(s) {unknown} in {source}; valid keys: {sorted(set(fields) | set(extra))}"
+        )
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name in custom or name not in raw:
+            continue
+        default = spec.default if spec.default is not dataclasses.MISSING else None
+        values[name] = _coerce(f"{section}.{name}", raw[name], default, source)
+    return values
+
+
+def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
+    try:
+        if default is None or value is None:
+            return value
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            return (value,) if isinstance(value, str) else tuple(str(item) for item in value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{name} in {source} is {value!r}; expected a value like {default!r}"
+        ) from exc

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airsage.config import Settings
+from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
 
 # -- file names (Model Monitor's, plus airsage's vocabulary and summary) ----------------------
@@ -109,18 +109,8 @@ class MonitoringSettings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "config") -> MonitoringSettings:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known - {"schedule"})
-        if unknown:
-            raise ConfigurationError(
-                f"monitoring section of {source} has unknown key(s) {unknown}; "
-                f"known keys: {sorted(known | {'schedule'})}"
-            )
-        values: dict[str, Any] = {}
-        for name in known - {"violation_policy"}:
-            if name in raw:
-                default = cls.__dataclass_fields__[name].default
-                values[name] = _coerce(name, raw[name], default, source)
+        values = section_values(cls, raw, section="monitoring", source=source,
+                                custom=("violation_policy",), extra=("schedule",))
         policy_raw = raw.get("violation_policy") or {}
         if not isinstance(policy_raw, Mapping):
             raise ConfigurationError(f"monitoring.violation_policy in {source} must be a mapping")
@@ -184,25 +174,6 @@ class MonitoringSettings:
             "min_ground_truth": self.min_ground_truth,
             "identifier_columns": list(self.identifier_columns),
         }
-
-
-def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
-    try:
-        if isinstance(default, bool):
-            return bool(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, tuple):
-            if isinstance(value, str):
-                return (value,)
-            return tuple(str(item) for item in value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"monitoring.{name} in {source} is {value!r}; expected a value like {default!r}"
-        ) from exc
 
 
 @dataclass(frozen=True)

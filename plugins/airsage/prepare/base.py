@@ -6,12 +6,13 @@ read the curated file; the names are decided here once.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airsage.config import Settings
+from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
 from airsage.lake.layout import SPLITS
 
@@ -105,13 +106,8 @@ class PrepareOptions:
         """The ``prepare:`` section with ``overrides`` on top (``None`` values are ignored)."""
         section = dict(settings.section("prepare"))
         section.update({key: value for key, value in overrides.items() if value is not None})
-        known = {name for name in cls.__dataclass_fields__}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ConfigurationError(
-                f"prepare: unknown option(s) {unknown} in {settings.source}; "
-                f"valid options: {sorted(known)}"
-            )
+        section_values(cls, section, section="prepare", source=settings.source,
+                       custom=tuple(f.name for f in dataclasses.fields(cls)))
         try:
             return cls(
                 balance=str(section.get("balance", cls.balance)),

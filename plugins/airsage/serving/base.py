@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from airsage.config import Settings
+from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
@@ -71,46 +71,12 @@ class ServingConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServingConfig:
-        raw = dict(settings.section("serving"))
-        capture_raw = dict(raw.pop("capture", None) or {})
-        known = set(cls.__dataclass_fields__) - {"capture"}
-        unknown = sorted(set(raw) - known)
-        unknown_capture = sorted(set(capture_raw) - set(CaptureConfig.__dataclass_fields__))
-        if unknown or unknown_capture:
-            names = unknown + [f"capture.{name}" for name in unknown_capture]
-            raise ConfigurationError(
-                f"serving: unknown key(s) {names} in {settings.source}; valid keys: "
-                f"{sorted(known)} and capture.{sorted(CaptureConfig.__dataclass_fields__)}"
-            )
-        try:
-            capture = CaptureConfig(
-                enabled=bool(capture_raw.get("enabled", True)),
-                sampling_percent=float(capture_raw.get("sampling_percent", 100)),
-                buffer_size=int(capture_raw.get("buffer_size", 10000)),
-                flush_seconds=float(capture_raw.get("flush_seconds", 1.0)),
-                max_records_per_file=int(capture_raw.get("max_records_per_file", 1000)),
-            )
-            config = cls(
-                endpoint=str(raw.get("endpoint", cls.endpoint)),
-                dataset=str(raw.get("dataset", cls.dataset)),
-                host=str(raw.get("host", cls.host)),
-                port=int(raw.get("port", cls.port)),
-                max_body_bytes=int(raw.get("max_body_bytes", cls.max_body_bytes)),
-                traffic_shift=str(raw.get("traffic_shift", cls.traffic_shift)),
-                canary_percent=float(raw.get("canary_percent", cls.canary_percent)),
-                linear_steps=int(raw.get("linear_steps", cls.linear_steps)),
-                bake_seconds=float(raw.get("bake_seconds", cls.bake_seconds)),
-                max_error_rate=float(raw.get("max_error_rate", cls.max_error_rate)),
-                max_p99_latency_ms=float(raw.get("max_p99_latency_ms", cls.max_p99_latency_ms)),
-                startup_timeout_seconds=float(
-                    raw.get("startup_timeout_seconds", cls.startup_timeout_seconds)
-                ),
-                capture=capture,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(
-                f"serving: a value in {settings.source} is malformed: {exc}"
-            ) from exc
+        raw = settings.section("serving")
+        capture_raw = raw.get("capture") or {}
+        capture = CaptureConfig(**section_values(
+            CaptureConfig, capture_raw, section="serving.capture", source=settings.source))
+        config = cls(**section_values(cls, raw, section="serving", source=settings.source,
+                                      custom=("capture",)), capture=capture)
         config.validate(settings.source)
         return config
 
