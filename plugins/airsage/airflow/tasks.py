@@ -24,6 +24,13 @@ def _impl(capability: str, settings: Any) -> Any:
     return implementation(capability, settings)
 
 
+def _continue(upstream: dict[str, Any]) -> tuple[Any, Any, str]:
+    """Settings, lake and partition day for a task that continues an upstream task's result
+    (the day travels in every result, so a whole run works on one partition)."""
+    settings = task_settings()
+    return settings, lake_for(settings), upstream["day"]
+
+
 def _params(context: dict[str, Any]) -> dict[str, Any]:
     return dict(context.get("params") or {})
 
@@ -52,9 +59,7 @@ def ingest(**context: Any) -> dict[str, Any]:
 @task(task_id=names.CRAWL)
 def crawl(landed: dict[str, Any]) -> dict[str, Any]:
     """Infer schema and partition like a Glue crawler and update the catalog table."""
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = landed["day"]
+    settings, lake, day = _continue(landed)
     with step_errors(names.CRAWL, lake=lake, day=day):
         result = _impl("catalog", settings).crawl(lake, names.DATASET, day)
     return {**result.to_dict(), "day": day}
@@ -63,9 +68,7 @@ def crawl(landed: dict[str, Any]) -> dict[str, Any]:
 @task(task_id=names.VALIDATE_SQL)
 def validate_sql(crawled: dict[str, Any]) -> dict[str, Any]:
     """Run the Athena SQL assertion queries of include/sql/ on the day's partition."""
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = crawled["day"]
+    settings, lake, day = _continue(crawled)
     with step_errors(names.VALIDATE_SQL, lake=lake, day=day):
         report = _impl("sql", settings).run_checks(lake, names.DATASET, day)
     return {**report.to_dict(), "day": day}
@@ -74,9 +77,7 @@ def validate_sql(crawled: dict[str, Any]) -> dict[str, Any]:
 @task(task_id=names.QUALITY_GATE)
 def quality_gate(validated: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the DQDL ruleset (Deequ semantics) and the metric anomaly rules."""
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = validated["day"]
+    settings, lake, day = _continue(validated)
     with step_errors(names.QUALITY_GATE, lake=lake, day=day):
         relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
         report = _impl("quality", settings).run(lake, names.DATASET, day, relation)
@@ -91,9 +92,7 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
     """Write the accepted partition as typed Parquet with the sentiment label (curated/)."""
     from airsage.prepare.curate import curate_partition
 
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = checked["day"]
+    settings, lake, day = _continue(checked)
     with step_errors(names.CURATE, lake=lake, day=day):
         relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
         result = curate_partition(settings, lake, names.DATASET, day, relation)
@@ -105,9 +104,7 @@ def bias_gate(curated: dict[str, Any]) -> dict[str, Any]:
     """Clarify's pre-training bias metrics for the configured facet, against thresholds."""
     from airsage.bias.gate import run_bias_gate
 
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = curated["day"]
+    settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
         report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
     return {**report.to_dict(), "day": day}
@@ -118,9 +115,7 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Clean, label, balance and split 90/5/5; validate the splits with Great Expectations."""
     from airsage.prepare.prepare import PrepareOptions, prepare_dataset
 
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = bias["day"]
+    settings, lake, day = _continue(bias)
     params = _params(context)
     options = PrepareOptions.from_settings(settings, balance=params.get("balance"))
     with step_errors(names.PREPARE, lake=lake, day=day):
@@ -131,9 +126,7 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
 @task(task_id=names.TRAIN)
 def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Train in SageMaker script mode, or tune (Bayesian) and keep the best trial's model."""
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = prepared["day"]
+    settings, lake, day = _continue(prepared)
     params = _params(context)
     hyperparameters = {"model_family": params.get("model_family") or "tfidf_linear"}
     with step_errors(names.TRAIN, lake=lake, day=day, quarantine_batch=False):
@@ -158,9 +151,7 @@ def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the candidate on the held-out test split: evaluation.json, bias, attribution."""
     from airsage.evaluation.step import evaluate_model
 
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = trained["day"]
+    settings, lake, day = _continue(trained)
     with step_errors(names.EVALUATE, lake=lake, day=day, quarantine_batch=False):
         report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"])
     return {**report.to_dict(), "day": day}
@@ -174,9 +165,7 @@ def register(
     from airsage.evaluation.base import EvaluationReport
     from airsage.registry.step import condition_and_register
 
-    settings = task_settings()
-    lake = lake_for(settings)
-    day = evaluated["day"]
+    settings, lake, day = _continue(evaluated)
     params = _params(context)
     with step_errors(names.REGISTER, lake=lake, day=day, quarantine_batch=False):
         result = condition_and_register(
