@@ -90,5 +90,5 @@ def test_section_values_refuses_unknown_keys_and_coerces_types() -> None:
     assert Example(**values) == Example(port=8085, ratio=1.0, enabled=False, names=("a",))
     with pytest.raises(ConfigurationError, match=r"example: unknown key\(s\) \['prot'\].*valid keys"):
         section_values(Example, {"prot": 1}, section="example", source="test.yaml")
-    with pytest.raises(ConfigurationError, match="example.port in test.yaml is 'x'"):
+    with pytest.raises(ConfigurationError, match=r"example\.port in test\.yaml is 'x'"):
         section_values(Example, {"port": "x"}, section="example", source="test.yaml")
