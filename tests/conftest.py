@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,25 @@ def airsage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("AIRSAGE_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    """Settings of the shipped config with a home of the test's own (generator: 200 rows)."""
+    from airsage.config import load_settings
+
+    return load_settings(environ={}, overrides={
+        "home": str(tmp_path / "home"),
+        "ingest": {"source": "generator", "generator": {"rows_per_day": 200, "seed": 7}},
+    })
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Any:
+    """An empty local lake in the test's temporary directory."""
+    from airsage.lake.local import LocalLake
+
+    return LocalLake(root=tmp_path / "lake")
 
 
 @pytest.fixture

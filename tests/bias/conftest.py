@@ -8,18 +8,7 @@ import pandas as pd
 import pytest
 from bias_helpers import sentiment_of
 
-from airsage.config import Settings, load_settings
-from airsage.lake.local import LocalLake
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(environ={}, overrides={"home": str(tmp_path / "home")})
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> LocalLake:
-    return LocalLake(root=tmp_path / "lake")
+from airsage.config import Settings
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airsage.config import Settings, load_settings
+from airsage.config import Settings
 from airsage.lake.local import LocalLake
 from airsage.prepare.curate import curate_partition
 
@@ -21,16 +21,6 @@ _WORDS = {
     1: ["love", "gorgeous", "perfect", "flattering", "soft", "wonderful"],
 }
 _RATINGS = {-1: (1, 2), 0: (3,), 1: (4, 5)}
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(environ={}, overrides={"home": str(tmp_path / "home")})
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> LocalLake:
-    return LocalLake(root=tmp_path / "lake")
 
 
 def _make_reviews(counts: dict[int, int], *, seed: int = 0, start_id: int = 1) -> pd.DataFrame:
