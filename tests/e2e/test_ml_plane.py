@@ -93,3 +93,14 @@ def test_the_trigger_form_refuses_out_of_range_params(pipeline: Pipeline) -> Non
     accepted = copy.deepcopy(params)
     accepted.update({"max_jobs": 8, "model_family": "bert", "accuracy_threshold": 0.7})
     assert accepted.validate()["max_jobs"] == 8
+
+
+def test_tuning_from_the_trigger_form_tracks_every_trial(pipeline: Pipeline) -> None:
+    summary = pipeline.run("2026-05-04", conf={"tuning": True, "max_jobs": 3}, until=["train"])
+    assert summary.state == "success", summary.task_states
+    trained = summary.xcoms["train"]
+    trials = trained["tuning"]["trials"]
+    assert len(trials) == 3
+    assert trained["job_name"] in {t["job_name"] for t in trials}
+    assert set(trained["tracking_runs"]) == {trained["tuning"]["tuning_job_name"]} | {
+        t["job_name"] for t in trials}

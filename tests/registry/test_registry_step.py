@@ -94,3 +94,31 @@ def test_threshold_override_manual_approval_and_failed_training(settings, regist
         condition_and_register(strict, lake, DATASET, DAY,
                                training={**job, "status": "Failed"},
                                candidate=candidate, prepare_lineage=PREPARE)
+
+
+def test_every_tuning_trial_is_tracked_under_its_tuning_run_and_reruns_add_nothing(settings, registry):
+    from airsage.registry.step import track_training
+
+    def trial(number: int, state: str, accuracy: float | None) -> dict:
+        job = {"job_name": f"tune-7-trial-{number}", "status": state, "model_artifact_uri": None,
+               "final_metrics": {"validation:accuracy": accuracy} if accuracy is not None else {}}
+        return {"number": number, "job_name": job["job_name"], "state": state,
+                "hyperparameters": {"C": 0.1 * (number + 1)}, "training_job": job}
+
+    trials = [trial(0, "Completed", 0.71), trial(1, "Completed", 0.78), trial(2, "Stopped", None)]
+    training = {**trials[1]["training_job"], "hyperparameters": trials[1]["hyperparameters"],
+                "tuning": {"tuning_job_name": "tune-7", "objective": "validation:accuracy",
+                           "objective_type": "Maximize", "best_value": 0.78, "trials": trials}}
+    lineage = {"dataset_hash": "abc123", "report_key": "reports/prepare/x.json"}
+
+    runs = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    assert set(runs) == {"tune-7", "tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"}
+    client = registry.client
+    for name in ("tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"):
+        run = client.get_run(runs[name])
+        assert run.data.tags["mlflow.parentRunId"] == runs["tune-7"]
+        assert run.data.tags["airsage.dataset_hash"] == "abc123"
+    assert client.get_run(runs["tune-7-trial-1"]).data.metrics["validation:accuracy"] == 0.78
+    assert client.get_run(runs["tune-7-trial-2"]).info.status == "FAILED"
+    again = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    assert again == runs

@@ -125,7 +125,8 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
 
 @task(task_id=names.TRAIN)
 def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Train in SageMaker script mode, or tune (Bayesian) and keep the best trial's model."""
+    """Train in SageMaker script mode, or tune (Bayesian) and keep the best trial's model;
+    track the job (or the tuning job and every trial) in the experiment tracker."""
     settings, lake, day = _continue(prepared)
     params = _params(context)
     hyperparameters = {"model_family": params.get("model_family") or "tfidf_linear"}
@@ -143,6 +144,10 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airsage.training.step import train_model
 
             job = train_model(settings, lake, names.DATASET, day, hyperparameters=hyperparameters).to_dict()
+    from airsage.registry.step import track_training
+
+    job["tracking_runs"] = track_training(settings, names.DATASET, day, training=job,
+                                          prepare_lineage=prepared)
     return {**job, "day": day}
 
 

@@ -190,3 +190,54 @@ def _local_copy(lake: Lake, key: str) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="airsage-register-") as scratch:
         yield lake.download(key, Path(scratch) / "model.tar.gz")
+
+
+def track_training(
+    settings: Settings,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    training: Mapping[str, Any],
+    prepare_lineage: Mapping[str, Any],
+) -> dict[str, str]:
+    """Track the training job — or the tuning job with each trial nested under it — as runs,
+    whether or not a model is later blessed: the experiment history must show what was tried,
+    not only what won. Runs are found by job name first, so a rerun adds nothing.
+    Returns job name → run id.
+    """
+    from airsage.targets import implementation
+
+    registry = implementation("registry", settings)
+    day_text = partition_value(day)
+    lineage = _prepare_lineage(prepare_lineage)
+    dataset_hash = prepare_lineage.get("dataset_hash")
+    common = {"dataset": dataset, "day": day_text, "lineage": lineage,
+              "dataset_hash": str(dataset_hash) if dataset_hash else None}
+
+    def track(job_name: str, **run: Any) -> str:
+        return registry.find_run(job_name) or registry.log_training(job_name=job_name, **common, **run)
+
+    tuning = training.get("tuning")
+    if not tuning:
+        return {training["job_name"]: track(
+            training["job_name"], params=dict(training.get("hyperparameters") or {}),
+            metrics=dict(training.get("final_metrics") or {}),
+            model_artifact_uri=training.get("model_artifact_uri"),
+            status=str(training.get("status", "Completed")))}
+    best_value = tuning.get("best_value")
+    parent = track(
+        tuning["tuning_job_name"],
+        params={"objective": tuning["objective"], "objective_type": tuning["objective_type"],
+                "trials": len(tuning["trials"]), "best_training_job": training["job_name"]},
+        metrics={"best_objective": float(best_value)} if best_value is not None else {},
+        model_artifact_uri=training.get("model_artifact_uri"))
+    runs = {tuning["tuning_job_name"]: parent}
+    for trial in tuning["trials"]:
+        job = trial.get("training_job") or {}
+        runs[trial["job_name"]] = track(
+            trial["job_name"], params=dict(trial.get("hyperparameters") or {}),
+            metrics=dict(job.get("final_metrics") or {}),
+            model_artifact_uri=job.get("model_artifact_uri"),
+            status="Completed" if trial.get("state") == "Completed" else "Failed",
+            parent_run_id=parent)
+    return runs
