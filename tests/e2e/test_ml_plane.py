@@ -104,3 +104,13 @@ def test_tuning_from_the_trigger_form_tracks_every_trial(pipeline: Pipeline) -> 
     assert trained["job_name"] in {t["job_name"] for t in trials}
     assert set(trained["tracking_runs"]) == {trained["tuning"]["tuning_job_name"]} | {
         t["job_name"] for t in trials}
+
+
+def test_a_runs_conf_does_not_leak_into_the_next_run_of_the_same_dag(pipeline: Pipeline) -> None:
+    """dag.test() resolves conf into the task objects' params; the runner restores them."""
+    dag = pipeline.dags["reviews_daily"]
+    before = dag.get_task("prepare").params["balance"]
+    summary = pipeline.run("2026-05-05", conf={"balance": "none"}, until=["ingest"])
+    assert summary.state == "success"
+    assert dag.get_task("prepare").params["balance"] == before == "undersample"
+    assert dag.get_task("ingest").params["balance"] == "undersample"

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib.util
 import sys
@@ -67,7 +68,17 @@ def run_dag(
     """``dag.test()`` one run and summarise it (task states and return values)."""
     dag = dag or load_dag(dag_id)
     when = _as_datetime(logical_date) if logical_date is not None else None
-    run = dag.test(logical_date=when, run_conf=conf or None)
+    # dag.test() resolves a run's conf into the tasks' Param objects in place (objects that a
+    # subset shares with its DAG), so a later run of the same DAG object (the demo, the e2e
+    # tests) would inherit the conf. Put every Param's value back afterwards.
+    params = [task.params.get_param(key) for task in dag.tasks for key in task.params]
+    params += [dag.params.get_param(key) for key in dag.params]
+    saved = {id(param): (param, copy.deepcopy(param.value)) for param in params}
+    try:
+        run = dag.test(logical_date=when, run_conf=conf or None)
+    finally:
+        for param, value in saved.values():
+            param.value = value
     task_states: dict[str, str] = {}
     xcoms: dict[str, Any] = {}
     for ti in run.get_task_instances():
