@@ -20,16 +20,6 @@ from typing import Any
 from airsage.config import load_settings
 
 
-def _unpause(*dag_ids: str) -> None:
-    """Deployed DAGs are unpaused; a paused DAG is not scheduled, not even by an asset."""
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import update
-
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id.in_(dag_ids)).values(is_paused=False))
-
-
 def _line(day: str, summary: Any) -> str:
     states = summary.task_states
     register = summary.xcoms.get("register") or {}
@@ -51,24 +41,21 @@ def _line(day: str, summary: Any) -> str:
     return " | ".join(parts)
 
 
-def _print_alerts(settings: Any, since: int) -> None:
-    from airsage.alerts.sinks import LogFileSink
-
-    alerts = LogFileSink(settings.home / settings.section("alerts").get("log_file", "alerts.log")).read()
-    for alert in alerts[since:]:
+def _print_alerts(alert_log: Any, since: int) -> None:
+    for alert in alert_log.read()[since:]:
         print(f"  ALERT [{alert.severity}] {alert.title}\n    " + alert.message.replace("\n", "\n    "))
 
 
 def run_demo(days: int = 3, end: str | None = None) -> int:
-    from airsage.airflow.runner import load_dag, run_dag
-    from airsage.alerts.sinks import LogFileSink
+    from airsage.airflow.runner import load_dag, run_dag, unpause
+    from airsage.alerts.sinks import log_sink
     from airsage.serving.client import invoke, send_reviews
     from airsage.targets import implementation
 
     settings = load_settings()
     last = dt.date.fromisoformat(end) if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     daily, monitor = load_dag("reviews_daily"), load_dag("reviews_drift_monitor")
-    alert_log = LogFileSink(settings.home / settings.section("alerts").get("log_file", "alerts.log"))
+    alert_log = log_sink(settings)
     print(f"airsage demo — target {settings.target}, home {settings.home}\n")
 
     print(f"1. reviews_daily for {days} day(s) up to {last} (generated batches, real engines)")
@@ -79,9 +66,9 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
         summary = run_dag("reviews_daily", logical_date=day, dag=daily)
         print("   " + _line(day, summary))
         if summary.state != "success":
-            _print_alerts(settings, seen)
+            _print_alerts(alert_log, seen)
             return 1
-    _unpause("reviews_daily", "reviews_drift_monitor")
+    unpause("reviews_daily", "reviews_drift_monitor")
 
     deployer = implementation("serving", settings)
     endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
@@ -108,7 +95,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
     for violation in result.get("violations", [])[:6]:
         print(f"   - {violation['feature_name']}: {violation['constraint_check_type']}")
     if drifted.task_states.get("signal_drift") == "success":
-        _print_alerts(settings, seen)
+        _print_alerts(alert_log, seen)
         print("   drift asset event emitted; reviews_daily is queued. Running that retraining now:")
         retrain = run_dag("reviews_daily", logical_date=None, dag=daily)
         print("   " + _line("retrain", retrain))

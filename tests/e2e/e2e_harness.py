@@ -33,25 +33,15 @@ class Pipeline:
                                 if day is not None else None)
         return run_dag(dag_id, logical_date=when, conf=conf, dag=dag)
 
-    @staticmethod
-    def unpause(dag_id: str) -> None:
-        """What a user does in the UI: a paused DAG is not scheduled, not even by assets."""
-        from airflow.models.dag import DagModel
-        from airflow.utils.session import create_session
-        from sqlalchemy import update
-
-        with create_session() as session:
-            session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=False))
-
     def land(self, path: Path, day: str) -> None:
         from airsage.ingest import land_file
 
         land_file(self.lake, self.settings.dataset("reviews"), path, day)
 
     def alerts(self) -> list[Any]:
-        from airsage.alerts.sinks import LogFileSink
+        from airsage.alerts.sinks import log_sink
 
-        return LogFileSink(self.home / "alerts.log").read()
+        return log_sink(self.settings).read()
 
     def snapshot(self, prefix: str) -> dict[str, str]:
         return {key: hashlib.sha256(self.lake.read_bytes(key)).hexdigest()

@@ -10,6 +10,8 @@ import pytest
 from e2e_harness import Pipeline
 from e2e_traffic import invoke, send_reviews, wait_for_capture
 
+from airsage.airflow.runner import unpause
+
 pytestmark = pytest.mark.e2e
 
 ENDPOINT = "reviews-sentiment"
@@ -43,7 +45,7 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     deployed = pipeline.run("2026-06-01")
     assert deployed.state == "success", deployed.task_states
     url = deployed.xcoms["deploy"]["url"]
-    pipeline.unpause("reviews_daily")
+    unpause("reviews_daily")
     events_before, _ = _asset_state()
 
     logical = _next_hour()

@@ -11,10 +11,10 @@ from airsage.alerts.base import Alert
 
 def configured_sinks(settings: Any) -> list[Any]:
     """The log-file sink always; SMTP and Slack when their Airflow connections exist."""
-    from airsage.alerts.sinks import LogFileSink, SlackWebhookSink, SmtpSink
+    from airsage.alerts.sinks import SlackWebhookSink, SmtpSink, log_sink
 
     section = settings.section("alerts")
-    sinks: list[Any] = [LogFileSink(settings.home / section.get("log_file", "alerts.log"))]
+    sinks: list[Any] = [log_sink(settings)]
     smtp = _connection(section.get("smtp_conn_id"))
     if smtp is not None:
         extra = smtp.extra_dejson

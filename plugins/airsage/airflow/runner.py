@@ -43,6 +43,16 @@ def _find_dag(module: Any, dag_id: str) -> Any:
     raise LookupError(f"{module.__file__} defines no DAG with id {dag_id!r}")
 
 
+def unpause(*dag_ids: str) -> None:
+    """What a user does in the UI: a paused DAG is not scheduled, not even by an asset."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id.in_(dag_ids)).values(is_paused=False))
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """The outcome of one DAG run: its state, each task's state, and failed tasks."""

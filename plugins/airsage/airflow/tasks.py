@@ -276,7 +276,7 @@ def monitor(**context: Any) -> dict[str, Any]:
     lake = lake_for(settings)
     endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
     description = _impl("serving", settings).describe(endpoint)
-    live = [v for v in (description.variants if description else []) if v.get("weight", 0) > 0]
+    live = [v for v in description.variants if v.get("weight", 0) > 0]
     if not live:
         raise AirflowSkipException(f"endpoint {endpoint} serves no model yet: nothing to monitor")
     serving = max(live, key=lambda v: v["weight"])

@@ -8,6 +8,7 @@ import smtplib
 import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from airsage.alerts.base import Alert
 
@@ -84,6 +85,11 @@ class SlackWebhookSink:
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if response.status >= 300:
                 raise OSError(f"Slack webhook answered HTTP {response.status}")
+
+
+def log_sink(settings: Any) -> LogFileSink:
+    """The alert log of an airsage home (``alerts.log_file``, relative to ``home``)."""
+    return LogFileSink(settings.home / settings.section("alerts").get("log_file", "alerts.log"))
 
 
 def deliver(alert: Alert, sinks: list) -> dict[str, str]:

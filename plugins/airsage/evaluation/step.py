@@ -102,8 +102,9 @@ def _write_bias_holdout(lake: Lake, layout: LakeLayout, day: str, destination: P
         for split in ("train", "validation"):
             for key in lake.list(layout.features(day, split)):
                 if key.endswith(".parquet"):
-                    frame = pd.read_parquet(lake.download(key, Path(scratch) / f"{split}.parquet"))
-                    seen.update(frame["review_id"].astype("int64").tolist())
+                    local = lake.download(key, Path(scratch) / f"{split}.parquet")
+                    ids = pd.read_parquet(local, columns=["review_id"])["review_id"]
+                    seen.update(ids.astype("int64").tolist())
     text = curated["review_text"].fillna("").astype(str).str.strip()
     keep = (~curated["review_id"].isin(seen)) & (text != "") & curated["sentiment"].notna()
     destination.parent.mkdir(parents=True, exist_ok=True)
