@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from airsage.airflow.runner import run_dag
 
     conf = json.loads(args.conf) if args.conf else None
-    summary = run_dag(args.dag_id, logical_date=args.date, conf=conf)
+    partition = args.date if args.dag_id == "reviews_daily" else None
+    summary = run_dag(args.dag_id, logical_date=args.date, conf=conf, partition=partition)
     print(json.dumps({"state": summary.state, "tasks": summary.task_states}, indent=2))
     return 0 if summary.state == "success" else 1
 

@@ -63,7 +63,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
     for offset in range(days - 1, -1, -1):
         day = (last - dt.timedelta(days=offset)).isoformat()
         seen = len(alert_log.read())
-        summary = run_dag("reviews_daily", logical_date=day, dag=daily)
+        summary = run_dag("reviews_daily", logical_date=day, dag=daily, partition=day)
         print("   " + _line(day, summary))
         if summary.state != "success":
             _print_alerts(alert_log, seen)

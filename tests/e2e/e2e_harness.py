@@ -31,7 +31,8 @@ class Pipeline:
             dag = dag.partial_subset(task_ids=until, include_upstream=True, include_downstream=False)
         when = logical_date or (dt.datetime.fromisoformat(str(day)).replace(tzinfo=dt.UTC)
                                 if day is not None else None)
-        return run_dag(dag_id, logical_date=when, conf=conf, dag=dag)
+        partition = day if day is not None and dag_id == "reviews_daily" else None
+        return run_dag(dag_id, logical_date=when, conf=conf, dag=dag, partition=partition)
 
     def land(self, path: Path, day: str) -> None:
         from airsage.ingest import land_file

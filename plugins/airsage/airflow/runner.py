@@ -74,10 +74,22 @@ def run_dag(
     logical_date: dt.datetime | dt.date | str | None = None,
     conf: dict[str, Any] | None = None,
     dag: Any = None,
+    partition: dt.date | str | None = None,
 ) -> RunSummary:
-    """``dag.test()`` one run and summarise it (task states and return values)."""
+    """``dag.test()`` one run and summarise it (task states and return values).
+
+    ``partition`` names the day a ``reviews_daily`` run processes (its ``partition_date``
+    Param); without it the run processes its data interval's start, which for a manual run
+    at ``logical_date`` is the day before (see ``airflow.runtime.partition_day``).
+    """
     dag = dag or load_dag(dag_id)
     when = _as_datetime(logical_date) if logical_date is not None else None
+    if partition is not None:
+        from airsage.airflow.params import PARTITION_DATE
+
+        if PARTITION_DATE not in dag.params:
+            raise ValueError(f"DAG {dag.dag_id} takes no {PARTITION_DATE}; pass logical_date")
+        conf = {**(conf or {}), PARTITION_DATE: str(partition)[:10]}
     # dag.test() resolves a run's conf into the tasks' Param objects in place (objects that a
     # subset shares with its DAG), so a later run of the same DAG object (the demo, the e2e
     # tests) would inherit the conf. Put every Param's value back afterwards.

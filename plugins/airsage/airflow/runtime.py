@@ -8,6 +8,8 @@ partition. Transient step failures keep their type, so Airflow's retries apply.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,9 +21,28 @@ from airsage.config import Settings, load_settings
 from airsage.errors import ConfigurationError, GateFailedError, InputDataError
 
 
+def route_library_logging() -> None:
+    """Send libraries' messages to the task log at their own level.
+
+    Airflow logs whatever a task writes to stderr as ERROR, so a library that prints its
+    info messages there (MLflow, Optuna, warnings, progress bars) would put ERROR lines into
+    a green task. Each is pointed at Python logging instead, which Airflow's task logger
+    receives with the real level. Called at the start of every task, before those imports.
+    """
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")  # read when mlflow is imported
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    logging.captureWarnings(True)
+    for name in ("mlflow", "optuna", "alembic", "great_expectations", "urllib3", "botocore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("airsage").setLevel(logging.INFO)
+
+
 def task_settings() -> Settings:
     """Settings at task run time, with the ``airsage_config`` Variable (JSON) merged over."""
     from airflow.sdk import Variable
+
+    route_library_logging()
 
     raw = Variable.get(names.CONFIG_VARIABLE, default=None)
     overrides: Mapping[str, Any] | None = None
@@ -50,11 +71,24 @@ def lake_for(settings: Settings) -> Any:
 
 
 def partition_day(context: Mapping[str, Any], lake: Any, dataset: str = names.DATASET) -> str:
-    """The partition a run processes: its logical date, or for an asset-triggered run
-    (which has none in Airflow 3) the newest landed partition up to the run's date."""
-    logical = context.get("logical_date")
-    if logical is not None:
-        return logical.date().isoformat()
+    """The partition a run processes. One rule for every kind of run:
+
+    1. the ``partition_date`` Param, when a person (or the CLI, the API) gave one;
+    2. else the day the run's data interval starts: a scheduled or backfill run processes the
+       day its interval covers, a manual run the last complete day before its logical date
+       (Airflow infers that interval; so a run triggered "now" never reads today's
+       unfinished partition);
+    3. else (an asset-triggered run has no data interval) the newest landed partition up to
+       the day the run was queued — the drifted traffic's newest data.
+    """
+    from airsage.airflow.params import requested_partition
+
+    requested = requested_partition(context.get("params") or {})
+    if requested is not None:
+        return requested
+    start = context.get("data_interval_start")
+    if start is not None:
+        return start.date().isoformat()
     from airsage.lake.layout import LakeLayout
 
     layout = LakeLayout(dataset)
@@ -62,8 +96,9 @@ def partition_day(context: Mapping[str, Any], lake: Any, dataset: str = names.DA
     days = [d for d in layout.landed_days(list(lake.list(layout.raw_prefix()))) if d <= run_after]
     if not days:
         raise AirflowFailException(
-            f"run {context['dag_run'].run_id} has no logical date and no partition of "
-            f"'{dataset}' is landed up to {run_after}; land one with `airsage data ingest`"
+            f"run {context['dag_run'].run_id} has no data interval and no partition of "
+            f"'{dataset}' is landed up to {run_after}; land one with `airsage data ingest` or "
+            f"trigger with {{\"partition_date\": \"YYYY-MM-DD\"}}"
         )
     return days[-1]
 
