@@ -91,3 +91,20 @@ def test_errors_name_the_problem(registry, models, tmp_path) -> None:
     with pytest.raises(InputDataError, match=r"no model\.tar\.gz"):
         registry.register("x", str(tmp_path / "missing.tar.gz"), run_id=None, evaluation={},
                           lineage={})
+
+
+def test_a_rejection_records_who_and_when(registry, tmp_path) -> None:
+    from airsage.registry.base import DECIDED_AT_TAG, DECIDED_BY_TAG, DECISION_COMMENT_TAG
+
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(b"not a real model, only registered")
+    version = registry.register("rejected-model", str(artifact), run_id=None, evaluation={},
+                                lineage={"partition_day": "2026-03-01"})
+    rejected = registry.set_status("rejected-model", version.version, "Rejected",
+                                   decided_by="alice", decided_at="2026-03-02T10:00:00+00:00",
+                                   comment="Rejected on the Required Actions page")
+    assert rejected.status == "Rejected"
+    assert rejected.tags[DECIDED_BY_TAG] == "alice"
+    assert rejected.tags[DECIDED_AT_TAG] == "2026-03-02T10:00:00+00:00"
+    assert rejected.tags[DECISION_COMMENT_TAG] == "Rejected on the Required Actions page"
+    assert registry.champion("rejected-model") is None

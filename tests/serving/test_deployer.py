@@ -62,3 +62,22 @@ def test_stop_and_restart_restores_the_endpoint(deployer_factory, models, versio
     assert again.action == "noop"
     assert call("GET", again.url + "/ping")[0] == 200
     assert first.endpoint == again.endpoint
+
+
+def test_a_keep_serving_reason_keeps_the_serving_model(deployer_factory, models, version):
+    """Asked under the endpoint's lock: an older model cannot replace a newer one, even when
+    two runs deploy at once."""
+    deployer = deployer_factory()
+    deployer.deploy(_lake(deployer), version("2", models.v2))
+    asked: list[list[str]] = []
+
+    def keep(serving):
+        asked.append([v["variant_name"] for v in serving])
+        return "v2 was trained on newer data"
+
+    kept = deployer.deploy(_lake(deployer), version("1", models.v1), keep_serving=keep)
+    assert kept.action == "kept" and kept.reason == "v2 was trained on newer data"
+    assert asked == [["reviews-sentiment-v2"]]
+    assert _serving(deployer) == {"reviews-sentiment-v2": 100.0}
+    replaced = deployer.deploy(_lake(deployer), version("3", models.v1), keep_serving=lambda s: None)
+    assert replaced.action == "updated" and _serving(deployer) == {"reviews-sentiment-v3": 100.0}

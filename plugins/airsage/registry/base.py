@@ -18,6 +18,12 @@ from urllib.parse import urlparse
 from airsage.errors import ConfigurationError
 
 STATUS_TAG = "model_approval_status"
+# Who decided a version's status, when, and why (SageMaker: ApprovalDescription, ModifiedBy).
+DECIDED_BY_TAG = "approval.decided_by"
+DECIDED_AT_TAG = "approval.decided_at"
+DECISION_COMMENT_TAG = "approval.comment"
+# The newest partition day of the data a version was trained on (a lineage tag).
+DATA_DAY_TAG = "lineage.partition_day"
 
 
 def local_path(uri: str) -> Path | None:
@@ -61,6 +67,16 @@ class ModelVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     created_at: str = ""
 
+    @property
+    def data_day(self) -> str:
+        """The newest partition day it was trained on ('' when the lineage does not say)."""
+        return str(self.tags.get(DATA_DAY_TAG, ""))
+
+    def freshness(self) -> tuple[str, int]:
+        """Order of "trained on newer data": the data day, then the version number (a later
+        retraining on the same day is newer)."""
+        return (self.data_day, int(self.version) if str(self.version).isdigit() else -1)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -85,6 +101,26 @@ class ModelVersion:
             tags={k: str(v) for k, v in (raw.get("tags") or {}).items()},
             created_at=str(raw.get("created_at", "")),
         )
+
+
+def select_champion(versions: list[ModelVersion]) -> ModelVersion | None:
+    """The champion: the Approved version trained on the newest data (not the newest
+    version number — a backfill registers older days' models after newer ones)."""
+    approved = [v for v in versions if v.status == ApprovalStatus.APPROVED.value]
+    return max(approved, key=ModelVersion.freshness) if approved else None
+
+
+def older_than_serving(candidate: ModelVersion, serving: ModelVersion) -> str | None:
+    """Why ``candidate`` must not replace ``serving`` (it was trained on older data), or
+    None when it may. A run for an older partition never replaces a newer model."""
+    if candidate.freshness() >= serving.freshness():
+        return None
+    return (
+        f"{serving.name} v{serving.version} (trained on data up to {serving.data_day or '?'}) "
+        f"keeps serving: this run's v{candidate.version} was trained on data up to "
+        f"{candidate.data_day or '?'}, which is older; a run for an older partition never "
+        "replaces a model trained on newer data"
+    )
 
 
 @dataclass(frozen=True)
@@ -143,8 +179,13 @@ class ModelRegistry(Protocol):
     ) -> ModelVersion: ...
 
     def set_status(
-        self, model_name: str, version: str, status: str | ApprovalStatus
-    ) -> ModelVersion: ...
+        self, model_name: str, version: str, status: str | ApprovalStatus, *,
+        decided_by: str | None = None, decided_at: str | None = None, comment: str | None = None,
+    ) -> ModelVersion:
+        """Set the approval status, recording who decided, when and why."""
+
+    def champion(self, model_name: str) -> ModelVersion | None:
+        """The Approved version trained on the newest data (:func:`select_champion`)."""
 
     def latest_version(
         self, model_name: str, status: str | ApprovalStatus | None = ApprovalStatus.APPROVED

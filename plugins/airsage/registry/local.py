@@ -23,7 +23,16 @@ from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import InputDataError, StepFailed
 from airsage.evaluation.base import METRICS_KEY
 from airsage.lake.layout import partition_value
-from airsage.registry.base import STATUS_TAG, ApprovalStatus, ModelVersion, local_path
+from airsage.registry.base import (
+    DECIDED_AT_TAG,
+    DECIDED_BY_TAG,
+    DECISION_COMMENT_TAG,
+    STATUS_TAG,
+    ApprovalStatus,
+    ModelVersion,
+    local_path,
+    select_champion,
+)
 
 TAG_PREFIX = "airsage."
 METRIC_TAG_PREFIX = "metric."
@@ -262,13 +271,22 @@ class MlflowRegistry:
         return self.get_version(model_name, str(version.version))
 
     def set_status(
-        self, model_name: str, version: str, status: str | ApprovalStatus
+        self, model_name: str, version: str, status: str | ApprovalStatus, *,
+        decided_by: str | None = None, decided_at: str | None = None, comment: str | None = None,
     ) -> ModelVersion:
+        """Set the status tag; who, when and why become ``approval.*`` tags beside it."""
         approval = ApprovalStatus.parse(status)
         self.get_version(model_name, version)
-        self._call(f"set status of {model_name} v{version}", self.client.set_model_version_tag,
-                   model_name, str(version), STATUS_TAG, approval.value)
+        when = decided_at or dt_.datetime.now(dt_.UTC).isoformat(timespec="seconds")
+        tags = {STATUS_TAG: approval.value, DECIDED_AT_TAG: when,
+                DECIDED_BY_TAG: decided_by or "airsage", DECISION_COMMENT_TAG: comment or ""}
+        for key, value in tags.items():
+            self._call(f"set status of {model_name} v{version}", self.client.set_model_version_tag,
+                       model_name, str(version), key, _tag_value(value))
         return self.get_version(model_name, version)
+
+    def champion(self, model_name: str) -> ModelVersion | None:
+        return select_champion(self.list_versions(model_name))
 
     def get_version(self, model_name: str, version: str) -> ModelVersion:
         found = self._call(f"model {model_name} version {version}",

@@ -123,7 +123,7 @@ def condition_and_register(
     bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
 
     registry = _registry(settings)
-    champion_version = registry.latest_version(model_name, ApprovalStatus.APPROVED)
+    champion_version = registry.champion(model_name)
     champion_report = (
         _champion_report(settings, lake, dataset, day_text, champion_version)
         if champion_version is not None else None

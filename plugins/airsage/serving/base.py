@@ -6,7 +6,7 @@ so serving depends on the registry's data, not on its module.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -111,9 +111,14 @@ class ServingConfig:
         return [100.0]
 
 
+KeepServing = Callable[[Sequence[Mapping[str, Any]]], "str | None"]
+"""Asked with the variants serving now; a reason it returns keeps them (no deployment)."""
+
+
 @dataclass(frozen=True)
 class DeploymentResult:
-    """What a deployment did: ``created`` / ``updated`` an endpoint, or ``noop``."""
+    """What a deployment did: ``created`` / ``updated`` an endpoint, ``noop`` (already
+    serving it), or ``kept`` (the serving model stays; ``reason`` says why)."""
 
     endpoint: str
     url: str
@@ -124,6 +129,7 @@ class DeploymentResult:
     traffic_steps: tuple[float, ...] = ()
     replaced_variants: tuple[str, ...] = ()
     duration_seconds: float = 0.0
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -40,6 +40,7 @@ from airsage.serving.base import (
     TARGET_VARIANT_HEADER,
     DeploymentResult,
     EndpointDescription,
+    KeepServing,
     ModelVersionLike,
     ServingConfig,
 )
@@ -112,8 +113,14 @@ class LocalEndpointDeployer:
 
     # -- public API -----------------------------------------------------------------------
     def deploy(self, lake: Lake, model_version: ModelVersionLike, *,
-               endpoint: str | None = None) -> DeploymentResult:
-        """Serve ``model_version`` on the endpoint; roll back and raise on a failed check."""
+               endpoint: str | None = None,
+               keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """Serve ``model_version`` on the endpoint; roll back and raise on a failed check.
+
+        ``keep_serving`` is asked, under the endpoint's lock, about the variants serving now:
+        a reason it returns keeps them (action ``kept``), so two runs deploying at once
+        cannot let an older model replace a newer one.
+        """
         endpoint = endpoint or self.config.endpoint
         started = time.monotonic()
         name, version = str(model_version.name), str(model_version.version)
@@ -122,6 +129,11 @@ class LocalEndpointDeployer:
             described = client.call("GET", "/admin/endpoint")
             variants = described["variants"]
             serving = [v for v in variants if v["weight"] > 0 and v["status"] == IN_SERVICE]
+            reason = keep_serving(serving) if keep_serving is not None and serving else None
+            if reason:
+                return DeploymentResult(endpoint, client.url, "kept", name, version, "",
+                                        duration_seconds=round(time.monotonic() - started, 3),
+                                        reason=reason)
             if (len(serving) == 1 and serving[0]["model_name"] == name
                     and serving[0]["model_version"] == version):
                 return DeploymentResult(endpoint, client.url, "noop", name, version,
