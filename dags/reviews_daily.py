@@ -1,7 +1,19 @@
 """reviews_daily: land → catalog → SQL checks → quality gate → bias gate → prepare → train
-→ evaluate → register → deploy, for the partition of the logical date.
+→ evaluate → register → deploy, for one day's partition of reviews.
 
-Scheduled daily (the interval's start is the partition's date) or by drift on the endpoint.
+**Which day?** The `partition_date` of the trigger form when given; else the day the run's
+data interval starts — a scheduled or backfill run processes the day its interval covers, a
+run triggered now the last complete day (yesterday, UTC); a run started by drift (the asset)
+processes the newest landed day. A day with no data fails at `ingest` and says so.
+
+**Backfills** (`airflow backfill create --dag-id reviews_daily --from-date D1 --to-date D3
+--max-active-runs 1`): runs may overlap safely — each `deploy` deploys the version its own
+run registered, and a run for an older day never replaces a model trained on newer data
+(its `deploy` is skipped and says which model keeps serving). One run at a time keeps the
+champion comparisons in day order, so that is the recommended setting.
+
+**Approval**: with `auto_approve` off, `approve_model` waits on the Required Actions page;
+Reject marks the version Rejected and the champion keeps serving.
 """
 
 from __future__ import annotations
@@ -41,11 +53,11 @@ def reviews_daily() -> None:
     evaluated = tasks.evaluate(trained)
     registered = tasks.register(trained, evaluated, prepared)
     route = tasks.approval_route(registered)
-    approval = approve_model_task(registered)
+    approval = approve_model_task()
     recorded = tasks.record_approval(registered)
     auto = tasks.auto_approved(registered)
     route >> [tasks.keep_champion(registered), approval, auto]
-    approval >> recorded
+    approval >> [recorded, tasks.record_rejection(registered)]
     baselined = tasks.baseline()
     [auto, recorded] >> baselined
     tasks.deploy(baselined)

@@ -36,7 +36,10 @@ def test_every_task_has_owner_retries_and_doc(dagbag) -> None:
         for task in dag.tasks:
             where = f"{dag_id}.{task.task_id}"
             assert task.owner == "airsage", where
-            assert task.retries >= 1, where
+            if task.task_id == "approve_model":  # a retry would ask the person again
+                assert task.retries == 0, where
+            else:
+                assert task.retries >= 1, where
             assert task.doc_md or task.doc, where
             assert task.on_failure_callback, where
 

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airsage.airflow import names
 from airsage.airflow.assets import DRIFT
 from airsage.airflow.runtime import lake_for, partition_day, step_errors, task_settings
+from airsage.airflow.tasklog import log, narrated
 
 
 def _impl(capability: str, settings: Any) -> Any:
@@ -53,7 +54,7 @@ def ingest(**context: Any) -> dict[str, Any]:
     with step_errors(names.INGEST, lake=lake, day=day):
         landed = ensure_partition(settings, lake, names.DATASET, day)
     release(lake, names.DATASET, day)
-    return {**landed.to_dict(), "day": day}
+    return narrated(names.INGEST, {**landed.to_dict(), "day": day})
 
 
 @task(task_id=names.CRAWL)
@@ -62,7 +63,7 @@ def crawl(landed: dict[str, Any]) -> dict[str, Any]:
     settings, lake, day = _continue(landed)
     with step_errors(names.CRAWL, lake=lake, day=day):
         result = _impl("catalog", settings).crawl(lake, names.DATASET, day)
-    return {**result.to_dict(), "day": day}
+    return narrated(names.CRAWL, {**result.to_dict(), "day": day})
 
 
 @task(task_id=names.VALIDATE_SQL)
@@ -71,7 +72,7 @@ def validate_sql(crawled: dict[str, Any]) -> dict[str, Any]:
     settings, lake, day = _continue(crawled)
     with step_errors(names.VALIDATE_SQL, lake=lake, day=day):
         report = _impl("sql", settings).run_checks(lake, names.DATASET, day)
-    return {**report.to_dict(), "day": day}
+    return narrated(names.VALIDATE_SQL, {**report.to_dict(), "day": day})
 
 
 @task(task_id=names.QUALITY_GATE)
@@ -81,7 +82,7 @@ def quality_gate(validated: dict[str, Any]) -> dict[str, Any]:
     with step_errors(names.QUALITY_GATE, lake=lake, day=day):
         relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
         report = _impl("quality", settings).run(lake, names.DATASET, day, relation)
-    return {**report.to_dict(), "day": day}
+    return narrated(names.QUALITY_GATE, {**report.to_dict(), "day": day})
 
 
 # -- ML plane -----------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
     with step_errors(names.CURATE, lake=lake, day=day):
         relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
         result = curate_partition(settings, lake, names.DATASET, day, relation)
-    return {**result.to_dict(), "day": day}
+    return narrated(names.CURATE, {**result.to_dict(), "day": day})
 
 
 @task(task_id=names.BIAS_GATE)
@@ -107,7 +108,7 @@ def bias_gate(curated: dict[str, Any]) -> dict[str, Any]:
     settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
         report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
-    return {**report.to_dict(), "day": day}
+    return narrated(names.BIAS_GATE, {**report.to_dict(), "day": day})
 
 
 @task(task_id=names.PREPARE)
@@ -120,7 +121,7 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
     options = PrepareOptions.from_settings(settings, balance=params.get("balance"))
     with step_errors(names.PREPARE, lake=lake, day=day):
         result = prepare_dataset(settings, lake, names.DATASET, day, options=options)
-    return {**result.to_dict(), "day": day}
+    return narrated(names.PREPARE, {**result.to_dict(), "day": day})
 
 
 @task(task_id=names.TRAIN)
@@ -148,7 +149,7 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
 
     job["tracking_runs"] = track_training(settings, names.DATASET, day, training=job,
                                           prepare_lineage=prepared)
-    return {**job, "day": day}
+    return narrated(names.TRAIN, {**job, "day": day})
 
 
 @task(task_id=names.EVALUATE)
@@ -159,7 +160,7 @@ def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
     settings, lake, day = _continue(trained)
     with step_errors(names.EVALUATE, lake=lake, day=day, quarantine_batch=False):
         report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"])
-    return {**report.to_dict(), "day": day}
+    return narrated(names.EVALUATE, {**report.to_dict(), "day": day})
 
 
 @task(task_id=names.REGISTER)
@@ -181,7 +182,12 @@ def register(
             auto_approve=params.get("auto_approve"),
             accuracy_threshold=params.get("accuracy_threshold"),
         )
-    return {**result.to_dict(), "day": day, "model_artifact_key": trained["model_artifact_key"]}
+    from airsage.registry.approval import approval_markdown
+
+    registered = {**result.to_dict(), "day": day,
+                  "model_artifact_key": trained["model_artifact_key"]}
+    registered["approval_markdown"] = approval_markdown(registered)
+    return narrated(names.REGISTER, registered)
 
 
 @task.branch(task_id=names.APPROVAL_ROUTE)
@@ -198,6 +204,13 @@ def approval_route(registered: dict[str, Any]) -> str:
 @task(task_id=names.KEEP_CHAMPION)
 def keep_champion(registered: dict[str, Any]) -> dict[str, Any]:
     """The candidate was not blessed: nothing is registered and the champion keeps serving."""
+    champion = registered.get("champion_version") or {}
+    failures = (registered.get("blessing") or {}).get("failures") or []
+    log.warning("not blessed: %s keeps serving", f"v{champion.get('version')}" if champion
+                else "no model (none was ever blessed)")
+    for failure in failures:
+        log.warning("  %s: measured %s, expected %s %s", failure.get("check"), failure.get("measured"),
+                    failure.get("expected"), failure.get("message") or "")
     return {"kept_champion": registered.get("champion_version"), "reasons": registered.get("blessing")}
 
 
@@ -207,13 +220,33 @@ def auto_approved(registered: dict[str, Any]) -> dict[str, Any]:
     return registered
 
 
-@task(task_id=names.RECORD_APPROVAL)
-def record_approval(registered: dict[str, Any]) -> dict[str, Any]:
-    """A person approved the version in the Airflow UI: mark it Approved in the registry."""
+def _record_decision(registered: dict[str, Any], status: str, context: dict[str, Any]) -> dict[str, Any]:
+    """Write a person's decision (who, when) on the run's own version into the registry."""
+    from airsage.airflow.approval import RESPONSE_XCOM, decision_of
+
+    response = context["ti"].xcom_pull(task_ids=names.APPROVE_MODEL, key=RESPONSE_XCOM)
+    who, when = decision_of(response)
     settings = task_settings()
     version = registered["model_version"]
-    updated = _impl("registry", settings).set_status(version["name"], version["version"], "Approved")
+    updated = _impl("registry", settings).set_status(
+        version["name"], version["version"], status, decided_by=who, decided_at=when,
+        comment=f"{status} on the Required Actions page (run {context.get('run_id')})")
+    log.info("%s v%s is now %s (decided by %s at %s)", version["name"], version["version"],
+             status, who, when)
     return {**registered, "model_version": updated.to_dict()}
+
+
+@task(task_id=names.RECORD_APPROVAL)
+def record_approval(registered: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """A person approved the version in the Airflow UI: mark it Approved in the registry."""
+    return _record_decision(registered, "Approved", context)
+
+
+@task(task_id=names.RECORD_REJECTION)
+def record_rejection(registered: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """A person rejected the version (or nobody answered in time): mark it Rejected; the
+    champion keeps serving and nothing is deployed."""
+    return _record_decision(registered, "Rejected", context)
 
 
 @task(task_id=names.BASELINE, trigger_rule="none_failed_min_one_success")
@@ -235,22 +268,47 @@ def baseline(**context: Any) -> dict[str, Any]:
             model_name=version["name"], model_version=version["version"],
             model_artifact_key=registered["model_artifact_key"],
         )
-    return {**result.to_dict(), "model_version": version}
+    return narrated(names.BASELINE, {**result.to_dict(), "model_version": version})
 
 
 @task(task_id=names.DEPLOY)
 def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
-    """Blue/green deploy of the newest approved version; roll back if it fails its alarms."""
+    """Blue/green deploy of the version this run registered; roll back if it fails its alarms.
+
+    Never the registry's "newest Approved" (a backfill registers days out of order), and
+    never over a model trained on newer data: that check runs under the endpoint's lock.
+    """
+    from airsage.errors import InputDataError
+    from airsage.registry.base import ModelVersion, older_than_serving
+
     settings = task_settings()
     lake = lake_for(settings)
     registry = _impl("registry", settings)
-    name = baselined["model_version"]["name"]
-    version = registry.latest_version(name, status="Approved")
-    if version is None:
-        raise AirflowSkipException(f"no Approved version of {name}: nothing to deploy")
+    own = baselined["model_version"]
+    version = registry.get_version(own["name"], own["version"])
+    if version.status != "Approved":
+        raise AirflowSkipException(
+            f"{version.name} v{version.version} is {version.status}, not Approved: not deployed")
+
+    def keep_serving(serving: Any) -> str | None:
+        reasons = []
+        for variant in serving:
+            try:
+                current: ModelVersion = registry.get_version(variant["model_name"],
+                                                             str(variant["model_version"]))
+            except InputDataError:  # served by hand (airsage serve), not from this registry
+                continue
+            reason = older_than_serving(version, current)
+            if reason:
+                reasons.append(reason)
+        return "; ".join(reasons) or None
+
     with step_errors(names.DEPLOY, quarantine_batch=False):
-        result = _impl("serving", settings).deploy(lake, version)
-    return result.to_dict()
+        result = _impl("serving", settings).deploy(lake, version, keep_serving=keep_serving)
+    if result.action == "kept":
+        log.warning("not deployed: %s", result.reason)
+        raise AirflowSkipException(f"not deployed: {result.reason}")
+    return narrated(names.DEPLOY, result.to_dict())
 
 
 # -- drift monitor ------------------------------------------------------------------------
@@ -287,9 +345,10 @@ def monitor(**context: Any) -> dict[str, Any]:
             model_name=serving["model_name"], model_version=str(serving["model_version"]),
             interval_start=start, interval_end=end,
         )
-    return {**result.to_dict(), "endpoint": endpoint, "model_name": serving["model_name"],
-            "model_version": str(serving["model_version"]),
-            "interval": [start.isoformat(), end.isoformat()]}
+    return narrated(names.MONITOR, {
+        **result.to_dict(), "endpoint": endpoint, "model_name": serving["model_name"],
+        "model_version": str(serving["model_version"]),
+        "interval": [start.isoformat(), end.isoformat()]})
 
 
 @task(task_id=names.SIGNAL_DRIFT, outlets=[DRIFT])

@@ -63,6 +63,10 @@ class OptunaTuner:
         """Run ``space.max_jobs`` training jobs; return every trial and the best job."""
         import optuna
 
+        # Optuna prints each trial to stderr through its own handler; hand its records to
+        # Python logging instead (the caller's log, at their own level).
+        optuna.logging.disable_default_handler()
+        optuna.logging.enable_propagation()
         started = time.monotonic()
         name = tuning_job_name or base_spec.job_name[:28].rstrip("-") + "-hpo"
         storage = self._storage()
