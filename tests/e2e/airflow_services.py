@@ -1,0 +1,185 @@
+"""Airflow as users run it: scheduler, dag-processor, triggerer and api-server (LocalExecutor),
+started on 127.0.0.1 with an Airflow home of their own, driven through the REST API and the
+CLI, and stopped by PID (each in its own process group, so its workers go too)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+TERMINAL = {"success", "failed"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowServices:
+    """The four Airflow 3 components on loopback, with airsage's DAGs and settings."""
+
+    def __init__(self, root: Path, airsage_env: Mapping[str, str]) -> None:
+        self.root = root
+        self.home = root / "airflow"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AIRSAGE"))},
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            # On a port other than 8080 the workers find the Execution API only through these.
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "airsage-test-secret",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
+            **airsage_env,
+        }
+        self._token: str | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, timeout: float = 180.0) -> AirflowServices:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.cli("db", "migrate", timeout=300)
+        for component in COMPONENTS:
+            log = (self.root / f"{component}.log").open("wb")
+            args = [component, "--port", str(self.port)] if component == "api-server" else [component]
+            self.processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if self.api("GET", "/api/v2/dags/reviews_daily").get("dag_id"):
+                    return self
+            except (OSError, urllib.error.HTTPError):
+                pass
+            time.sleep(2)
+        raise TimeoutError(f"Airflow did not list reviews_daily within {timeout} s:\n{self.logs_tail()}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        for process in self.processes.values():  # workers left in a group whose leader ended
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{self.logs_tail()}")
+
+    def logs_tail(self, lines: int = 25) -> str:
+        parts = []
+        for component in COMPONENTS:
+            path = self.root / f"{component}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {component}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    # -- the CLI and the REST API -----------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 120, attempts: int = 5) -> str:
+        """Run an ``airflow`` command; SQLite's "database is locked" (the scheduler was
+        writing) is retried, as a user would."""
+        for attempt in range(attempts):
+            done = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env,
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+            if done.returncode == 0 or "database is locked" not in done.stderr:
+                break
+            time.sleep(2 + 2 * attempt)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def token(self) -> str:
+        if self._token is None:  # SimpleAuthManager with all admins hands out a token
+            with urllib.request.urlopen(f"{self.url}/auth/token", timeout=30) as answer:
+                self._token = json.loads(answer.read())["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            payload = answer.read()
+        return json.loads(payload) if payload else None
+
+    def runs(self, dag_id: str = "reviews_daily") -> list[dict[str, Any]]:
+        return list(self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"])
+
+    def task_states(self, run_id: str, dag_id: str = "reviews_daily") -> dict[str, str]:
+        found = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=100")
+        return {ti["task_id"]: str(ti["state"]) for ti in found["task_instances"]}
+
+    def wait_for(self, predicate: Any, what: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            value = predicate()
+            if value:
+                return value
+            time.sleep(3)
+        raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.logs_tail()}")
+
+    def wait_for_run(self, run_id: str, timeout: float = 900,
+                     dag_id: str = "reviews_daily") -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}")
+            return run if run["state"] in TERMINAL else None
+
+        return self.wait_for(finished, f"run {run_id}", timeout)
+
+    def task_log(self, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
+        """The task's log as Airflow wrote it (JSON lines: level, logger, event)."""
+        path = (self.home / "logs" / "dag_id=reviews_daily" / f"run_id={run_id}" /
+                f"task_id={task_id}" / f"attempt={try_number}.log")
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                records.append({"level": "raw", "event": line})
+        return records
+
+
+def _q(run_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(run_id, safe="")
