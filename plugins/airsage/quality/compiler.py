@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airsage.quality.dqdl import (
-    DATA_TYPES,
     NEGATED_OPS,
     RANGE_OPS,
     REGEX_OPS,
@@ -45,10 +44,12 @@ from airsage.quality.dqdl import (
     CompositeRule,
     Condition,
     DateExpr,
+    DynamicOperandError,
     Duration,
     Keyword,
     Rule,
     Ruleset,
+    data_type_sql,
 )
 from airsage.quality.results import ERROR, FAIL, PASS, RuleResult
 
@@ -128,11 +129,17 @@ class RuleCompiler:
     """Plans the aggregates of every rule of a ruleset over one relation and judges them."""
 
     def __init__(self, relation_sql: str, schema: Mapping[str, str], *,
-                 now: dt_.datetime | None = None) -> None:
+                 now: dt_.datetime | None = None,
+                 history: Sequence[Mapping[str, Any]] | None = None,
+                 references: Mapping[str, Reference] | None = None) -> None:
         self.relation_sql = relation_sql
         self.schema = dict(schema)
         self._lower = {name.lower(): name for name in self.schema}
         self.now = (now or dt_.datetime.now(dt_.UTC)).replace(tzinfo=None, microsecond=0)
+        # earlier runs' metrics, oldest first, for dynamic rules and DetectAnomalies;
+        # None means no history was given (not: an empty history)
+        self.history = None if history is None else list(history)
+        self.references = dict(references or {})
 
     # -- helpers -----------------------------------------------------------------------
     def column(self, name: str) -> tuple[str, str]:
@@ -165,7 +172,26 @@ class RuleCompiler:
 
     @staticmethod
     def _metric_key(rule: Rule, key: str) -> str:
-        return f"{key}[where {rule.where}]" if rule.where else key
+        """Glue and Deequ name a metric the same with or without a where clause."""
+        del rule
+        return key
+
+    def _compare(self, cond: Condition | None, key: str, value: float | None, *,
+                 rows: int | None = None) -> _Verdict:
+        """Judge ``value`` by ``cond``, computing dynamic operands from the history of ``key``."""
+        assert cond is not None
+        if cond.dynamic:
+            if self.history is None:
+                raise _RuleError(f"'{cond.text}' is a dynamic rule: it needs the metrics history, "
+                                 "which only the gate's run over the lake provides")
+            past = [float(m[key]) for m in self.history
+                    if m.get(key) is not None and math.isfinite(float(m[key]))]
+            try:
+                cond = cond.resolved(past)
+            except DynamicOperandError as exc:
+                raise _RuleError(f"cannot compute '{cond.text}' from {len(past)} earlier "
+                                 f"value(s) of {key}: {exc}") from exc
+        return _compare(cond, key, value, rows=rows)
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, rule: Rule) -> _Plan:
@@ -177,25 +203,27 @@ class RuleCompiler:
         key = self._metric_key(rule, "Dataset.*.RowCount")
 
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
-            return _compare(rule.condition, key, int(v["n"]))
+            return self._compare(rule.condition, key, int(v["n"]))
         return _Plan({"n": self._rows(rule)}, judge)
 
     def _plan_ColumnCount(self, rule: Rule) -> _Plan:
         count = len(self.schema)
 
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
-            return _compare(rule.condition, "Dataset.*.ColumnCount", count)
+            return self._compare(rule.condition, "Dataset.*.ColumnCount", count)
         return _Plan({}, judge)
 
     def _plan_ColumnExists(self, rule: Rule) -> _Plan:
         name = rule.column_name
         exists = name in self.schema or name.lower() in self._lower
 
+        key = f"Dataset.{name}.ColumnExists"
+
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
             if exists:
-                return _Verdict(PASS, "", {}, True, "column exists")
+                return _Verdict(PASS, "", {key: 1.0}, True, "column exists")
             return _Verdict(FAIL, f"Column '{name}' does not exist; columns are "
-                            f"{sorted(self.schema)}", {}, False, "column exists")
+                            f"{sorted(self.schema)}", {key: 0.0}, False, "column exists")
         return _Plan({}, judge)
 
     def _completeness(self, rule: Rule, columns: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -215,7 +243,7 @@ class RuleCompiler:
             value = None if n == 0 else int(v["nn0"]) / n
             if exact:
                 return _is_one(key, value, n, "null")
-            return _compare(rule.condition, key, value, rows=n)
+            return self._compare(rule.condition, key, value, rows=n)
         return _Plan(aggs, judge)
 
     def _plan_IsComplete(self, rule: Rule) -> _Plan:
@@ -270,7 +298,7 @@ class RuleCompiler:
                 if extra and verdict.result == FAIL:
                     verdict.message += f" ({extra} repeated occurrence(s) of existing values)"
                 return verdict
-            return _compare(rule.condition, key, value, rows=int(v["n"]))
+            return self._compare(rule.condition, key, value, rows=int(v["n"]))
         return _Plan(aggs, judge)
 
     def _plan_IsUnique(self, rule: Rule) -> _Plan:
@@ -321,8 +349,8 @@ class RuleCompiler:
                 value = value * math.log(2.0)
             if metric == "DistinctValuesCount":
                 value = int(v["stat"] or 0)
-                return _compare(rule.condition, key, value)
-            return _compare(rule.condition, key, value, rows=n)
+                return self._compare(rule.condition, key, value)
+            return self._compare(rule.condition, key, value, rows=n)
         return _Plan(aggs, judge)
 
     def _plan_Mean(self, rule: Rule) -> _Plan:
@@ -343,8 +371,12 @@ class RuleCompiler:
 
     # -- row-level rules: compliance of a predicate -------------------------------------
     def _compliance(self, rule: Rule, predicate: str, metric: str,
-                    extra: Mapping[str, tuple[str, str]] | None = None) -> _Plan:
-        """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1."""
+                    extra: Mapping[str, tuple[str, str]] | None = None, *,
+                    zero_rows_pass: bool = False) -> _Plan:
+        """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1.
+
+        ``zero_rows_pass``: Deequ's row-by-row executors (DataFreshness, ColumnDataType) pass
+        a rule that sees no rows (an empty batch, or a where clause that keeps none)."""
         key = self._metric_key(rule, f"Column.{rule.column_name}.{metric}.Compliance")
         aggs = {"n": self._rows(rule), "ok": self._count_true(rule, predicate)}
         extra = dict(extra or {})
@@ -360,6 +392,9 @@ class RuleCompiler:
             for name, (metric_key, _) in extra.items():
                 metrics[self._metric_key(rule, metric_key)] = v[name]
             value = metrics[key]
+            if n == 0 and zero_rows_pass:
+                return _Verdict(PASS, "No rows matched the filter" if rule.where else
+                                "The batch has no rows: nothing to check", {}, None, expected)
             if n == 0:
                 return _Verdict(FAIL, f"The batch has no rows: {key} is undefined", metrics,
                                 None, expected)
@@ -400,10 +435,55 @@ class RuleCompiler:
 
     def _plan_ColumnDataType(self, rule: Rule) -> _Plan:
         ident, _ = self.column(rule.column_name)
-        assert rule.condition is not None
-        target = DATA_TYPES[str(rule.condition.operands[0]).upper()]
-        predicate = f"({ident} IS NULL OR TRY_CAST({ident} AS {target}) IS NOT NULL)"
-        return self._compliance(rule, predicate, "ColumnDataType")
+        cond = rule.condition
+        assert cond is not None
+        names = [str(o) for o in cond.operands]
+        unknown = [n for n in names if data_type_sql(n) is None]
+        fmt = rule.tags.get("format")
+        problem = None
+        if unknown:
+            problem = (f"Unrecognized data type: {unknown[0]}; ColumnDataType knows "
+                       "Boolean, Date, Timestamp, Integer, Long, Short, Byte, Double, Float, "
+                       "Decimal, DECIMAL(p,s) and String")
+        elif rule.tags and fmt is None and any(data_type_sql(n) == "DATE" for n in names):
+            problem = "Unsupported rule format: the only tag a DATE type takes is 'format'"
+        if problem is not None:
+            expected = cond.text
+
+            def refuse(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+                return _Verdict(FAIL, problem, {}, None, expected)
+            return _Plan({}, refuse)
+        castable = [self._castable(ident, n, fmt) for n in names]
+        any_castable = " OR ".join(f"({c})" for c in castable)
+        # NULL is of every type: a NULL row complies with = and in, fails != and not in
+        test = f"({ident} IS NULL OR {any_castable})"
+        predicate = f"NOT coalesce({test}, FALSE)" if cond.negated else f"coalesce({test}, FALSE)"
+        return self._compliance(rule, predicate, "ColumnDataType", zero_rows_pass=True)
+
+    _JAVA_DATE_PARTS = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"))
+    _DATE_FORMATS = ("dd-MM-yyyy", "MM-dd-yyyy", "yyyy-MM-dd", "dd/MM/yyyy", "MM/dd/yyyy",
+                     "yyyy/MM/dd", "MM-yyyy", "dd-MM", "MM-dd", "yyyy-MM", "MM/yyyy", "dd/MM",
+                     "MM/dd", "yyyy/MM")
+
+    def _castable(self, ident: str, type_name: str, fmt: str | None) -> str:
+        """An SQL test that a value converts to the DQDL type (Deequ: a non-null cast)."""
+        target = data_type_sql(type_name)
+        assert target is not None
+        if target == "DATE" and fmt is not None:
+            if fmt not in self._DATE_FORMATS:
+                return "FALSE"  # Deequ: an unsupported format matches nothing
+            pattern = fmt
+            for java, strf in self._JAVA_DATE_PARTS:
+                pattern = pattern.replace(java, strf)
+            text = f"CAST({ident} AS VARCHAR)"
+            if "%Y" not in pattern:  # a day and month: any leap year validates 29 Feb
+                sep = "-" if "-" in fmt else "/"
+                text, pattern = f"({text} || '{sep}2000')", f"{pattern}{sep}%Y"
+            if "%d" not in pattern:
+                sep = "-" if "-" in fmt else "/"
+                text, pattern = f"({text} || '{sep}01')", f"{pattern}{sep}%d"
+            return f"try_strptime({text}, {sql_string(pattern)}) IS NOT NULL"
+        return f"TRY_CAST({ident} AS {target}) IS NOT NULL"
 
     def _plan_DataFreshness(self, rule: Rule) -> _Plan:
         ident, sql_type = self.column(rule.column_name)
@@ -418,7 +498,7 @@ class RuleCompiler:
                                     for o in rule.condition.operands),
                               rule.condition.text)
         predicate = _numeric_predicate(age, condition, null_passes=False)
-        return self._compliance(rule, predicate, "DataFreshness")
+        return self._compliance(rule, predicate, "DataFreshness", zero_rows_pass=True)
 
     def _plan_CustomSql(self, rule: Rule) -> _Plan:
         statement = rule.params[0]
@@ -435,7 +515,7 @@ class RuleCompiler:
                                  f"it returned {len(rows)} row(s)")
             raw = rows[0][0]
             value = None if raw is None else float(raw)
-            return _compare(rule.condition, "Dataset.*.CustomSQL", value)
+            return self._compare(rule.condition, "Dataset.*.CustomSQL", value)
         return _Plan({}, judge)
 
     # -- predicates --------------------------------------------------------------------
@@ -496,7 +576,7 @@ class RuleCompiler:
     def date_literal(self, expr: DateExpr) -> str:
         if expr.iso_date is not None:
             return f"TIMESTAMP '{expr.iso_date} 00:00:00'"
-        moment = self.now + dt_.timedelta(hours=expr.offset_hours)
+        moment = expr.moment(self.now)
         return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
 
     # -- evaluation --------------------------------------------------------------------
