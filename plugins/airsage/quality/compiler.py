@@ -379,12 +379,12 @@ class RuleCompiler:
     # -- row-level rules: compliance of a predicate -------------------------------------
     def _compliance(self, rule: Rule, predicate: str, metric: str,
                     extra: Mapping[str, tuple[str, str]] | None = None, *,
-                    zero_rows_pass: bool = False) -> _Plan:
+                    zero_rows_pass: bool = False, key: str | None = None) -> _Plan:
         """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1.
 
         ``zero_rows_pass``: Deequ's row-by-row executors (DataFreshness, ColumnDataType) pass
         a rule that sees no rows (an empty batch, or a where clause that keeps none)."""
-        key = self._metric_key(rule, f"Column.{rule.column_name}.{metric}.Compliance")
+        key = key or f"Column.{rule.column_name}.{metric}.Compliance"
         aggs = {"n": self._rows(rule), "ok": self._count_true(rule, predicate)}
         extra = dict(extra or {})
         for name, (_, sql) in extra.items():
@@ -438,7 +438,8 @@ class RuleCompiler:
         predicate = _numeric_predicate(length, rule.condition)
         extra = {"mn": (f"Column.{rule.column_name}.MinimumLength", f"min({length})"),
                  "mx": (f"Column.{rule.column_name}.MaximumLength", f"max({length})")}
-        return self._compliance(rule, predicate, "ColumnLength", extra)
+        return self._compliance(rule, predicate, "ColumnLength", extra,
+                                key=f"Column.{rule.column_name}.LengthCompliance")
 
     def _plan_ColumnDataType(self, rule: Rule) -> _Plan:
         ident, _ = self.column(rule.column_name)
@@ -633,9 +634,15 @@ class RuleCompiler:
 
     @staticmethod
     def _missing(alias: str, rule: Rule) -> _Verdict:
-        return _Verdict(FAIL, f"Reference dataset '{alias}' not found in additional data "
-                        "sources: name it in DataSources' AdditionalDataSources and give the "
-                        "gate its relation", {}, None, rule.condition.text if rule.condition else "")
+        # Deequ's wording differs by rule type; tools that read results match on it
+        where = ("additional data sources" if rule.rule_type == "RowCountMatch"
+                 else "additional sources")
+        return _Verdict(FAIL, f"Reference dataset '{alias}' not found in {where}: name it in "
+                        "DataSources' AdditionalDataSources and give the gate its relation", {},
+                        None, rule.condition.text if rule.condition else "")
+
+    def _absent(self, columns: Sequence[str]) -> list[str]:
+        return [c for c in columns if c not in self.schema and c.lower() not in self._lower]
 
     def _schema_of(self, relation: str, run: SqlRunner) -> dict[str, str]:
         rows = run(f"DESCRIBE SELECT * FROM {relation} AS {RELATION_ALIAS}")
@@ -689,18 +696,22 @@ class RuleCompiler:
         if len(ref_columns) != len(primary_columns):
             raise _RuleError(f"ReferentialIntegrity compares {len(primary_columns)} column(s) "
                              f"with {len(ref_columns)}; give as many on each side")
-        idents = [self.column(c)[0] for c in primary_columns]
         key = f"Column.{alias}.ReferentialIntegrity"
 
         def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
             reference = self._reference(alias)
             if reference is None:
                 return self._missing(alias, rule)
+            if self._absent(primary_columns):
+                return _Verdict(FAIL, f"Column {', '.join(self._absent(primary_columns))} does "
+                                "not exist in the primary dataset", {}, None,
+                                rule.condition.text if rule.condition else "")
+            idents = [self.column(c)[0] for c in primary_columns]
             theirs = self._schema_of(reference, run)
             absent = [c for c in ref_columns if c not in theirs]
             if absent:
-                return _Verdict(FAIL, f"Column(s) {absent} do not exist in reference dataset "
-                                f"'{alias}'", {}, None, rule.condition.text if rule.condition
+                return _Verdict(FAIL, f"Column {', '.join(absent)} does not exist in reference "
+                                f"dataset '{alias}'", {}, None, rule.condition.text if rule.condition
                                 else "")
             total = int(v["n"])
             match = " AND ".join(f"r.{quote_ident(rc)} = p.{pi}"
@@ -725,8 +736,6 @@ class RuleCompiler:
         key_names = {left for left, _ in keys}
         matches = (self._mappings(rule.params[2]) if len(rule.params) > 2 else
                    [(c, c) for c in self.schema if c not in key_names])
-        for left, _ in keys + matches:
-            self.column(left)
         key = f"Dataset.{alias}.DatasetMatch"
 
         def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
@@ -738,11 +747,17 @@ class RuleCompiler:
                 return _Verdict(FAIL, "Cannot evaluate: primary DataFrame is empty", {}, None,
                                 rule.condition.text if rule.condition else "")
             theirs = self._schema_of(reference, run)
-            absent = [right for _, right in keys + matches if right not in theirs]
-            if absent:
-                return _Verdict(FAIL, f"Column(s) {absent} do not exist in reference dataset "
-                                f"'{alias}'", {}, None, rule.condition.text if rule.condition
-                                else "")
+            expected = rule.condition.text if rule.condition else ""
+            missing_keys = self._absent([left for left, _ in keys]) + [
+                right for _, right in keys if right not in theirs]
+            if missing_keys:
+                return _Verdict(FAIL, f"The key columns were not found: {missing_keys}", {},
+                                None, expected)
+            missing = self._absent([left for left, _ in matches]) + [
+                right for _, right in matches if right not in theirs]
+            if missing:
+                return _Verdict(FAIL, f"The match columns were not found: {missing}", {}, None,
+                                expected)
             on = [f"r.{quote_ident(right)} = p.{quote_ident(left)}" for left, right in keys]
             on += [f"r.{quote_ident(right)} IS NOT DISTINCT FROM p.{quote_ident(left)}"
                    for left, right in matches]
