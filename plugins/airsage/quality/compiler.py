@@ -1,29 +1,40 @@
 """Compile a DQDL ruleset into one aggregate SELECT and judge the metrics it returns.
 
 Why one SELECT: every aggregate rule (counts, completeness, compliance of a row predicate,
-mean, entropy…) becomes an expression of a single ``SELECT … FROM <relation>``, so a batch
-is read once however many rules the ruleset holds; the engine (DuckDB locally, Athena or
-Spark elsewhere) only has to run SQL. Two things cannot live in that scan and cost a query
-of their own: ``CustomSql`` rules (arbitrary SQL over ``primary``) and, *only when a batch
-does have duplicates*, the exact Uniqueness fraction (values seen exactly once; the scan
-already proves uniqueness when distinct count = non-null count = row count).
+mean, variance, correlation, entropy…) becomes an expression of a single
+``SELECT … FROM <relation>``, so a batch is read once however many rules the ruleset holds;
+the engine (DuckDB locally, Athena or Spark elsewhere) only has to run SQL. What cannot live
+in that scan costs a query of its own: ``CustomSql`` rules (arbitrary SQL over ``primary``),
+the comparisons with reference datasets (RowCountMatch, SchemaMatch, ReferentialIntegrity,
+DatasetMatch, AggregateMatch) and, *only when a batch does have duplicates*, the exact
+Uniqueness and UniqueValueRatio (values seen exactly once; the scan already proves
+uniqueness when distinct count = non-null count).
 
-Semantics follow the DQDL reference and Deequ, which Glue runs:
+Semantics and metric names follow Deequ, which Glue Data Quality runs (the cases of
+awslabs/deequ's DQDL specs are tests/quality/upstream/deequ_dqdl_cases.json):
 
 - Completeness = non-null rows / rows. Uniqueness = rows whose value occurs exactly once /
   rows (NULLs are never unique). IsComplete / IsUnique = the metric is exactly 1.0;
-  IsPrimaryKey = both, over one or several columns.
-- ColumnValues and DataFreshness judge each row; NULL rows fail, except for the negated
-  forms (``!=``, ``not in``, ``not between``, ``not matches``) which let NULL pass unless
-  NULL is listed. The metric is ``…Compliance`` = passing rows / rows; without
-  ``with threshold`` every row must pass, with it the threshold judges the compliance.
-- ColumnLength treats NULL as length 0; StandardDeviation is the population deviation
-  (Deequ); Entropy is in nats (natural log, Deequ) over non-null values.
+  IsPrimaryKey = both, over one or several columns. UniqueValueRatio = values seen once /
+  distinct values. Variance and StandardDeviation are the population ones; Entropy is in
+  nats over non-null values; ColumnCorrelation is Pearson's.
+- ColumnValues, ColumnLength, ColumnDataType and DataFreshness judge each row; NULL rows
+  fail, except for the negated forms (``!=``, ``not in``, ``not between``, ``not matches``)
+  which let NULL pass unless NULL is listed (ColumnDataType: NULL is of every type). The
+  metric is a compliance = passing rows / rows; without ``with threshold`` every row must
+  pass, with it the threshold judges the compliance. ColumnLength treats NULL as length 0.
 - ``between a and b`` is exclusive on both ends, as in Glue's own DQDL library.
-- An empty batch has RowCount 0 and ColumnCount as usual; ratios over rows (completeness,
-  uniqueness, compliance) and statistics (mean, sum, deviation, entropy) are undefined, so
-  their rules FAIL with a message saying the batch has no rows (fail closed, no division).
-- A rule naming a column the batch lacks is ERROR with a message; the others still run.
+- Metric names do not depend on a ``where`` clause (``Column.age.Completeness`` with or
+  without one), as in Glue's results.
+- A rule that sees no rows (an empty batch, or a where clause that keeps none): RowCount is
+  0 and ColumnCount as usual; DataFreshness and ColumnDataType PASS, as Deequ's row-level
+  executors do; ratios and statistics are undefined, so those rules FAIL with a message
+  saying there are no rows (fail closed, no division).
+- Dynamic operands (``avg(last(7)) * 0.9``) and DetectAnomalies read the same metric in
+  the history of earlier runs the caller passes; without one they are ERROR.
+- A rule naming a column the batch lacks, or that the local target cannot run (File*
+  rules on a relation), is ERROR with a reason; the other rules still run. A comparison
+  with a reference dataset that is absent FAILs, in Deequ's words.
 """
 
 from __future__ import annotations
