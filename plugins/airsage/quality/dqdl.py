@@ -33,7 +33,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airsage.errors import ConfigurationError
@@ -835,18 +835,13 @@ class _Parser:
     def rule_operand(self) -> AnyRule:
         if not self.is_("("):
             return self.simple_rule()
-        start = self.advance()
+        self.advance()
         inner = self.top_level_rule()
         self.expect(")", "')' to close the rule")
         if self.is_word("labels") and self.is_("=", self.peek()):
             self.advance()
             labels = self.labels_list("labels")
-            if isinstance(inner, Rule):
-                inner = Rule(**{**inner.__dict__, "labels": {**inner.labels, **labels}})
-            else:
-                inner = CompositeRule(inner.op, inner.children, inner.text, inner.line,
-                                      inner.column, labels)
-        del start
+            inner = replace(inner, labels={**inner.labels, **labels})
         return inner
 
     def parameters(self) -> list[str]:
@@ -1009,8 +1004,6 @@ class _Parser:
             else:
                 raise self.error(f"expected a quoted string or a number as the value of tag "
                                  f"{name!r}")
-        if rule_type == "ColumnDataType" and condition is None:
-            raise self.error("ColumnDataType needs an expression such as = \"INTEGER\"")
         return threshold, tags
 
     def with_time_zone(self, condition: Condition, zone: str, start: Token) -> Condition:
