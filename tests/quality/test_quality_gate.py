@@ -104,6 +104,21 @@ def test_dynamic_rules_and_detect_anomalies_read_the_lake_history(
     assert report.result("Rule_1").measured == 100
 
 
+def test_reference_datasets_come_from_the_rulesets_data_sources(
+    settings: Settings, lake: LocalLake, tmp_path: Path,
+) -> None:
+    ruleset = tmp_path / "compare.dqdl"
+    ruleset.write_text('DataSources = { "Primary": "reviews", "AdditionalDataSources": '
+                       '[ "yesterday" ] }\nRules = [ RowCountMatch "yesterday" >= 0.5 ]\n')
+    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    assert gate.reference_datasets() == ("yesterday",)
+    report = gate.run(lake, "reviews", "2024-03-10", relation(60),
+                      references={"yesterday": relation(100)})
+    assert report.result("Rule_1").evaluated_metrics == {"Dataset.yesterday.RowCountMatch": 0.6}
+    with pytest.raises(GateFailedError, match="not found in additional data sources"):
+        gate.run(lake, "reviews", "2024-03-11", relation(60))
+
+
 def test_configuration_errors(settings: Settings, lake: LocalLake, tmp_path: Path) -> None:
     missing = DuckDBQualityGate(settings.with_overrides(
         {"quality": {"ruleset": str(tmp_path / "absent.dqdl")}}))

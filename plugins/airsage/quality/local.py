@@ -73,6 +73,11 @@ class DuckDBQualityGate:
         return {str(row[0]): str(row[1]) for row in rows}
 
     # -- public API --------------------------------------------------------------------
+    def reference_datasets(self) -> tuple[str, ...]:
+        """The datasets the configured ruleset compares the batch with (DataSources'
+        AdditionalDataSources): the caller hands :meth:`run` a relation for each."""
+        return load_ruleset(self.settings).additional_sources
+
     def evaluate(self, relation_sql: str, ruleset: dqdl.Ruleset, *,
                  now: dt_.datetime | None = None,
                  history: Sequence[Mapping[str, Any]] | None = None,
