@@ -236,3 +236,18 @@ def test_refused_like_glue_with_line_and_column(text: str, fragment: str,
     error = _error(text)
     assert fragment in error.reason
     assert (error.line, error.column) == where
+
+
+def test_to_dqdl_round_trips_every_section() -> None:
+    text = ('Metadata = { "Version": "1.0" }\n'
+            'DataSources = { "Primary": "reviews", "AdditionalDataSources": [ "ref" ] }\n'
+            'sizes = [ "S", NULL ]\nDefaultLabels = [ "team" = "data" ]\n'
+            'Rules = [ ColumnValues "size" in $sizes, RowCountMatch "ref" >= 0.9 ]\n'
+            'Analyzers = [ RowCount ]')
+    ruleset = dqdl.parse(text)
+    again = dqdl.parse(ruleset.to_dqdl())
+    assert again == dqdl.parse(again.to_dqdl())
+    assert (again.variables, again.default_labels, again.additional_sources) == (
+        {"sizes": ("S", "NULL")}, {"team": "data"}, ("ref",))
+    assert [r.text for r in again.rules] == [r.text for r in ruleset.rules]
+    assert [a.text for a in again.analyzers] == ["RowCount"]

@@ -360,8 +360,35 @@ class Ruleset:
                          for c in (leaf.condition, leaf.threshold) if c is not None)])
 
     def to_dqdl(self) -> str:
-        body = ",\n".join(f"    {rule.text}" for rule in self.rules)
-        return f"Rules = [\n{body}\n]\n"
+        """The document again, one section per block (rules keep their source text)."""
+
+        def quoted(value: str) -> str:
+            return value if value in _KEYWORD_NAMES else '"' + value.replace('"', '\\"') + '"'
+
+        def items(values: Sequence[str]) -> str:
+            return "[ " + ", ".join(quoted(v) for v in values) + " ]"
+
+        blocks = []
+        if self.metadata:
+            pairs = ", ".join(f'"{k}": "{v}"' for k, v in self.metadata.items())
+            blocks.append(f"Metadata = {{ {pairs} }}")
+        sources = []
+        if self.primary_source is not None:
+            sources.append(f'"Primary": {quoted(self.primary_source)}')
+        if self.additional_sources:
+            sources.append(f'"AdditionalDataSources": {items(self.additional_sources)}')
+        if sources:
+            blocks.append(f"DataSources = {{ {', '.join(sources)} }}")
+        for name, value in self.variables.items():
+            blocks.append(f"{name} = {quoted(value) if isinstance(value, str) else items(value)}")
+        if self.default_labels:
+            pairs = ", ".join(f"{quoted(k)} = {quoted(v)}" for k, v in self.default_labels.items())
+            blocks.append(f"DefaultLabels = [ {pairs} ]")
+        for section, entries in (("Rules", self.rules), ("Analyzers", self.analyzers)):
+            if entries:
+                body = ",\n".join(f"    {entry.text}" for entry in entries)
+                blocks.append(f"{section} = [\n{body}\n]")
+        return "\n".join(blocks) + "\n"
 
 
 # --------------------------------------------------------------------------------------
@@ -508,6 +535,7 @@ _TOKEN_RE = re.compile(
 )
 
 _KEYWORDS = {"null": "NULL", "empty": "EMPTY", "whitespaces_only": "WHITESPACES_ONLY"}
+_KEYWORD_NAMES = frozenset(_KEYWORDS.values())
 _RESERVED = {"and", "or", "not", "in", "between", "matches", "with", "where", "AND", "OR",
              "now", "of", "OF"} | set(_KEYWORDS) | {k.upper() for k in _KEYWORDS}
 _SECTIONS = ("Metadata", "DataSources", "DefaultLabels", "Rules", "Analyzers")
