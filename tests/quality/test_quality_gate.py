@@ -86,6 +86,39 @@ def test_row_count_anomaly_against_earlier_days_only(small_gate: DuckDBQualityGa
     assert len(days) == 5
 
 
+def test_dynamic_rules_and_detect_anomalies_read_the_lake_history(
+    small_gate: DuckDBQualityGate, settings: Settings, lake: LocalLake, tmp_path: Path,
+) -> None:
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        small_gate.run(lake, "reviews", day, relation(100))
+    ruleset = tmp_path / "dynamic.dqdl"
+    ruleset.write_text('Rules = [\n  RowCount >= avg(last(3)) * 0.8,\n'
+                       '  DetectAnomalies "RowCount"\n]\n')
+    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    with pytest.raises(GateFailedError) as info:
+        gate.run(lake, "reviews", "2024-03-04", relation(90))
+    (failure,) = info.value.failures  # 90 >= 0.8 * 100 passes; 90 after three 100s is odd
+    assert failure.check == 'DetectAnomalies "RowCount"'
+    assert "anomaly against the mean 100" in failure.message
+    report = gate.run(lake, "reviews", "2024-03-05", relation(100))
+    assert report.result("Rule_1").measured == 100
+
+
+def test_reference_datasets_come_from_the_rulesets_data_sources(
+    settings: Settings, lake: LocalLake, tmp_path: Path,
+) -> None:
+    ruleset = tmp_path / "compare.dqdl"
+    ruleset.write_text('DataSources = { "Primary": "reviews", "AdditionalDataSources": '
+                       '[ "yesterday" ] }\nRules = [ RowCountMatch "yesterday" >= 0.5 ]\n')
+    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    assert gate.reference_datasets() == ("yesterday",)
+    report = gate.run(lake, "reviews", "2024-03-10", relation(60),
+                      references={"yesterday": relation(100)})
+    assert report.result("Rule_1").evaluated_metrics == {"Dataset.yesterday.RowCountMatch": 0.6}
+    with pytest.raises(GateFailedError, match="not found in additional data sources"):
+        gate.run(lake, "reviews", "2024-03-11", relation(60))
+
+
 def test_configuration_errors(settings: Settings, lake: LocalLake, tmp_path: Path) -> None:
     missing = DuckDBQualityGate(settings.with_overrides(
         {"quality": {"ruleset": str(tmp_path / "absent.dqdl")}}))

@@ -286,9 +286,124 @@ def test_where_clause_on_uniqueness_and_column_values(gate: DuckDBQualityGate) -
     assert one(gate, PEOPLE, 'IsUnique "city"').result == "FAIL"
     rule = 'ColumnValues "age" > 35 where "name IS NOT NULL"'
     result = one(gate, PEOPLE, rule)
-    # Ann 30, Bob 40, Cid NULL, Eve 60: two of four rows pass
+    # Ann 30, Bob 40, Cid NULL, Eve 60: two of four rows pass. Metric names carry no
+    # [where …] suffix: Glue and Deequ name them the same with or without a where (#12).
     assert result.evaluated_metrics == {
-        'Column.age.ColumnValues.Compliance[where name IS NOT NULL]': 0.5,
-        'Column.age.Minimum[where name IS NOT NULL]': 30,
-        'Column.age.Maximum[where name IS NOT NULL]': 60,
+        'Column.age.ColumnValues.Compliance': 0.5,
+        'Column.age.Minimum': 30,
+        'Column.age.Maximum': 60,
     }
+
+
+# -- issue #12: Glue/Deequ conformance of the remaining rule types ----------------------------
+
+def test_zero_rows_pass_data_freshness_and_column_data_type_as_deequ(
+    gate: DuckDBQualityGate,
+) -> None:
+    relation = values_relation("ts, code", ["(TIMESTAMP '2024-05-01 10:00:00', '7')"])
+    now = dt_.datetime(2024, 5, 2)
+    for rule in ('DataFreshness "ts" <= 1 hours where "code = \'x\'"',
+                 'ColumnDataType "code" = "DATE" where "code = \'x\'"'):
+        result = one(gate, relation, rule, now=now)
+        assert result.result == "PASS" and "No rows matched" in result.evaluation_message
+    empty = f"(SELECT * FROM {relation} WHERE false)"
+    assert one(gate, empty, 'DataFreshness "ts" <= 1 hours', now=now).result == "PASS"
+    # other row-level rules still fail closed on an empty batch
+    assert one(gate, empty, 'ColumnValues "code" = "7"').result == "FAIL"
+
+
+def test_unknown_data_type_fails_only_its_rule(gate: DuckDBQualityGate) -> None:
+    report = run(gate, PEOPLE, 'ColumnDataType "code" = "WIDGET", RowCount = 5')
+    widget, count = report.rule_results
+    assert widget.result == "FAIL" and "Unrecognized data type: WIDGET" in widget.evaluation_message
+    assert count.result == "PASS"
+
+
+def test_column_data_type_not_equals_in_and_decimal(gate: DuckDBQualityGate) -> None:
+    # code: '75001', '69001', '7500', NULL, 'abc'
+    assert one(gate, PEOPLE, 'ColumnDataType "code" = "DECIMAL(5,0)" with threshold = 0.8').passed
+    negated = one(gate, PEOPLE, 'ColumnDataType "code" != "INTEGER"')
+    assert negated.evaluated_metrics["Column.code.ColumnDataType.Compliance"] == pytest.approx(0.2)
+    assert one(gate, PEOPLE, 'ColumnDataType "code" in ["Integer", "String"]').passed
+
+
+def test_column_exists_reports_its_metric(gate: DuckDBQualityGate) -> None:
+    assert one(gate, PEOPLE, 'ColumnExists "city"').evaluated_metrics == {
+        "Dataset.city.ColumnExists": 1.0}
+    assert one(gate, PEOPLE, 'ColumnExists "country"').evaluated_metrics == {
+        "Dataset.country.ColumnExists": 0.0}
+
+
+def test_file_rules_are_an_error_with_a_reason_on_a_relation(gate: DuckDBQualityGate) -> None:
+    report = run(gate, PEOPLE, 'FileSize > 1 KB, FileFreshness > (now() - 1 days), RowCount = 5')
+    size, fresh, count = report.rule_results
+    for result in (size, fresh):
+        assert result.result == "ERROR" and "aws target" in result.evaluation_message
+    assert count.result == "PASS"
+
+
+def test_dynamic_rules_read_the_metric_history(gate: DuckDBQualityGate) -> None:
+    history = [{"Dataset.*.RowCount": n} for n in (4, 5, 6)]
+    passing = one(gate, PEOPLE, "RowCount >= avg(last(3)) * 0.9", history=history)
+    assert passing.result == "PASS", passing.evaluation_message
+    failing = one(gate, PEOPLE, "RowCount > max(last(3))", history=history)
+    assert failing.result == "FAIL"
+    no_history = one(gate, PEOPLE, "RowCount > avg(last(3))")
+    assert no_history.result == "ERROR" and "metrics history" in no_history.evaluation_message
+    empty = one(gate, PEOPLE, "RowCount > avg(last(3))", history=[])
+    assert empty.result == "ERROR" and "0 earlier value" in empty.evaluation_message
+    row_level = one(gate, PEOPLE, 'ColumnValues "age" > avg(last(3))', history=history)
+    assert row_level.result == "ERROR" and "judges each row" in row_level.evaluation_message
+
+
+def test_detect_anomalies_against_the_history(gate: DuckDBQualityGate) -> None:
+    steady = [{"Column.age.Completeness": v} for v in (0.79, 0.8, 0.81, 0.8)]
+    normal = one(gate, PEOPLE, 'DetectAnomalies of Completeness of "age"', history=steady)
+    assert normal.result == "PASS" and normal.evaluated_metrics == {"Column.age.Completeness": 0.8}
+    high = [{"Column.age.Completeness": v} for v in (0.99, 1.0, 0.99, 1.0)]
+    anomaly = one(gate, PEOPLE, 'DetectAnomalies of Completeness of "age"', history=high)
+    assert anomaly.result == "FAIL" and "anomaly" in anomaly.evaluation_message
+    short = one(gate, PEOPLE, 'DetectAnomalies "RowCount"', history=[{"Dataset.*.RowCount": 5}])
+    assert short.result == "PASS" and "not enough history" in short.evaluation_message
+
+
+def test_comparisons_with_reference_datasets(gate: DuckDBQualityGate) -> None:
+    cities = values_relation("city", ["('Paris')", "('Lyon')"])
+    report = run(gate, PEOPLE, """
+        RowCountMatch "ref" = 2.5, ReferentialIntegrity "city" "ref.city" = 0.6,
+        AggregateMatch "sum(score)" "sum(score)" = 1.0, RowCountMatch "absent" > 0
+    """, references={"ref": cities})
+    rows, integrity, aggregate, absent = report.rule_results
+    assert rows.passed and rows.evaluated_metrics == {"Dataset.ref.RowCountMatch": 2.5}
+    assert integrity.passed, integrity.evaluation_message
+    assert aggregate.passed
+    assert absent.result == "FAIL" and "not found" in absent.evaluation_message
+
+
+def test_row_level_custom_sql_is_the_share_of_rows_it_selects(gate: DuckDBQualityGate) -> None:
+    rule = 'CustomSql "select id from primary where age > 35" with threshold >= 0.6'
+    result = one(gate, PEOPLE, rule)
+    assert result.passed and result.evaluated_metrics == {"Dataset.*.CustomSQL.Compliance": 0.6}
+    strict = one(gate, PEOPLE, 'CustomSql "select id from primary where age > 35"')
+    assert strict.result == "FAIL"
+    foreign = one(gate, PEOPLE, 'CustomSql "select 1 AS x from primary"')
+    assert foreign.result == "FAIL" and "at least one column" in foreign.evaluation_message
+
+
+def test_analyzers_add_metrics_without_rule_results(gate: DuckDBQualityGate) -> None:
+    ruleset = dqdl.parse('Rules = [ RowCount > 0 ] Analyzers = [ AllStatistics "score", '
+                         'Variance "score" ]')
+    report = gate.evaluate(PEOPLE, ruleset)
+    assert [r.name for r in report.rule_results] == ["Rule_1"]
+    assert report.metrics["Column.score.Mean"] == pytest.approx(2.5)
+    assert report.metrics["Column.score.Completeness"] == pytest.approx(0.8)
+    assert report.metrics["Column.score.Variance"] == pytest.approx(1.25)
+
+
+def test_time_of_day_is_today_in_its_time_zone(gate: DuckDBQualityGate) -> None:
+    relation = values_relation("ts", ["(TIMESTAMP '2024-05-02 14:00:00')"])
+    now = dt_.datetime(2024, 5, 2, 15, 0)  # UTC
+    assert one(gate, relation, 'ColumnValues "ts" > "1:30 PM"', now=now).passed
+    # 9:30 in New York is 13:30 UTC on 2 May 2024 (daylight saving time)
+    later = 'ColumnValues "ts" < "09:30" with timeZone = "America/New_York"'
+    assert one(gate, relation, later, now=now).result == "FAIL"

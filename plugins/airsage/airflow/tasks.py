@@ -80,8 +80,12 @@ def quality_gate(validated: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the DQDL ruleset (Deequ semantics) and the metric anomaly rules."""
     settings, lake, day = _continue(validated)
     with step_errors(names.QUALITY_GATE, lake=lake, day=day):
-        relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
-        report = _impl("quality", settings).run(lake, names.DATASET, day, relation)
+        catalog, gate = _impl("catalog", settings), _impl("quality", settings)
+        relation = catalog.partition_relation(lake, names.DATASET, day)
+        # datasets the ruleset compares with (DQDL DataSources), same day's partition
+        references = {alias: catalog.partition_relation(lake, alias, day)
+                      for alias in gate.reference_datasets()}
+        report = gate.run(lake, names.DATASET, day, relation, references=references)
     return narrated(names.QUALITY_GATE, {**report.to_dict(), "day": day})
 
 

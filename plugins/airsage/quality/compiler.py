@@ -1,29 +1,40 @@
 """Compile a DQDL ruleset into one aggregate SELECT and judge the metrics it returns.
 
 Why one SELECT: every aggregate rule (counts, completeness, compliance of a row predicate,
-mean, entropy…) becomes an expression of a single ``SELECT … FROM <relation>``, so a batch
-is read once however many rules the ruleset holds; the engine (DuckDB locally, Athena or
-Spark elsewhere) only has to run SQL. Two things cannot live in that scan and cost a query
-of their own: ``CustomSql`` rules (arbitrary SQL over ``primary``) and, *only when a batch
-does have duplicates*, the exact Uniqueness fraction (values seen exactly once; the scan
-already proves uniqueness when distinct count = non-null count = row count).
+mean, variance, correlation, entropy…) becomes an expression of a single
+``SELECT … FROM <relation>``, so a batch is read once however many rules the ruleset holds;
+the engine (DuckDB locally, Athena or Spark elsewhere) only has to run SQL. What cannot live
+in that scan costs a query of its own: ``CustomSql`` rules (arbitrary SQL over ``primary``),
+the comparisons with reference datasets (RowCountMatch, SchemaMatch, ReferentialIntegrity,
+DatasetMatch, AggregateMatch) and, *only when a batch does have duplicates*, the exact
+Uniqueness and UniqueValueRatio (values seen exactly once; the scan already proves
+uniqueness when distinct count = non-null count).
 
-Semantics follow the DQDL reference and Deequ, which Glue runs:
+Semantics and metric names follow Deequ, which Glue Data Quality runs (the cases of
+awslabs/deequ's DQDL specs are tests/quality/upstream/deequ_dqdl_cases.json):
 
 - Completeness = non-null rows / rows. Uniqueness = rows whose value occurs exactly once /
   rows (NULLs are never unique). IsComplete / IsUnique = the metric is exactly 1.0;
-  IsPrimaryKey = both, over one or several columns.
-- ColumnValues and DataFreshness judge each row; NULL rows fail, except for the negated
-  forms (``!=``, ``not in``, ``not between``, ``not matches``) which let NULL pass unless
-  NULL is listed. The metric is ``…Compliance`` = passing rows / rows; without
-  ``with threshold`` every row must pass, with it the threshold judges the compliance.
-- ColumnLength treats NULL as length 0; StandardDeviation is the population deviation
-  (Deequ); Entropy is in nats (natural log, Deequ) over non-null values.
+  IsPrimaryKey = both, over one or several columns. UniqueValueRatio = values seen once /
+  distinct values. Variance and StandardDeviation are the population ones; Entropy is in
+  nats over non-null values; ColumnCorrelation is Pearson's.
+- ColumnValues, ColumnLength, ColumnDataType and DataFreshness judge each row; NULL rows
+  fail, except for the negated forms (``!=``, ``not in``, ``not between``, ``not matches``)
+  which let NULL pass unless NULL is listed (ColumnDataType: NULL is of every type). The
+  metric is a compliance = passing rows / rows; without ``with threshold`` every row must
+  pass, with it the threshold judges the compliance. ColumnLength treats NULL as length 0.
 - ``between a and b`` is exclusive on both ends, as in Glue's own DQDL library.
-- An empty batch has RowCount 0 and ColumnCount as usual; ratios over rows (completeness,
-  uniqueness, compliance) and statistics (mean, sum, deviation, entropy) are undefined, so
-  their rules FAIL with a message saying the batch has no rows (fail closed, no division).
-- A rule naming a column the batch lacks is ERROR with a message; the others still run.
+- Metric names do not depend on a ``where`` clause (``Column.age.Completeness`` with or
+  without one), as in Glue's results.
+- A rule that sees no rows (an empty batch, or a where clause that keeps none): RowCount is
+  0 and ColumnCount as usual; DataFreshness and ColumnDataType PASS, as Deequ's row-level
+  executors do; ratios and statistics are undefined, so those rules FAIL with a message
+  saying there are no rows (fail closed, no division).
+- Dynamic operands (``avg(last(7)) * 0.9``) and DetectAnomalies read the same metric in
+  the history of earlier runs the caller passes; without one they are ERROR.
+- A rule naming a column the batch lacks, or that the local target cannot run (File*
+  rules on a relation), is ERROR with a reason; the other rules still run. A comparison
+  with a reference dataset that is absent FAILs, in Deequ's words.
 """
 
 from __future__ import annotations
@@ -36,7 +47,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airsage.quality.dqdl import (
-    DATA_TYPES,
     NEGATED_OPS,
     RANGE_OPS,
     REGEX_OPS,
@@ -46,9 +56,11 @@ from airsage.quality.dqdl import (
     Condition,
     DateExpr,
     Duration,
+    DynamicOperandError,
     Keyword,
     Rule,
     Ruleset,
+    data_type_sql,
 )
 from airsage.quality.results import ERROR, FAIL, PASS, RuleResult
 
@@ -128,11 +140,17 @@ class RuleCompiler:
     """Plans the aggregates of every rule of a ruleset over one relation and judges them."""
 
     def __init__(self, relation_sql: str, schema: Mapping[str, str], *,
-                 now: dt_.datetime | None = None) -> None:
+                 now: dt_.datetime | None = None,
+                 history: Sequence[Mapping[str, Any]] | None = None,
+                 references: Mapping[str, str] | None = None) -> None:
         self.relation_sql = relation_sql
         self.schema = dict(schema)
         self._lower = {name.lower(): name for name in self.schema}
         self.now = (now or dt_.datetime.now(dt_.UTC)).replace(tzinfo=None, microsecond=0)
+        # earlier runs' metrics, oldest first, for dynamic rules and DetectAnomalies;
+        # None means no history was given (not: an empty history)
+        self.history = None if history is None else list(history)
+        self.references = dict(references or {})
 
     # -- helpers -----------------------------------------------------------------------
     def column(self, name: str) -> tuple[str, str]:
@@ -165,37 +183,65 @@ class RuleCompiler:
 
     @staticmethod
     def _metric_key(rule: Rule, key: str) -> str:
-        return f"{key}[where {rule.where}]" if rule.where else key
+        """Glue and Deequ name a metric the same with or without a where clause."""
+        del rule
+        return key
+
+    def _compare(self, cond: Condition | None, key: str, value: float | None, *,
+                 rows: int | None = None) -> _Verdict:
+        """Judge ``value`` by ``cond``, computing dynamic operands from the history of ``key``."""
+        assert cond is not None
+        if cond.dynamic:
+            if self.history is None:
+                raise _RuleError(f"'{cond.text}' is a dynamic rule: it needs the metrics history, "
+                                 "which only the gate's run over the lake provides")
+            past = [float(m[key]) for m in self.history
+                    if m.get(key) is not None and math.isfinite(float(m[key]))]
+            try:
+                cond = cond.resolved(past)
+            except DynamicOperandError as exc:
+                raise _RuleError(f"cannot compute '{cond.text}' from {len(past)} earlier "
+                                 f"value(s) of {key}: {exc}") from exc
+        return _compare(cond, key, value, rows=rows)
 
     # -- planning ----------------------------------------------------------------------
     def plan(self, rule: Rule) -> _Plan:
         """The aggregates a rule needs and how to judge them (raises _RuleError)."""
-        method = getattr(self, f"_plan_{rule.rule_type}")
+        if rule.rule_type in _ROW_LEVEL and rule.condition is not None and rule.condition.dynamic:
+            raise _RuleError(f"dynamic operands such as last(k) or avg(...) compare a rule's "
+                             f"metric with its history; {rule.rule_type} judges each row, so "
+                             "give it fixed values")
+        method = getattr(self, f"_plan_{rule.rule_type}", None)
+        if method is None:
+            raise _RuleError(f"{rule.rule_type} is valid DQDL but the local gate cannot "
+                             "evaluate it")
         return method(rule)
 
     def _plan_RowCount(self, rule: Rule) -> _Plan:
         key = self._metric_key(rule, "Dataset.*.RowCount")
 
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
-            return _compare(rule.condition, key, int(v["n"]))
+            return self._compare(rule.condition, key, int(v["n"]))
         return _Plan({"n": self._rows(rule)}, judge)
 
     def _plan_ColumnCount(self, rule: Rule) -> _Plan:
         count = len(self.schema)
 
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
-            return _compare(rule.condition, "Dataset.*.ColumnCount", count)
+            return self._compare(rule.condition, "Dataset.*.ColumnCount", count)
         return _Plan({}, judge)
 
     def _plan_ColumnExists(self, rule: Rule) -> _Plan:
         name = rule.column_name
         exists = name in self.schema or name.lower() in self._lower
 
+        key = f"Dataset.{name}.ColumnExists"
+
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
             if exists:
-                return _Verdict(PASS, "", {}, True, "column exists")
+                return _Verdict(PASS, "", {key: 1.0}, True, "column exists")
             return _Verdict(FAIL, f"Column '{name}' does not exist; columns are "
-                            f"{sorted(self.schema)}", {}, False, "column exists")
+                            f"{sorted(self.schema)}", {key: 0.0}, False, "column exists")
         return _Plan({}, judge)
 
     def _completeness(self, rule: Rule, columns: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -215,7 +261,7 @@ class RuleCompiler:
             value = None if n == 0 else int(v["nn0"]) / n
             if exact:
                 return _is_one(key, value, n, "null")
-            return _compare(rule.condition, key, value, rows=n)
+            return self._compare(rule.condition, key, value, rows=n)
         return _Plan(aggs, judge)
 
     def _plan_IsComplete(self, rule: Rule) -> _Plan:
@@ -270,7 +316,7 @@ class RuleCompiler:
                 if extra and verdict.result == FAIL:
                     verdict.message += f" ({extra} repeated occurrence(s) of existing values)"
                 return verdict
-            return _compare(rule.condition, key, value, rows=int(v["n"]))
+            return self._compare(rule.condition, key, value, rows=int(v["n"]))
         return _Plan(aggs, judge)
 
     def _plan_IsUnique(self, rule: Rule) -> _Plan:
@@ -321,8 +367,8 @@ class RuleCompiler:
                 value = value * math.log(2.0)
             if metric == "DistinctValuesCount":
                 value = int(v["stat"] or 0)
-                return _compare(rule.condition, key, value)
-            return _compare(rule.condition, key, value, rows=n)
+                return self._compare(rule.condition, key, value)
+            return self._compare(rule.condition, key, value, rows=n)
         return _Plan(aggs, judge)
 
     def _plan_Mean(self, rule: Rule) -> _Plan:
@@ -343,9 +389,13 @@ class RuleCompiler:
 
     # -- row-level rules: compliance of a predicate -------------------------------------
     def _compliance(self, rule: Rule, predicate: str, metric: str,
-                    extra: Mapping[str, tuple[str, str]] | None = None) -> _Plan:
-        """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1."""
-        key = self._metric_key(rule, f"Column.{rule.column_name}.{metric}.Compliance")
+                    extra: Mapping[str, tuple[str, str]] | None = None, *,
+                    zero_rows_pass: bool = False, key: str | None = None) -> _Plan:
+        """Rows passing ``predicate`` / rows, judged by the threshold or required to be 1.
+
+        ``zero_rows_pass``: Deequ's row-by-row executors (DataFreshness, ColumnDataType) pass
+        a rule that sees no rows (an empty batch, or a where clause that keeps none)."""
+        key = key or f"Column.{rule.column_name}.{metric}.Compliance"
         aggs = {"n": self._rows(rule), "ok": self._count_true(rule, predicate)}
         extra = dict(extra or {})
         for name, (_, sql) in extra.items():
@@ -360,6 +410,9 @@ class RuleCompiler:
             for name, (metric_key, _) in extra.items():
                 metrics[self._metric_key(rule, metric_key)] = v[name]
             value = metrics[key]
+            if n == 0 and zero_rows_pass:
+                return _Verdict(PASS, "No rows matched the filter" if rule.where else
+                                "The batch has no rows: nothing to check", {}, None, expected)
             if n == 0:
                 return _Verdict(FAIL, f"The batch has no rows: {key} is undefined", metrics,
                                 None, expected)
@@ -396,14 +449,60 @@ class RuleCompiler:
         predicate = _numeric_predicate(length, rule.condition)
         extra = {"mn": (f"Column.{rule.column_name}.MinimumLength", f"min({length})"),
                  "mx": (f"Column.{rule.column_name}.MaximumLength", f"max({length})")}
-        return self._compliance(rule, predicate, "ColumnLength", extra)
+        return self._compliance(rule, predicate, "ColumnLength", extra,
+                                key=f"Column.{rule.column_name}.LengthCompliance")
 
     def _plan_ColumnDataType(self, rule: Rule) -> _Plan:
         ident, _ = self.column(rule.column_name)
-        assert rule.condition is not None
-        target = DATA_TYPES[str(rule.condition.operands[0]).upper()]
-        predicate = f"({ident} IS NULL OR TRY_CAST({ident} AS {target}) IS NOT NULL)"
-        return self._compliance(rule, predicate, "ColumnDataType")
+        cond = rule.condition
+        assert cond is not None
+        names = [str(o) for o in cond.operands]
+        unknown = [n for n in names if data_type_sql(n) is None]
+        fmt = rule.tags.get("format")
+        problem = None
+        if unknown:
+            problem = (f"Unrecognized data type: {unknown[0]}; ColumnDataType knows "
+                       "Boolean, Date, Timestamp, Integer, Long, Short, Byte, Double, Float, "
+                       "Decimal, DECIMAL(p,s) and String")
+        elif rule.tags and fmt is None and any(data_type_sql(n) == "DATE" for n in names):
+            problem = "Unsupported rule format: the only tag a DATE type takes is 'format'"
+        if problem is not None:
+            expected = cond.text
+
+            def refuse(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+                return _Verdict(FAIL, problem, {}, None, expected)
+            return _Plan({}, refuse)
+        castable = [self._castable(ident, n, fmt) for n in names]
+        any_castable = " OR ".join(f"({c})" for c in castable)
+        # NULL is of every type: a NULL row complies with = and in, fails != and not in
+        test = f"({ident} IS NULL OR {any_castable})"
+        predicate = f"NOT coalesce({test}, FALSE)" if cond.negated else f"coalesce({test}, FALSE)"
+        return self._compliance(rule, predicate, "ColumnDataType", zero_rows_pass=True)
+
+    _JAVA_DATE_PARTS = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"))
+    _DATE_FORMATS = ("dd-MM-yyyy", "MM-dd-yyyy", "yyyy-MM-dd", "dd/MM/yyyy", "MM/dd/yyyy",
+                     "yyyy/MM/dd", "MM-yyyy", "dd-MM", "MM-dd", "yyyy-MM", "MM/yyyy", "dd/MM",
+                     "MM/dd", "yyyy/MM")
+
+    def _castable(self, ident: str, type_name: str, fmt: str | None) -> str:
+        """An SQL test that a value converts to the DQDL type (Deequ: a non-null cast)."""
+        target = data_type_sql(type_name)
+        assert target is not None
+        if target == "DATE" and fmt is not None:
+            if fmt not in self._DATE_FORMATS:
+                return "FALSE"  # Deequ: an unsupported format matches nothing
+            pattern = fmt
+            for java, strf in self._JAVA_DATE_PARTS:
+                pattern = pattern.replace(java, strf)
+            text = f"CAST({ident} AS VARCHAR)"
+            if "%Y" not in pattern:  # a day and month: any leap year validates 29 Feb
+                sep = "-" if "-" in fmt else "/"
+                text, pattern = f"({text} || '{sep}2000')", f"{pattern}{sep}%Y"
+            if "%d" not in pattern:
+                sep = "-" if "-" in fmt else "/"
+                text, pattern = f"({text} || '{sep}01')", f"{pattern}{sep}%d"
+            return f"try_strptime({text}, {sql_string(pattern)}) IS NOT NULL"
+        return f"TRY_CAST({ident} AS {target}) IS NOT NULL"
 
     def _plan_DataFreshness(self, rule: Rule) -> _Plan:
         ident, sql_type = self.column(rule.column_name)
@@ -418,12 +517,19 @@ class RuleCompiler:
                                     for o in rule.condition.operands),
                               rule.condition.text)
         predicate = _numeric_predicate(age, condition, null_passes=False)
-        return self._compliance(rule, predicate, "DataFreshness")
+        return self._compliance(rule, predicate, "DataFreshness", zero_rows_pass=True)
+
+    def _with_sources(self, statement: str) -> str:
+        """``statement`` over ``primary`` (the batch) and the reference datasets' aliases."""
+        ctes = [f"{PRIMARY_ALIAS} AS (SELECT * FROM {self.relation_sql} AS {RELATION_ALIAS})"]
+        ctes += [f"{quote_ident(alias)} AS (SELECT * FROM {sql} AS {RELATION_ALIAS})"
+                 for alias, sql in self.references.items()]
+        return f"WITH {', '.join(ctes)} {_replace_primary(statement)}"
 
     def _plan_CustomSql(self, rule: Rule) -> _Plan:
-        statement = rule.params[0]
-        sql = (f"WITH {PRIMARY_ALIAS} AS (SELECT * FROM {self.relation_sql} AS {RELATION_ALIAS}) "
-               f"{_replace_primary(statement)}")
+        if rule.condition is None:
+            return self._custom_sql_rows(rule)
+        sql = self._with_sources(rule.params[0])
 
         def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
             try:
@@ -435,8 +541,357 @@ class RuleCompiler:
                                  f"it returned {len(rows)} row(s)")
             raw = rows[0][0]
             value = None if raw is None else float(raw)
-            return _compare(rule.condition, "Dataset.*.CustomSQL", value)
+            return self._compare(rule.condition, "Dataset.*.CustomSQL", value)
         return _Plan({}, judge)
+
+    def _custom_sql_rows(self, rule: Rule) -> _Plan:
+        """Row-level CustomSql: the statement selects the batch's passing rows (Deequ)."""
+        key = "Dataset.*.CustomSQL.Compliance"
+        statement = self._with_sources(rule.params[0])
+        expected = f"with threshold {rule.threshold.text}" if rule.threshold else "= 1.0"
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            total = int(v["n"])
+            if total == 0:
+                return _Verdict(FAIL, "Custom SQL rule could not be evaluated due to data frame "
+                                "being empty", {}, None, expected)
+            try:
+                described = run(f"DESCRIBE {statement}")
+            except Exception as exc:
+                return _Verdict(FAIL, f"Error executing SQL statement: {exc}", {}, None, expected)
+            columns = [str(r[0]) for r in described]
+            unknown = [c for c in columns if c not in self.schema]
+            if len(unknown) == len(columns):
+                return _Verdict(FAIL, "The output from CustomSQL must contain at least one "
+                                "column that matches the input dataset. Ensure that matching "
+                                "columns are returned from the SQL.", {}, None, expected)
+            if unknown:
+                return _Verdict(FAIL, "The columns returned from the SQL statement should only "
+                                "belong to the primary table. Columns not found: "
+                                f"{', '.join(unknown)}", {}, None, expected)
+            match = " AND ".join(f"s.{quote_ident(c)} IS NOT DISTINCT FROM p.{quote_ident(c)}"
+                                 for c in columns)
+            counted = run(f"SELECT count(*) FROM {self.relation_sql} AS p WHERE EXISTS "
+                          f"(SELECT 1 FROM ({statement}) AS s WHERE {match})")
+            ratio = int(counted[0][0]) / total
+            passed = rule.threshold.check(ratio) if rule.threshold else ratio == 1.0
+            if passed:
+                return _Verdict(PASS, "", {key: ratio}, ratio, expected)
+            return _Verdict(FAIL, f"Value: {ratio} does not meet the constraint requirement.",
+                            {key: ratio}, ratio, expected)
+        return _Plan({"n": ROW_COUNT_SQL}, judge)
+
+    # -- more statistics (Deequ analyzers) ------------------------------------------------
+    def _plan_Variance(self, rule: Rule) -> _Plan:
+        return self._statistic(rule, "Variance", lambda c: f"var_pop({c})")
+
+    def _plan_UniqueValueRatio(self, rule: Rule) -> _Plan:
+        """Values seen exactly once / distinct values (Deequ's UniqueValueRatio; no NULLs)."""
+        ident, _ = self.column(rule.column_name)
+        key = f"Column.{rule.column_name}.UniqueValueRatio"
+        aggs = {"n": self._rows(rule), "u_nn": f"count({ident}){self._filter(rule)}",
+                "u_d": f"count(DISTINCT {ident}){self._filter(rule)}"}
+        where = f"({rule.where}) AND " if rule.where else ""
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            nn, distinct = int(v["u_nn"]), int(v["u_d"])
+            if distinct == 0:
+                return self._compare(rule.condition, key, None, rows=int(v["n"]))
+            if distinct == nn:
+                return self._compare(rule.condition, key, 1.0)
+            once = run(f"SELECT count(*) FROM (SELECT {ident} FROM {self.relation_sql} AS "
+                       f"{RELATION_ALIAS} WHERE {where}{ident} IS NOT NULL GROUP BY {ident} "
+                       "HAVING count(*) = 1)")
+            return self._compare(rule.condition, key, int(once[0][0]) / distinct)
+        return _Plan(aggs, judge)
+
+    def _plan_ColumnCorrelation(self, rule: Rule) -> _Plan:
+        first, second = rule.params
+        (a, a_type), (b, b_type) = self.column(first), self.column(second)
+        for name, sql_type in ((first, a_type), (second, b_type)):
+            if type_kind(sql_type) != "numeric":
+                raise _RuleError(f"ColumnCorrelation needs numeric columns; '{name}' is {sql_type}")
+        key = f"Multicolumn.{first},{second}.ColumnCorrelation"
+        aggs = {"n": self._rows(rule), "stat": f"corr({a}, {b}){self._filter(rule)}"}
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            raw = v["stat"]
+            value = None if raw is None or math.isnan(float(raw)) else float(raw)
+            return self._compare(rule.condition, key, value, rows=int(v["n"]))
+        return _Plan(aggs, judge)
+
+    def _plan_ColumnNamesMatchPattern(self, rule: Rule) -> _Plan:
+        try:
+            pattern = re.compile(rule.params[0])
+        except re.error as exc:
+            raise _RuleError(f"Invalid regex pattern '{rule.params[0]}' for "
+                             f"ColumnNamesMatchPattern rule: {exc}") from exc
+        columns = list(self.schema)
+        unmatched = [c for c in columns if pattern.search(c) is None]
+        key = "Dataset.*.ColumnNamesPatternMatchRatio"
+
+        def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
+            ratio = (len(columns) - len(unmatched)) / len(columns) if columns else None
+            if not unmatched:
+                return _Verdict(PASS, "", {key: ratio}, ratio, f"matches {rule.params[0]!r}")
+            return _Verdict(FAIL, "Columns that do not match the pattern: "
+                            f"{', '.join(unmatched)}", {key: ratio}, ratio,
+                            f"matches {rule.params[0]!r}")
+        return _Plan({}, judge)
+
+    # -- comparisons with other datasets (DataSources' AdditionalDataSources) -------------
+    def _reference(self, alias: str) -> str | None:
+        return self.references.get(alias)
+
+    @staticmethod
+    def _missing(alias: str, rule: Rule) -> _Verdict:
+        # Deequ's wording differs by rule type; tools that read results match on it
+        where = ("additional data sources" if rule.rule_type == "RowCountMatch"
+                 else "additional sources")
+        return _Verdict(FAIL, f"Reference dataset '{alias}' not found in {where}: name it in "
+                        "DataSources' AdditionalDataSources and give the gate its relation", {},
+                        None, rule.condition.text if rule.condition else "")
+
+    def _absent(self, columns: Sequence[str]) -> list[str]:
+        return [c for c in columns if c not in self.schema and c.lower() not in self._lower]
+
+    def _schema_of(self, relation: str, run: SqlRunner) -> dict[str, str]:
+        rows = run(f"DESCRIBE SELECT * FROM {relation} AS {RELATION_ALIAS}")
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def _plan_RowCountMatch(self, rule: Rule) -> _Plan:
+        alias = rule.params[0]
+        key = f"Dataset.{alias}.RowCountMatch"
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            reference = self._reference(alias)
+            if reference is None:
+                return self._missing(alias, rule)
+            ref_rows = int(run(f"SELECT count(*) FROM {reference} AS {RELATION_ALIAS}")[0][0])
+            rows = int(v["n"])
+            ratio = rows / ref_rows if ref_rows else (math.inf if rows else math.nan)
+            return self._compare(rule.condition, key, ratio)
+        return _Plan({"n": ROW_COUNT_SQL}, judge)
+
+    def _plan_SchemaMatch(self, rule: Rule) -> _Plan:
+        alias = rule.params[0]
+        key = f"Dataset.{alias}.SchemaMatch"
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            reference = self._reference(alias)
+            if reference is None:
+                return self._missing(alias, rule)
+            theirs = self._schema_of(reference, run)
+            expected = rule.condition.text if rule.condition else ""
+            if not self.schema or not theirs:
+                return _Verdict(FAIL, "One or both DataFrames have no columns", {key: 0.0}, 0.0,
+                                expected)
+            if len(self.schema) != len(theirs):
+                return _Verdict(FAIL, "Column counts do not match", {key: 0.0}, 0.0, expected)
+            same = sum(1 for name, sql_type in self.schema.items() if theirs.get(name) == sql_type)
+            return self._compare(rule.condition, key, same / len(self.schema))
+        return _Plan({}, judge)
+
+    def _plan_ReferentialIntegrity(self, rule: Rule) -> _Plan:
+        primary_columns = [c.strip() for c in rule.params[0].split(",")]
+        spec = rule.params[1]
+        braces = re.fullmatch(r"(.+)\.\{(.+)\}", spec)
+        if braces:
+            alias, ref_columns = braces.group(1), [c.strip() for c in braces.group(2).split(",")]
+        elif "." in spec:
+            alias, column = spec.rsplit(".", 1)
+            ref_columns = [column]
+        else:
+            raise _RuleError(f"ReferentialIntegrity needs '<alias>.<column>' or "
+                             f"'<alias>.{{<col>,<col>}}' as its second parameter, got {spec!r}")
+        if len(ref_columns) != len(primary_columns):
+            raise _RuleError(f"ReferentialIntegrity compares {len(primary_columns)} column(s) "
+                             f"with {len(ref_columns)}; give as many on each side")
+        key = f"Column.{alias}.ReferentialIntegrity"
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            reference = self._reference(alias)
+            if reference is None:
+                return self._missing(alias, rule)
+            if self._absent(primary_columns):
+                return _Verdict(FAIL, f"Column {', '.join(self._absent(primary_columns))} does "
+                                "not exist in the primary dataset", {}, None,
+                                rule.condition.text if rule.condition else "")
+            idents = [self.column(c)[0] for c in primary_columns]
+            theirs = self._schema_of(reference, run)
+            absent = [c for c in ref_columns if c not in theirs]
+            if absent:
+                return _Verdict(FAIL, f"Column {', '.join(absent)} does not exist in reference "
+                                f"dataset '{alias}'", {}, None, rule.condition.text if rule.condition
+                                else "")
+            total = int(v["n"])
+            match = " AND ".join(f"r.{quote_ident(rc)} = p.{pi}"
+                                 for rc, pi in zip(ref_columns, idents, strict=True))
+            found = int(run(f"SELECT count(*) FROM {self.relation_sql} AS p WHERE EXISTS "
+                            f"(SELECT 1 FROM {reference} AS r WHERE {match})")[0][0])
+            return self._compare(rule.condition, key, found / total if total else None,
+                                 rows=total)
+        return _Plan({"n": ROW_COUNT_SQL}, judge)
+
+    @staticmethod
+    def _mappings(spec: str) -> list[tuple[str, str]]:
+        pairs = []
+        for part in spec.split(","):
+            left, _, right = part.strip().partition("->")
+            pairs.append((left.strip(), (right or left).strip()))
+        return pairs
+
+    def _plan_DatasetMatch(self, rule: Rule) -> _Plan:
+        alias = rule.params[0]
+        keys = self._mappings(rule.params[1])
+        key_names = {left for left, _ in keys}
+        matches = (self._mappings(rule.params[2]) if len(rule.params) > 2 else
+                   [(c, c) for c in self.schema if c not in key_names])
+        key = f"Dataset.{alias}.DatasetMatch"
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            reference = self._reference(alias)
+            if reference is None:
+                return self._missing(alias, rule)
+            total = int(v["n"])
+            if total == 0:
+                return _Verdict(FAIL, "Cannot evaluate: primary DataFrame is empty", {}, None,
+                                rule.condition.text if rule.condition else "")
+            theirs = self._schema_of(reference, run)
+            expected = rule.condition.text if rule.condition else ""
+            missing_keys = self._absent([left for left, _ in keys]) + [
+                right for _, right in keys if right not in theirs]
+            if missing_keys:
+                return _Verdict(FAIL, f"The key columns were not found: {missing_keys}", {},
+                                None, expected)
+            missing = self._absent([left for left, _ in matches]) + [
+                right for _, right in matches if right not in theirs]
+            if missing:
+                return _Verdict(FAIL, f"The match columns were not found: {missing}", {}, None,
+                                expected)
+            on = [f"r.{quote_ident(right)} = p.{quote_ident(left)}" for left, right in keys]
+            on += [f"r.{quote_ident(right)} IS NOT DISTINCT FROM p.{quote_ident(left)}"
+                   for left, right in matches]
+            found = int(run(f"SELECT count(*) FROM {self.relation_sql} AS p WHERE EXISTS "
+                            f"(SELECT 1 FROM {reference} AS r WHERE {' AND '.join(on)})")[0][0])
+            return self._compare(rule.condition, key, found / total)
+        return _Plan({"n": ROW_COUNT_SQL}, judge)
+
+    _AGGREGATE_RE = re.compile(r"(sum|avg|SUM|AVG)\((.*)\)")
+
+    def _plan_AggregateMatch(self, rule: Rule) -> _Plan:
+        sides = []
+        for expression in rule.params:
+            found = self._AGGREGATE_RE.fullmatch(expression.strip())
+            if found is None:
+                raise _RuleError(f"AggregateMatch compares sum(...) or avg(...) of a column; "
+                                 f"got {expression!r}")
+            function, target = found.group(1).lower(), found.group(2).replace('"', "")
+            alias, _, column = target.rpartition(".")
+            sides.append((function, alias or "primary", column))
+        (_, _, first), (_, _, second) = sides
+        key = (f"Column.{first}.AggregateMatch" if first == second
+               else f"Column.{first},{second}.AggregateMatch")
+
+        def side(function: str, alias: str, column: str, run: SqlRunner) -> float | str:
+            relation = self.relation_sql if alias == "primary" else self._reference(alias)
+            if relation is None:
+                return f"{alias} not found in additional sources"
+            columns = self.schema if alias == "primary" else self._schema_of(relation, run)
+            if column not in columns:
+                return f"Column '{column}' does not exist in {alias}"
+            raw = run(f"SELECT {function}(CAST({quote_ident(column)} AS DOUBLE)) FROM "
+                      f"{relation} AS {RELATION_ALIAS}")[0][0]
+            if raw is None:
+                return f"{function}({column}) of {alias} is undefined (no non-null values)"
+            return float(raw)
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            left, right = (side(*s, run) for s in sides)
+            for value in (left, right):
+                if isinstance(value, str):
+                    return _Verdict(FAIL, value, {}, None, rule.condition.text
+                                    if rule.condition else "")
+            assert isinstance(left, float) and isinstance(right, float)
+            ratio = 1.0 if left == 0 and right == 0 else 0.0 if right == 0 else left / right
+            return self._compare(rule.condition, key, ratio)
+        return _Plan({}, judge)
+
+    # -- the metrics history: DetectAnomalies ----------------------------------------------
+    ANOMALY_MIN_HISTORY = 3
+    ANOMALY_DEVIATIONS = 3.0
+
+    def _plan_DetectAnomalies(self, rule: Rule) -> _Plan:
+        """The metric against its history: anomalous when more than three standard deviations
+        from the mean of earlier runs (Glue fits a model over the same history; this is the
+        transparent baseline, and it needs at least three earlier values)."""
+        metric_type, *params = rule.params
+        if metric_type not in _ANOMALY_METRICS:
+            raise _RuleError(f"DetectAnomalies cannot watch {metric_type!r}; it watches "
+                             f"{', '.join(_ANOMALY_METRICS)}")
+        inner = _metric_rule(rule, metric_type, tuple(params))
+        plan = self.plan(inner)
+        expected = (f"within {self.ANOMALY_DEVIATIONS:g} standard deviations of the mean of "
+                    "earlier runs")
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            measured = plan.judge(v, run)
+            if not measured.metrics:
+                raise _RuleError(f"DetectAnomalies: {metric_type} could not be measured: "
+                                 f"{measured.message}")
+            key, value = next(iter(measured.metrics.items()))
+            if self.history is None:
+                raise _RuleError("DetectAnomalies needs the metrics history, which only the "
+                                 "gate's run over the lake provides")
+            if value is None:
+                return _Verdict(FAIL, f"{key} is undefined on this batch", measured.metrics,
+                                None, expected)
+            past = [float(m[key]) for m in self.history
+                    if m.get(key) is not None and math.isfinite(float(m[key]))]
+            if len(past) < self.ANOMALY_MIN_HISTORY:
+                return _Verdict(PASS, f"not enough history: {len(past)} earlier value(s) of "
+                                f"{key}, {self.ANOMALY_MIN_HISTORY} needed", measured.metrics,
+                                value, expected)
+            mean = sum(past) / len(past)
+            deviation = math.sqrt(sum((p - mean) ** 2 for p in past) / len(past))
+            distance = abs(float(value) - mean)
+            if distance <= self.ANOMALY_DEVIATIONS * deviation:
+                return _Verdict(PASS, "", measured.metrics, value, expected)
+            return _Verdict(FAIL, f"{key} is {_fmt(value)}, an anomaly against the mean "
+                            f"{mean:.6g} (standard deviation {deviation:.6g}) of {len(past)} "
+                            "earlier run(s)", measured.metrics, value, expected)
+        return _Plan(plan.aggregates, judge)
+
+    # -- rules that need files --------------------------------------------------------------
+    def _files_only(self, rule: Rule) -> _Plan:
+        raise _RuleError(f"{rule.rule_type} checks files (S3 objects): it runs on the aws "
+                         "target's Glue Data Quality; the local gate evaluates a relation, "
+                         "which has no files to check")
+
+    _plan_FileFreshness = _files_only
+    _plan_FileSize = _files_only
+    _plan_FileMatch = _files_only
+    _plan_FileUniqueness = _files_only
+
+    def _plan_AllStatistics(self, rule: Rule) -> _Plan:
+        columns = list(self.schema) if rule.params[0] == "AllColumns" else [rule.params[0]]
+        plans = []
+        for name in columns:
+            _, sql_type = self.column(name)
+            kinds = ["Completeness", "DistinctValuesCount", "UniqueValueRatio"]
+            if type_kind(sql_type) == "numeric":
+                kinds += ["Mean", "Sum", "StandardDeviation"]
+            plans += [self.plan(_metric_rule(rule, kind, (name,))) for kind in kinds]
+        aggregates = {f"{i}:{alias}": sql for i, p in enumerate(plans)
+                      for alias, sql in p.aggregates.items()}
+
+        def judge(v: Mapping[str, Any], run: SqlRunner) -> _Verdict:
+            metrics: dict[str, Any] = {}
+            for i, p in enumerate(plans):
+                local = {alias: v[f"{i}:{alias}"] for alias in p.aggregates}
+                metrics.update(p.judge(local, run).metrics)
+            return _Verdict(PASS, "", metrics, None, "")
+        return _Plan(aggregates, judge)
 
     # -- predicates --------------------------------------------------------------------
     def value_predicate(self, ident: str, sql_type: str, cond: Condition) -> str:
@@ -496,14 +951,19 @@ class RuleCompiler:
     def date_literal(self, expr: DateExpr) -> str:
         if expr.iso_date is not None:
             return f"TIMESTAMP '{expr.iso_date} 00:00:00'"
-        moment = self.now + dt_.timedelta(hours=expr.offset_hours)
+        moment = expr.moment(self.now)
         return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
 
     # -- evaluation --------------------------------------------------------------------
     def evaluate(self, ruleset: Ruleset, run: SqlRunner) -> tuple[list[RuleResult], dict[str, Any]]:
-        """Run the single scan (plus CustomSql and duplicate follow-ups); judge every rule."""
+        """Run the single scan (plus CustomSql, dataset comparisons and duplicate follow-ups);
+        judge every rule; measure every analyzer (its metrics join the report's, no verdict)."""
+        analyzers = [rule if rule.rule_type == "AllStatistics"
+                     else _metric_rule(rule, rule.rule_type, rule.params)
+                     for rule in ruleset.analyzers]
+        targets = [*ruleset.leaves(), *analyzers]
         plans: dict[int, _Plan | str] = {}
-        for leaf in ruleset.leaves():
+        for leaf in targets:
             try:
                 plans[id(leaf)] = self.plan(leaf)
             except _RuleError as exc:
@@ -525,7 +985,7 @@ class RuleCompiler:
             except Exception:
                 values = self._isolate(plans, aliases, run)
         verdicts: dict[int, _Verdict | str] = {}
-        for leaf in ruleset.leaves():
+        for leaf in targets:
             plan = plans[id(leaf)]
             if isinstance(plan, str):
                 verdicts[id(leaf)] = plan
@@ -539,6 +999,8 @@ class RuleCompiler:
                 verdicts[id(leaf)] = plan.judge(local, run)
             except _RuleError as exc:
                 verdicts[id(leaf)] = str(exc)
+            except Exception as exc:  # an engine error in a follow-up query: this rule only
+                verdicts[id(leaf)] = f"The rule's SQL failed on this batch: {exc}"
         results: list[RuleResult] = []
         metrics: dict[str, Any] = {"Dataset.*.RowCount": values.get("m0"),
                                    "Dataset.*.ColumnCount": len(self.schema)}
@@ -550,6 +1012,10 @@ class RuleCompiler:
                 evaluation_message=verdict.message, evaluated_metrics=verdict.metrics,
                 measured=verdict.measured, expected=verdict.expected,
             ))
+        for analyzer in analyzers:
+            measured = verdicts[id(analyzer)]
+            if isinstance(measured, _Verdict):
+                metrics.update(measured.metrics)
         return results, metrics
 
     def _isolate(self, plans: Mapping[int, _Plan | str], aliases: Mapping[str, str],
@@ -661,3 +1127,19 @@ def _replace_primary(statement: str) -> str:
         piece if i % 2 else re.sub(r"\bprimary\b", PRIMARY_ALIAS, piece, flags=re.IGNORECASE)
         for i, piece in enumerate(pieces)
     )
+
+
+# Rule types whose metric DetectAnomalies and Analyzers can watch.
+_ANOMALY_METRICS = ("RowCount", "ColumnCount", "Completeness", "Uniqueness", "Mean", "Sum",
+                    "StandardDeviation", "Variance", "Entropy", "DistinctValuesCount",
+                    "UniqueValueRatio", "ColumnCorrelation", "ColumnLength", "CustomSql",
+                    "RowCountMatch", "ReferentialIntegrity", "DatasetMatch", "SchemaMatch",
+                    "AggregateMatch")
+_ALWAYS = Condition(">=", (-math.inf,), "", "number")
+
+
+def _metric_rule(origin: Rule, rule_type: str, params: tuple[str, ...]) -> Rule:
+    """A rule that only measures ``rule_type``'s metric (its condition always holds)."""
+    return Rule(rule_type=rule_type, params=params, condition=_ALWAYS, threshold=None,
+                where=origin.where, text=origin.text, line=origin.line, column=origin.column)
+_ROW_LEVEL = ("ColumnValues", "ColumnLength", "DataFreshness", "ColumnDataType")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt_
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +73,28 @@ class DuckDBQualityGate:
         return {str(row[0]): str(row[1]) for row in rows}
 
     # -- public API --------------------------------------------------------------------
+    def reference_datasets(self) -> tuple[str, ...]:
+        """The datasets the configured ruleset compares the batch with (DataSources'
+        AdditionalDataSources): the caller hands :meth:`run` a relation for each."""
+        return load_ruleset(self.settings).additional_sources
+
     def evaluate(self, relation_sql: str, ruleset: dqdl.Ruleset, *,
-                 now: dt_.datetime | None = None) -> QualityReport:
-        """Every rule of ``ruleset`` judged on ``relation_sql`` (no history, no side effects)."""
+                 now: dt_.datetime | None = None,
+                 history: Sequence[Mapping[str, Any]] | None = None,
+                 references: Mapping[str, str] | None = None) -> QualityReport:
+        """Every rule of ``ruleset`` judged on ``relation_sql``, without side effects.
+
+        ``history``: earlier runs' metrics, oldest first, for dynamic rules (``last(k)``…)
+        and DetectAnomalies; without it those rules are ERROR. ``references``: the relation
+        of each dataset alias named in DataSources, for RowCountMatch, SchemaMatch,
+        ReferentialIntegrity, DatasetMatch, AggregateMatch and CustomSql.
+        """
         now = now or dt_.datetime.now(dt_.UTC)
         con = self._connect()
         try:
             schema = self._schema(con, relation_sql)
-            compiler = RuleCompiler(relation_sql, schema, now=now)
+            compiler = RuleCompiler(relation_sql, schema, now=now, history=history,
+                                    references=references)
 
             def run(sql: str) -> Sequence[Sequence[Any]]:
                 return con.execute(sql).fetchall()
@@ -92,16 +106,22 @@ class DuckDBQualityGate:
                              ruleset_source=ruleset.source,
                              evaluated_at=now.replace(microsecond=0).isoformat())
 
-    def run(self, lake: Lake, dataset: str, day: dt_.date | str, relation_sql: str) -> QualityReport:
+    def run(self, lake: Lake, dataset: str, day: dt_.date | str, relation_sql: str, *,
+            references: Mapping[str, str] | None = None) -> QualityReport:
         """Evaluate the configured ruleset plus anomaly checks; persist; raise if refused.
 
-        Writes ``reports/quality/<dataset>/dt=<day>/results.json`` and the day's metrics
-        history before raising :class:`GateFailedError`, so a failed gate leaves its evidence.
+        Dynamic rules and DetectAnomalies read the days before ``day`` from the metrics
+        history (as many as the largest ``last(k)`` or the history window, whichever is
+        more). Writes ``reports/quality/<dataset>/dt=<day>/results.json`` and the day's
+        metrics history before raising :class:`GateFailedError`, so a failed gate leaves
+        its evidence.
         """
         day_value = partition_value(day)
         ruleset = load_ruleset(self.settings)
-        report = self.evaluate(relation_sql, ruleset)
         history = MetricsHistory(lake, dataset)
+        lookback = max(self.quality.history_window_days, ruleset.lookback())
+        earlier = [metrics for _, metrics in history.trailing(day_value, lookback)]
+        report = self.evaluate(relation_sql, ruleset, history=earlier, references=references)
         trailing = history.trailing(day_value, self.quality.history_window_days)
         anomalies = check_anomalies(self.quality.anomaly, report.metrics, trailing,
                                     self.quality.history_window_days)
