@@ -145,6 +145,20 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
     decision = result.summary["retrain_decision"]
     assert decision["counted_violations"] >= 3 and decision["policy"]["min_violations"] == 1
     assert result.summary["ground_truth"]["matched"] == 280
+    # model quality has its own files, in the shape of Model Monitor's model-quality job
+    prefix = LakeLayout.monitoring_report(ENDPOINT, START)
+    data_stats = json.loads(lake.read_bytes(prefix + "statistics.json"))
+    assert "multiclass_classification_metrics" not in data_stats
+    data_violations = json.loads(lake.read_bytes(prefix + "constraint_violations.json"))
+    assert "model_quality_check" not in {v["constraint_check_type"]
+                                         for v in data_violations["violations"]}
+    quality = json.loads(lake.read_bytes(prefix + "model_quality/statistics.json"))
+    assert quality["dataset"]["item_count"] == 280
+    assert quality["multiclass_classification_metrics"]["accuracy"]["value"] == 0.0
+    quality_violations = json.loads(lake.read_bytes(prefix + "model_quality/"
+                                                    "constraint_violations.json"))
+    assert quality_violations["violations"][0]["metric_name"] == "accuracy"
+    assert quality_violations["violations"][0]["constraint_check_type"] == "LessThanThreshold"
 
 
 def test_run_monitor_without_baseline_says_what_to_do(settings, lake):

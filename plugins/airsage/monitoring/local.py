@@ -28,6 +28,7 @@ from airsage.monitoring.base import (
     MonitorJobOutput,
     job_script,
 )
+from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
 
 LOG_TAIL_CHARS = 4000
 
@@ -106,10 +107,21 @@ class LocalMonitorJob:
                     raise StepFailed(f"monitor job for {output_prefix} wrote no {name}")
                 lake.upload(path, output_prefix + name)
                 documents[name] = json.loads(path.read_text())
+            # Model quality is its own file set (Model Monitor's model-quality job): written
+            # next to the data-quality files, its violations counted with theirs.
+            for name in (STATISTICS_FILE, VIOLATIONS_FILE):
+                path = output / MODEL_QUALITY_DIR / name
+                if path.exists():
+                    lake.upload(path, output_prefix + MODEL_QUALITY_DIR + name)
+                    documents[MODEL_QUALITY_DIR + name] = json.loads(path.read_text())
+        quality_violations = documents.get(MODEL_QUALITY_DIR + VIOLATIONS_FILE) or {}
+        violations = {"violations": [*documents[VIOLATIONS_FILE].get("violations", []),
+                                     *quality_violations.get("violations", [])]}
         return MonitorJobOutput(
             statistics=documents[STATISTICS_FILE],
-            violations=documents[VIOLATIONS_FILE],
+            violations=violations,
             summary=documents[SUMMARY_FILE],
+            model_quality=documents.get(MODEL_QUALITY_DIR + STATISTICS_FILE),
         )
 
     @staticmethod
