@@ -29,6 +29,7 @@ from airsage.monitoring.model_quality import (
     CONSTRAINTS_KEY,
     METRICS_KEY,
     constraints_block,
+    constraints_document,
     evaluate_model_quality,
     multiclass_metrics,
     violations_document,
@@ -153,6 +154,16 @@ def test_model_quality_constraints_are_checked_and_violations_written_as_model_m
         [(v["metric_name"], v["constraint_check_type"]) for v in expected["violations"]]
     assert all(v.constraint_check_type == MODEL_QUALITY_CHECK for v in report.violations)
     assert report.summary["verdict"] == "violation"
+
+
+def test_suggested_model_quality_constraints_have_model_monitors_layout():
+    theirs = fixture("model_quality", "constraints.json")
+    metrics = fixture("model_quality", "statistics.json")[METRICS_KEY]
+    ours = constraints_document(metrics, 0.1, names=list(theirs[CONSTRAINTS_KEY]))
+    assert shape(ours) == shape(theirs)
+    assert ours[CONSTRAINTS_KEY]["accuracy"] == {
+        "threshold": pytest.approx(metrics["accuracy"]["value"] - 0.1),
+        "comparison_operator": "LessThanThreshold"}
 
 
 def test_model_monitor_model_quality_violations_count_toward_retraining():

@@ -66,6 +66,10 @@ class LocalMonitorJob:
                         "model version's baseline (airsage.monitoring.step.create_baseline) first"
                     )
                 lake.download(key, path)
+            quality_key = baseline_prefix + MODEL_QUALITY_DIR + CONSTRAINTS_FILE
+            if lake.exists(quality_key):  # a model-quality constraints.json, when one exists
+                lake.download(quality_key, processing / "baseline" / "model_quality"
+                              / CONSTRAINTS_FILE)
             vocabulary_key = baseline_prefix + VOCABULARY_FILE
             if lake.exists(vocabulary_key):
                 lake.download(vocabulary_key,
