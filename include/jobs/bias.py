@@ -10,8 +10,12 @@ Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING
   ``label_values_or_threshold``, ``facet: [{name_or_index, value_or_threshold}]``,
   ``group_variable``, ``predicted_label`` (a column of model predictions, for post-training
   metrics) and ``methods: {pre_training_bias: {methods: "all" | [...]},
-  post_training_bias: {...}}``. airsage adds ``facet[].facet_type`` ("values" or
-  "threshold"); without it a single number on a numeric column is a threshold, as in Clarify.
+  post_training_bias: {...}}``. A facet without ``value_or_threshold`` is measured value by
+  value, each against all the others. Whether a facet or the label is compared by values or
+  by a threshold is Clarify's inference (a pandas category or several values: values; floats,
+  or integers of which 5 % or more are distinct: a threshold, the group being the interval
+  ``(threshold, max]``); airsage's ``facet[].facet_type`` and ``label_type`` ("values" or
+  "threshold") say it explicitly instead.
 - ``output/analysis.json``: the report; ``AIRSAGE_BIAS_OUTPUT`` may name another directory.
 
 Exit codes: 0 on success, 2 when the input or the config cannot be used (retrying will not
@@ -30,7 +34,13 @@ from typing import Any
 import pandas as pd
 
 from airsage.bias.base import POSTTRAINING_METRICS, PRETRAINING_METRICS
-from airsage.bias.metrics import posttraining_metrics, pretraining_metrics
+from airsage.bias.metrics import (
+    CONTINUOUS,
+    data_type,
+    interval_text,
+    posttraining_metrics,
+    pretraining_metrics,
+)
 from airsage.bias.report import ANALYSIS_VERSION, stage_section
 from airsage.errors import ConfigurationError, InputDataError
 
@@ -110,29 +120,102 @@ def _column(data: pd.DataFrame, name_or_index: Any, what: str) -> str:
     return str(name_or_index)
 
 
-def _facet_split(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _kind(data: pd.DataFrame, column: str, values: list[Any] | None, hint: Any,
+          what: str) -> str:
+    """``values`` or ``threshold``: airsage's explicit hint, else Clarify's inference."""
+    if hint is not None:
+        if hint not in ("values", "threshold"):
+            raise ConfigurationError(
+                f"bias job: {what} type {hint!r} of {column!r} must be 'values' or 'threshold'"
+            )
+        return str(hint)
+    return "threshold" if data_type(data[column], values) == CONTINUOUS else "values"
+
+
+def _threshold(data: pd.DataFrame, column: str, values: list[Any] | None, what: str) -> Any:
+    if not values:
+        raise ConfigurationError(
+            f"bias job: {what} {column!r} is continuous: threshold values must be provided "
+            "for continuous features"
+        )
+    if len(values) != 1:
+        raise ConfigurationError(
+            f"bias job: {what} {column!r} is a threshold {what} but lists {values}; give one"
+        )
+    value = values[0]
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"bias job: {what} {column!r}: the value provided must be a single numeric "
+                f"threshold for continuous data, got {values[0]!r}"
+            ) from None
+    try:
+        data[column] = pd.to_numeric(data[column])
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(
+            f"bias job: {what} {column!r} has a threshold but non-numeric values: {exc}"
+        ) from exc
+    return value
+
+
+def _facet_groups(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Clarify's facet groups: the listed values, the interval above a threshold, or (no
+    value given) each value of the column against all the others."""
     values = spec.get("value_or_threshold")
-    if values is None:
-        raise ConfigurationError(f"bias job: facet {column!r} has no value_or_threshold")
+    if values is not None and not isinstance(values, list):
+        values = [values]
+    kind = _kind(data, column, values, spec.get("facet_type"), "facet")
+    if kind == "threshold":
+        threshold = _threshold(data, column, values, "facet")
+        return [{"text": interval_text(data[column].dropna(), threshold),
+                 "facet_threshold": threshold, "facet_values": None}]
+    if values:
+        return [{"text": ",".join(map(str, values)), "facet_values": values,
+                 "facet_threshold": None}]
+    return [{"text": str(value), "facet_values": [value], "facet_threshold": None}
+            for value in data[column].dropna().unique()]
+
+
+def _outcome(data: pd.DataFrame, label: str, config: dict[str, Any]) -> dict[str, Any]:
+    values = config["label_values_or_threshold"]
     if not isinstance(values, list):
         values = [values]
-    kind = spec.get("facet_type")
-    if kind is None:
-        numeric = pd.api.types.is_numeric_dtype(data[column])
-        single_number = len(values) == 1 and isinstance(values[0], (int, float)) \
-            and not isinstance(values[0], bool)
-        kind = "threshold" if numeric and single_number else "values"
-    if kind == "threshold":
-        if len(values) != 1:
-            raise ConfigurationError(
-                f"bias job: facet {column!r} is a threshold facet but lists {values}; give one"
-            )
-        return {"facet_threshold": float(values[0]), "facet_values": None}
-    if kind != "values":
+    if not values:
         raise ConfigurationError(
-            f"bias job: facet_type {kind!r} of facet {column!r} must be 'values' or 'threshold'"
+            "bias job: positive label values or thresholds are empty for the label column"
         )
-    return {"facet_values": values, "facet_threshold": None}
+    kind = _kind(data, label, values, config.get("label_type"), "label")
+    if kind == "threshold":
+        threshold = _threshold(data, label, values, "label")
+        return {"label_threshold": threshold, "label_values": None,
+                "text": interval_text(data[label].dropna(), threshold)}
+    return {"label_values": values, "label_threshold": None, "text": ",".join(map(str, values))}
+
+
+def _check_predictions(data: pd.DataFrame, label: str, predicted: str,
+                       outcome: dict[str, Any], config: dict[str, Any]) -> None:
+    """Clarify's checks of the predicted label column before post-training metrics."""
+    values = outcome["label_values"] or [outcome["label_threshold"]]
+    label_kind = _kind(data, label, values, config.get("label_type"), "label")
+    predicted_kind = _kind(data, predicted, values, config.get("label_type"), "predicted label")
+    if label_kind != predicted_kind:
+        raise InputDataError(
+            f"bias job: the predicted label column {predicted!r} is {predicted_kind}-typed but "
+            f"the label column {label!r} is {label_kind}-typed; they must be of the same kind"
+        )
+    if outcome["label_threshold"] is not None:
+        data[predicted] = pd.to_numeric(data[predicted])
+        positive = data[predicted] > outcome["label_threshold"]
+    else:
+        column = data[predicted]
+        positive = column.isin(values) | column.astype(str).isin([str(v) for v in values])
+    if not positive.any():
+        raise InputDataError(
+            f"bias job: no positive label value ({outcome['text']}) is present in the "
+            f"predicted label column {predicted!r}"
+        )
 
 
 def _methods(config: dict[str, Any], key: str) -> list[str] | None:
@@ -150,9 +233,6 @@ def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigurationError("bias job: analysis config needs label and "
                                  "label_values_or_threshold")
     label = _column(data, config["label"], "label")
-    label_values = config["label_values_or_threshold"]
-    if not isinstance(label_values, list):
-        label_values = [label_values]
     facets = config.get("facet") or []
     if not facets:
         raise ConfigurationError("bias job: analysis config lists no facet")
@@ -170,22 +250,27 @@ def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
             "bias job: post_training_bias needs predicted_label (a column of the dataset "
             "holding the model's predictions)"
         )
+    outcome = _outcome(data, label, config)
+    predicted_column = _column(data, predicted, "predicted_label") if post is not None else None
+    if predicted_column is not None:
+        _check_predictions(data, label, predicted_column, outcome, config)
     pre_groups: dict[str, list] = {}
     post_groups: dict[str, list] = {}
     for spec in facets:
         column = _column(data, spec.get("name_or_index"), "facet")
-        split = _facet_split(data, column, spec)
-        shown = [split["facet_threshold"]] if split["facet_values"] is None \
-            else split["facet_values"]
-        common = {"facet": column, "label": label, "label_values": label_values,
-                  "group": group, **split}
-        if pre is not None:
-            pre_groups.setdefault(column, []).append(
-                (shown, pretraining_metrics(data, metrics=pre, **common)))
-        if post is not None:
-            post_groups.setdefault(column, []).append((shown, posttraining_metrics(
-                data, predicted_label=_column(data, predicted, "predicted_label"),
-                metrics=post, **common)))
+        for facet_group in _facet_groups(data, column, spec):
+            common = {"facet": column, "label": label, "group": group,
+                      "label_values": outcome["label_values"],
+                      "label_threshold": outcome["label_threshold"],
+                      "facet_values": facet_group["facet_values"],
+                      "facet_threshold": facet_group["facet_threshold"]}
+            if pre is not None:
+                pre_groups.setdefault(column, []).append(
+                    (facet_group["text"], pretraining_metrics(data, metrics=pre, **common)))
+            if post is not None:
+                post_groups.setdefault(column, []).append((facet_group["text"], posttraining_metrics(
+                    data, predicted_label=predicted_column, metrics=post, **common)))
+    label_values = outcome["text"]
     analysis: dict[str, Any] = {"version": ANALYSIS_VERSION}
     if pre is not None:
         analysis["pre_training_bias_metrics"] = stage_section(

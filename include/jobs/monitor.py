@@ -8,12 +8,21 @@ defaults under ``/opt/ml`` (``AIRSAGE_OPT_ML_ROOT`` remaps that root for a local
 - ``baseline_statistics`` / ``baseline_constraints``: the baseline's files, default
   ``/opt/ml/processing/baseline/stats/statistics.json`` and
   ``/opt/ml/processing/baseline/constraints/constraints.json``;
+- ``baseline_model_quality_constraints``: a model-quality ``constraints.json`` (Model
+  Monitor's ``multiclass_classification_constraints``), optional, default
+  ``/opt/ml/processing/baseline/model_quality/constraints.json``; without it the data-quality
+  constraints' block is used;
 - ``baseline_vocabulary``: airsage's vocabulary, default
   ``/opt/ml/processing/baseline/vocabulary/vocabulary.json`` (optional);
 - ``ground_truth_source``: Model Monitor ground-truth JSON lines (optional), default
   ``/opt/ml/processing/groundtruth``;
-- ``output_path``: where ``statistics.json``, ``constraint_violations.json`` and airsage's
-  ``summary.json`` go, default ``/opt/ml/processing/resultdata``;
+- ``output_path``: where the data-quality ``statistics.json`` and
+  ``constraint_violations.json`` and airsage's ``summary.json`` go, default
+  ``/opt/ml/processing/resultdata``; with ground truth, the model-quality
+  ``statistics.json`` and ``constraint_violations.json`` go to its ``model_quality/``
+  folder, in the shape of Model Monitor's model-quality job;
+- ``end_time``: the interval's end (Model Monitor's variable), written as the
+  model-quality statistics' ``evaluation_time``;
 - ``airsage_monitoring_config``: JSON overrides of the baseline's ``monitoring_config``
   (thresholds, ``min_samples``, ``min_ground_truth``).
 
@@ -38,12 +47,14 @@ except ModuleNotFoundError:  # a checkout: the package lives in plugins/
 
 from airsage.monitoring.base import STATISTICS_FILE, SUMMARY_FILE, VIOLATIONS_FILE
 from airsage.monitoring.capture import parse_captures, parse_ground_truth
-from airsage.monitoring.checks import evaluate
+from airsage.monitoring.checks import evaluate_interval
+from airsage.monitoring.model_quality import MODEL_QUALITY_DIR, violations_document
 
 OPTIONS = {
     "dataset_source": "processing/input/endpoint",
     "baseline_statistics": "processing/baseline/stats/statistics.json",
     "baseline_constraints": "processing/baseline/constraints/constraints.json",
+    "baseline_model_quality_constraints": "processing/baseline/model_quality/constraints.json",
     "baseline_vocabulary": "processing/baseline/vocabulary/vocabulary.json",
     "ground_truth_source": "processing/groundtruth",
     "output_path": "processing/resultdata",
@@ -92,6 +103,8 @@ def _read_json(path: Path, what: str, *, required: bool = True) -> dict | None:
 def run(paths: dict[str, Path], environ: dict[str, str]) -> dict:
     statistics = _read_json(paths["baseline_statistics"], "baseline statistics")
     constraints = _read_json(paths["baseline_constraints"], "baseline constraints")
+    quality_constraints = _read_json(paths["baseline_model_quality_constraints"],
+                                     "baseline model-quality constraints", required=False)
     vocabulary = _read_json(paths["baseline_vocabulary"], "baseline vocabulary", required=False)
     try:
         overrides = json.loads(environ.get("airsage_monitoring_config") or "{}")
@@ -101,21 +114,29 @@ def run(paths: dict[str, Path], environ: dict[str, str]) -> dict:
     captures = parse_captures(_lines(source) if source.is_dir() else iter(()))
     truth_dir = paths["ground_truth_source"]
     ground_truth = parse_ground_truth(_lines(truth_dir)) if truth_dir.is_dir() else None
-    interval_stats, violations, summary = evaluate(
+    report = evaluate_interval(
         captures, statistics=statistics, constraints=constraints, vocabulary=vocabulary,
         ground_truth=ground_truth, overrides=overrides,
+        model_quality_constraints=quality_constraints,
+        evaluation_time=environ.get("end_time") or None,
     )
     output = paths["output_path"]
-    output.mkdir(parents=True, exist_ok=True)
     documents = {
-        STATISTICS_FILE: interval_stats,
-        VIOLATIONS_FILE: {"violations": [violation.to_dict() for violation in violations]},
-        SUMMARY_FILE: summary,
+        STATISTICS_FILE: report.statistics,
+        VIOLATIONS_FILE: {"violations": [v.to_dict() for v in report.violations]},
+        SUMMARY_FILE: report.summary,
     }
+    if report.model_quality_statistics is not None:
+        documents[MODEL_QUALITY_DIR + STATISTICS_FILE] = report.model_quality_statistics
+        documents[MODEL_QUALITY_DIR + VIOLATIONS_FILE] = violations_document(
+            report.model_quality_violations)
     for name, document in documents.items():
-        (output / name).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        target = output / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    summary = report.summary
     print(f"monitor: samples={summary['samples']} malformed={summary['malformed_records']} "
-          f"status={summary['status']} violations={len(violations)}")
+          f"status={summary['status']} violations={len(report.all_violations)}")
     return summary
 
 

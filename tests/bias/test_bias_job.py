@@ -24,6 +24,7 @@ CONFIG = {
     "dataset_type": "application/x-parquet",
     "label": "sentiment",
     "label_values_or_threshold": [1],
+    "label_type": "values",  # 10 rows of -1/0/1: Clarify alone would infer a threshold
     "facet": [{"name_or_index": "department_name", "value_or_threshold": ["Intimate"]}],
     "group_variable": "age",
     "methods": {"pre_training_bias": {"methods": "all"}},
@@ -58,6 +59,7 @@ def test_job_reads_csv_and_computes_post_training_and_threshold_facets(settings,
         "dataset_type": "text/csv",
         "label": "sentiment",
         "label_values_or_threshold": [1],
+        "label_type": "values",
         "predicted_label": "predicted",
         "facet": [{"name_or_index": "department_name", "value_or_threshold": ["Intimate"]},
                   {"name_or_index": "age", "value_or_threshold": [30]}],
@@ -70,11 +72,15 @@ def test_job_reads_csv_and_computes_post_training_and_threshold_facets(settings,
                                     label="sentiment", label_values=[1],
                                     predicted_label="predicted")
     assert post == pytest.approx(expected)
-    assert post["FT"] is None and "predictor" in post.reasons["FT"]
+    # FT: Clarify's k-NN over the columns left once facet, label and prediction are dropped
+    assert post["FT"] is not None
     by_age = read_metrics(analysis, facet="age")  # a number on a numeric column: a threshold
     assert set(by_age) == {"CI", "DPL"}
     above = int((frame["age"] > 30).sum())
     assert by_age["CI"] == pytest.approx((len(frame) - 2 * above) / len(frame))
+    # Clarify names a threshold group by its interval (threshold, max]
+    groups = analysis["pre_training_bias_metrics"]["facets"]["age"]
+    assert [g["value_or_threshold"] for g in groups] == [f"(30, {frame['age'].max()}]"]
 
 
 def test_a_facet_value_absent_from_the_batch_is_bad_input_not_a_retry(settings, tmp_path):

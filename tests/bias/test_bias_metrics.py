@@ -20,8 +20,9 @@ SMALL = pd.DataFrame({
     "sentiment": [1, 1, 0, 1, 1, -1, 1, -1, 0, -1],
     "group": ["g1", "g1", "g1", "g2", "g2", "g2", "g1", "g1", "g2", "g2"],
 })
-PA = {1: 4 / 6, 0: 1 / 6, -1: 1 / 6}
-PD = {1: 1 / 4, 0: 1 / 4, -1: 2 / 4}
+# Clarify reduces the label to positive (1) vs the rest before KL, JS, LP, TVD and KS:
+PA = {True: 4 / 6, False: 2 / 6}
+PD = {True: 1 / 4, False: 3 / 4}
 
 
 def pre(df: pd.DataFrame = SMALL, **kwargs) -> MetricValues:
@@ -43,30 +44,33 @@ def test_every_pretraining_metric_on_a_hand_computed_case():
     assert m["DPL"] == pytest.approx(4 / 6 - 1 / 4)  # qa - qd = 0.4167
     kl = sum(PA[y] * math.log(PA[y] / PD[y]) for y in PA)
     assert m["KL"] == pytest.approx(kl)
-    mean = {y: (PA[y] + PD[y]) / 2 for y in PA}  # (11/24, 5/24, 8/24)
+    mean = {y: (PA[y] + PD[y]) / 2 for y in PA}
     js = 0.5 * (sum(PA[y] * math.log(PA[y] / mean[y]) for y in PA)
                 + sum(PD[y] * math.log(PD[y] / mean[y]) for y in PD))
     assert m["JS"] == pytest.approx(js)
-    assert m["LP"] == pytest.approx(math.sqrt((5 / 12) ** 2 + (1 / 12) ** 2 + (4 / 12) ** 2))
-    assert m["TVD"] == pytest.approx(0.5 * (5 / 12 + 1 / 12 + 4 / 12))  # 5/12
-    assert m["KS"] == pytest.approx(5 / 12)  # max(|4/6-1/4|, |1/6-1/4|, |1/6-1/2|)
+    # binary outcome: LP = sqrt(2) |DPL|, TVD = KS = |DPL|
+    assert m["LP"] == pytest.approx(math.sqrt(2) * 5 / 12)
+    assert m["TVD"] == pytest.approx(5 / 12)
+    assert m["KS"] == pytest.approx(5 / 12)
     # g1: rejections a1 d1 (n0=2), acceptances a2 d1 (n1=3): DD = 1/2 - 1/3 = 1/6
     # g2: rejections a1 d2 (n0=3), acceptances a2 d0 (n1=2): DD = 2/3 - 0 = 2/3
     assert m["CDDL"] == pytest.approx((5 * (1 / 6) + 5 * (2 / 3)) / 10)  # 5/12
     assert m.reasons == {}
 
 
-def test_cddl_without_a_group_is_the_demographic_disparity_of_the_batch():
-    # rejections: a 2, d 3 (n0 = 5); acceptances: a 4, d 1 (n1 = 5): DD = 3/5 - 1/5
-    assert pre()["CDDL"] == pytest.approx(0.4)
+def test_cddl_without_a_group_has_clarifys_error():
+    m = pre(metrics=["CDDL"])
+    assert m == {"CDDL": None}
+    assert m.reasons["CDDL"] == "Group variable is empty or not provided"
 
 
-def test_cddl_leaves_out_strata_without_rejections():
-    # g3 only accepts (a: 1, d: 1): its DD is undefined; KL etc. change, CDDL must not.
+def test_cddl_keeps_strata_without_rejections_with_a_zero_rejection_share():
+    # g3 only accepts (a: 1, d: 1): its rejection share is 0, its acceptance share 1/2,
+    # so DD_3 = -1/2 with weight 2 (issue 12: Clarify keeps the stratum)
     extra = pd.DataFrame({"department_name": ["Tops", "Intimate"], "sentiment": [1, 1],
                           "group": ["g3", "g3"]})
     m = pre(pd.concat([SMALL, extra], ignore_index=True), group="group", metrics=["CDDL"])
-    assert m["CDDL"] == pytest.approx(5 / 12)
+    assert m["CDDL"] == pytest.approx((5 * (1 / 6) + 5 * (2 / 3) + 2 * (-1 / 2)) / 12)
 
 
 def test_ks_matches_the_clarify_documentation_example():
@@ -84,8 +88,9 @@ def test_cdd_documentation_example():
     df = pd.DataFrame({
         "department_name": ["Intimate"] * 6 + ["Tops"] * 4 + ["Intimate"] * 5 + ["Tops"] * 5,
         "sentiment": [-1] * 10 + [1] * 10,
+        "group": ["all"] * 20,
     })
-    assert pre(df, metrics=["CDDL"])["CDDL"] == pytest.approx(0.1)
+    assert pre(df, metrics=["CDDL"], group="group")["CDDL"] == pytest.approx(0.1)
 
 
 def test_several_facet_values_form_one_sensitive_group():
@@ -135,18 +140,23 @@ def test_missing_columns_and_bad_arguments_are_named():
                             label="sentiment", label_values=[1])
 
 
-def test_infinite_kl_and_undefined_cddl_are_none_with_a_reason():
-    # a = (0, 1), d = (1, 1): label 0 occurs in a but not in d, so KL(Pa || Pd) is infinite
+def test_divergences_use_the_outcomes_both_facets_have():
+    # a = (0, 1) -> outcomes (False, True); d = (1, 1) -> only True. Clarify compares the
+    # shared outcome True alone, without renormalising: KL = 1/2 log(1/2 / 1) (issue 12)
     df = pd.DataFrame({"department_name": ["Tops", "Tops", "Intimate", "Intimate"],
-                       "sentiment": [0, 1, 1, 1]})
+                       "sentiment": [0, 1, 1, 1], "group": ["g"] * 4})
     m = pre(df, metrics=["KL", "JS"])
-    assert m["KL"] is None and "['0']" in m.reasons["KL"]
-    # JS stays finite: P = (1/4, 3/4); JS = 1/2 [KL(Pa||P) + KL(Pd||P)]
-    js = 0.5 * (0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75) + math.log(1 / 0.75))
+    assert m["KL"] == pytest.approx(0.5 * math.log(0.5))
+    js = 0.5 * (0.5 * math.log(0.5 / 0.75) + 1.0 * math.log(1 / 0.75))
     assert m["JS"] == pytest.approx(js)
-    all_positive = df.assign(sentiment=1)  # no rejection anywhere: DD is undefined
-    cddl = pre(all_positive, metrics=["CDDL"])
-    assert cddl["CDDL"] is None and "only acceptances" in cddl.reasons["CDDL"]
+    # no outcome in common: no value, Clarify's error
+    apart = df.assign(sentiment=[0, 0, 1, 1])
+    none = pre(apart, metrics=["KL", "LP"])
+    assert none == {"KL": None, "LP": None}
+    assert none.reasons["KL"] == "No instance of common facet found, dataset may be too small"
+    all_positive = df.assign(sentiment=1)  # no rejection anywhere
+    cddl = pre(all_positive, metrics=["CDDL"], group="group")
+    assert cddl["CDDL"] is None and cddl.reasons["CDDL"] == "No negative labels in set"
 
 
 def test_rows_with_a_missing_facet_or_label_are_left_out():
@@ -172,8 +182,15 @@ def test_every_posttraining_metric_on_the_documentation_confusion_matrices():
     assert m["DAR"] == pytest.approx(65 / 75 - 20 / 25)  # precision a - precision d
     assert m["DRR"] == pytest.approx(18 / 25 - 20 / 25)  # TNd/(TNd+FNd) - TNa/(TNa+FNa)
     assert m["AD"] == pytest.approx(85 / 100 - 38 / 50)  # 0.09
-    assert m["TE"] == pytest.approx(10 / 5 - 5 / 7)  # FPa/FNa - FPd/FNd
-    assert m["FT"] is None and "predictor" in m.reasons["FT"]
+    assert m["TE"] == pytest.approx(7 / 5 - 5 / 10)  # FNd/FPd - FNa/FPa (issue 12)
+    assert m["SD"] == pytest.approx(18 / 23 - 20 / 30)  # specificity d - specificity a
+    # GE(2): benefits 1 (TP, TN), 2 (FP), 0 (FN); mean 1 + (15 - 12)/150
+    benefits = [1] * (85 + 38) + [2] * 15 + [0] * 12
+    mean = sum(benefits) / 150
+    assert m["GE"] == pytest.approx(sum((b / mean) ** 2 - 1 for b in benefits) / (150 * 2))
+    # no group variable, no numeric column for FT's neighbours: no value, with the reason
+    assert m["CDDPL"] is None and m["FT"] is None
+    assert m.reasons["CDDPL"] == "Group variable is empty or not provided"
 
 
 def test_documentation_examples_for_dca_te_dar_and_drr():
@@ -181,10 +198,10 @@ def test_documentation_examples_for_dca_te_dar_and_drr():
     dca = post(confusion_frame({"TP": 60, "FN": 10, "TN": 30}, {"TP": 20, "FP": 10, "TN": 20}),
                metrics=["DCA"])
     assert dca["DCA"] == pytest.approx(0.5)
-    # TE: FPa 6, FNa 8, FPd 2, FNd 5: 6/8 - 2/5 = 0.35
+    # TE as Clarify computes it: FNd/FPd - FNa/FPa = 5/2 - 8/6
     te = post(confusion_frame({"FP": 6, "FN": 8, "TP": 43, "TN": 43},
                               {"FP": 2, "FN": 5, "TP": 20, "TN": 23}), metrics=["TE", "AD"])
-    assert te["TE"] == pytest.approx(0.35)
+    assert te["TE"] == pytest.approx(5 / 2 - 8 / 6)
     assert te["AD"] == pytest.approx(86 / 100 - 43 / 50)  # same accuracy: 0
     # DAR: a accepts 70 (35 qualified), d accepts 100 (40 qualified): 0.5 - 0.4 = 0.1
     # DRR: a rejects 100 (80 unqualified), d rejects 50 (40 unqualified): 0.8 - 0.8 = 0
@@ -206,18 +223,21 @@ def test_multiclass_predictions_count_only_label_values_as_positive():
     assert m["AD"] == pytest.approx(0.0)
 
 
-def test_zero_denominators_give_none_with_a_reason_not_nan():
-    # facet a: no predicted positives -> DI, DCA, DAR undefined; no false negatives -> TE
+def test_zero_denominators_give_clarifys_infinities_and_zeros():
+    # facet a: TN 3, FN 1, no predicted positive; facet d: TP 2, TN 2
     m = post(confusion_frame({"TN": 3, "FN": 1}, {"TP": 2, "TN": 2}))
-    for name in ("DI", "DCA", "DAR", "TE"):
-        assert m[name] is None, name
-        assert m.reasons[name], name
-    assert "facet a" in m.reasons["DI"]
+    assert m["DI"] == math.inf  # q_d / 0
+    assert m["DCA"] == math.inf  # a: 1 observed acceptance / 0 predicted
+    assert m["DAR"] == pytest.approx(0.0 - 1.0)  # a: 0/0 = 0
+    assert m["TE"] == -math.inf  # d: 0/0 = 0, a: FN 1 / FP 0 = inf
     assert m["DPPL"] == pytest.approx(0 - 2 / 4)
-    assert all(v is None or math.isfinite(v) for v in m.values())
+    assert not any(isinstance(v, float) and math.isnan(v) for v in m.values())
+    # the same infinity on both sides is no difference
+    both = post(confusion_frame({"TN": 3, "FN": 1}, {"TN": 2, "FN": 2}), metrics=["TE", "DCA"])
+    assert both == {"TE": 0.0, "DCA": 0.0}
 
 
-def test_flip_test_with_a_predictor():
+def test_flip_test_with_a_predictor_has_clarifys_sign():
     frame = confusion_frame(DOC_A, DOC_D)
 
     def favours_a(rows: pd.DataFrame) -> list[int]:
@@ -226,15 +246,16 @@ def test_flip_test_with_a_predictor():
     def ignores_facet(rows: pd.DataFrame) -> list[int]:
         return list(rows["predicted"])
 
-    # flipped to "Tops", every d row is predicted positive: F+ = the 25 predicted negatives
-    # (FN 7 + TN 18), F- = 0; FT = 25 / 50
-    assert post(frame, predictor=favours_a, metrics=["FT"])["FT"] == pytest.approx(0.5)
+    # flipped to "Tops", every d row is predicted positive: the 25 d rows the model predicts
+    # negative would be positive as facet a, so FT = (0 - 25) / 50 (Clarify's sign: negative
+    # when the model treats d worse than a)
+    assert post(frame, predictor=favours_a, metrics=["FT"])["FT"] == pytest.approx(-0.5)
     assert post(frame, predictor=ignores_facet, metrics=["FT"])["FT"] == pytest.approx(0.0)
 
     def favours_d(rows: pd.DataFrame) -> list[int]:
-        return [-1] * len(rows)  # every flipped row turns unfavourable: F- = 25 positives
+        return [-1] * len(rows)  # as facet a, the 25 predicted positives would be negative
 
-    assert post(frame, predictor=favours_d, metrics=["FT"])["FT"] == pytest.approx(-0.5)
+    assert post(frame, predictor=favours_d, metrics=["FT"])["FT"] == pytest.approx(0.5)
 
     with pytest.raises(InputDataError, match="one predicted label per row"):
         post(frame, predictor=lambda rows: [1], metrics=["FT"])
@@ -251,3 +272,11 @@ def test_metric_values_turn_non_finite_values_into_none_with_a_reason():
     values.set("DPL", 0.1)
     assert values == {"TE": None, "DPL": 0.1}
     assert "not finite" in values.reasons["TE"]
+
+
+def test_metric_values_put_keeps_infinities_and_refuses_nan():
+    values = MetricValues()
+    values.put("TE", float("inf"))
+    values.put("DI", float("nan"))
+    assert values["TE"] == math.inf and values["DI"] is None
+    assert "not a number" in values.reasons["DI"]

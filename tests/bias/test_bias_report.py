@@ -34,7 +34,7 @@ def test_analysis_has_clarifys_shape_and_is_strict_json():
                     {"name": "DPL",
                      "description": "Difference in Positive Proportions in Labels (DPL)",
                      "value": -0.3},
-                    {"name": "KL", "description": "Kullback-Leibler Divergence (KL)",
+                    {"name": "KL", "description": "Kullback-Liebler Divergence (KL)",
                      "value": None,
                      "error": "KL is infinite: label value(s) ['0'] occur in facet a only"},
                 ],
@@ -59,6 +59,28 @@ def test_read_metrics_round_trips_values_and_reasons():
     back = read_metrics(pre, facet="f", value_or_threshold=["x"])
     assert back == {"CI": 0.8, "DPL": -0.3, "KL": None}
     assert back.reasons["KL"].startswith("KL is infinite")
+
+
+def test_infinite_values_are_written_and_read_as_clarify_writes_them():
+    values = MetricValues()
+    values.put("TE", float("-inf"))
+    values.put("DI", float("inf"))
+    values.put("AD", 0.5)
+    analysis = build_analysis(label="s", label_values=[1], facet="f",
+                              facet_value_or_threshold="(40, 70]", post_training=values)
+    entries = analysis["post_training_bias_metrics"]["facets"]["f"][0]["metrics"]
+    # sorted by name, infinities as strings, strict JSON
+    assert [(e["name"], e["value"]) for e in entries] == [
+        ("AD", 0.5), ("DI", "Infinity"), ("TE", "-Infinity")]
+    json.dumps(analysis, allow_nan=False)
+    back = read_metrics(analysis, stage="post_training", facet="f", value_or_threshold=40)
+    assert back == {"AD": 0.5, "DI": float("inf"), "TE": float("-inf")}
+    verdict = evaluate_thresholds(back, {"DI": {"fail": 0.35}, "TE": {"warn": 1.0}})
+    assert {c.metric: c.status for c in verdict.checks} == {"AD": "pass", "DI": "fail",
+                                                            "TE": "warn"}
+    assert "zero denominator" in verdict.failures[0].reason
+    assert json.loads(json.dumps(verdict.to_dict(), allow_nan=False))["checks"][1]["value"] \
+        == "Infinity"
 
 
 def test_read_metrics_names_what_the_report_holds():

@@ -15,7 +15,7 @@ from monitoring_helpers import (
 )
 
 from airsage.monitoring.capture import parse_ground_truth
-from airsage.monitoring.checks import evaluate
+from airsage.monitoring.checks import evaluate, evaluate_interval
 
 
 def run(lines, baseline, ground_truth=None, **overrides):
@@ -147,13 +147,23 @@ def test_model_quality_with_ground_truth(baseline_docs, model, by):
         truth_ok.append((event, ground_truth_line(event, labels)))
         wrong = [{1: -1, -1: 0, 0: 1}[label] for label in labels]
         truth_bad.append((event, ground_truth_line(event, wrong)))
-    statistics, violations, summary = run(lines, baseline_docs, parse_ground_truth(truth_ok))
-    assert summary["ground_truth"]["matched"] == 250
-    assert summary["ground_truth"]["verdict"] == "ok"
-    assert statistics["multiclass_classification_metrics"]["accuracy"]["value"] > 0.8
-    assert violations == []
+    report = evaluate_interval(parsed(lines), statistics=baseline_docs.statistics,
+                               constraints=baseline_docs.constraints,
+                               vocabulary=baseline_docs.vocabulary,
+                               ground_truth=parse_ground_truth(truth_ok))
+    assert report.summary["ground_truth"]["matched"] == 250
+    assert report.summary["ground_truth"]["verdict"] == "ok"
+    # model quality is its own statistics file (issue 12), not part of statistics.json
+    assert "multiclass_classification_metrics" not in report.statistics
+    metrics = report.model_quality_statistics["multiclass_classification_metrics"]
+    assert metrics["accuracy"]["value"] > 0.8
+    assert report.model_quality_statistics["dataset"]["item_count"] == 250
+    assert isinstance(metrics["accuracy"]["standard_deviation"], float)  # 250 >= 200
+    assert report.all_violations == []
     _, violations, summary = run(lines, baseline_docs, parse_ground_truth(truth_bad))
     assert flagged(violations) == {("accuracy", "model_quality_check")}
+    assert violations[0].model_quality_dict()["constraint_check_type"] == "LessThanThreshold"
+    assert violations[0].model_quality_dict()["metric_name"] == "accuracy"
     assert summary["ground_truth"]["accuracy"] < 0.2
 
 

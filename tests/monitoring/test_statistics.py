@@ -25,6 +25,8 @@ from airsage.monitoring.statistics import (
     numerical_distance,
     robust,
     sketch_points,
+    string_statistics,
+    suggested_domain,
     value_type,
 )
 from airsage.monitoring.text import build_vocabulary, text_features, tokenize
@@ -72,13 +74,54 @@ def test_numeric_statistics_shape():
     assert set(kll["sketch"]) == {"parameters", "data"}
 
 
-def test_string_statistics_keep_small_domains_only():
+def test_string_statistics_always_carry_a_top_k_distribution():
+    # issue 12: Model Monitor writes a categorical distribution for every string column;
+    # only small, complete distributions suggest a domain
     small = feature_statistics("d", ["a", "b", "a", None], max_domain_size=5)
     buckets = small["string_statistics"]["distribution"]["categorical"]["buckets"]
     assert buckets == [{"value": "a", "count": 2}, {"value": "b", "count": 1}]
+    assert suggested_domain(small, max_domain_size=5) == ["a", "b"]
     large = feature_statistics("t", [f"text {i}" for i in range(20)], max_domain_size=5)
     assert large["string_statistics"]["distinct_count"] == 20
-    assert "distribution" not in large["string_statistics"]
+    assert len(large["string_statistics"]["distribution"]["categorical"]["buckets"]) == 20
+    assert suggested_domain(large, max_domain_size=5) is None
+    top = string_statistics(["x"] * 3 + ["y"] * 2 + [f"z{i}" for i in range(10)], 0, top_k=2)
+    assert top["distinct_count"] == 12
+    assert top["distribution"]["categorical"]["buckets"] == [{"value": "x", "count": 3},
+                                                             {"value": "y", "count": 2}]
+    assert suggested_domain(top["distribution"] and {"string_statistics": top}) is None
+
+
+def test_a_mixed_column_has_the_block_of_its_inferred_type():
+    mixed = feature_statistics("age", [31, 45, "unknown", 52])
+    assert mixed["inferred_type"] == STRING
+    assert set(mixed) == {"name", "inferred_type", "string_statistics"}
+    numbers = feature_statistics("age", [31, 45.5, "52"])
+    assert numbers["inferred_type"] == FRACTIONAL
+    assert set(numbers) == {"name", "inferred_type", "numerical_statistics"}
+    declared = feature_statistics("prediction_label", [1, -1, 1], kind=STRING)
+    assert declared["inferred_type"] == STRING and "string_statistics" in declared
+
+
+def test_a_constant_column_has_deequs_ten_zero_width_buckets():
+    entry = feature_statistics("rating", [5, 5, 5, 5])
+    buckets = entry["numerical_statistics"]["distribution"]["kll"]["buckets"]
+    assert buckets == [{"lower_bound": 5.0, "upper_bound": 5.0, "count": 0}] * 9 + [
+        {"lower_bound": 5.0, "upper_bound": 5.0, "count": 4}]
+
+
+def test_kll_buckets_count_lower_inclusive_and_the_last_both_ends():
+    entry = feature_statistics("x", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    buckets = entry["numerical_statistics"]["distribution"]["kll"]["buckets"]
+    assert [b["count"] for b in buckets] == [1] * 9 + [2]
+    assert buckets[3] == {"lower_bound": 3.0, "upper_bound": 4.0, "count": 1}
+
+
+def test_categorical_distance_of_a_top_k_baseline_uses_every_baseline_value():
+    # the baseline's buckets list 2 of its 10 values; shares are of all 10
+    distance, n, m = categorical_distance({"a": 4, "b": 2}, ["a"] * 4 + ["c"] * 6, 10)
+    assert m == 10 and n == 10
+    assert distance == pytest.approx(0.6)  # c: 0.6 now, not among the baseline's top values
 
 
 def test_numerical_distance_is_the_ks_statistic():

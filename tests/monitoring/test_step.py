@@ -145,6 +145,43 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
     decision = result.summary["retrain_decision"]
     assert decision["counted_violations"] >= 3 and decision["policy"]["min_violations"] == 1
     assert result.summary["ground_truth"]["matched"] == 280
+    # model quality has its own files, in the shape of Model Monitor's model-quality job
+    prefix = LakeLayout.monitoring_report(ENDPOINT, START)
+    data_stats = json.loads(lake.read_bytes(prefix + "statistics.json"))
+    assert "multiclass_classification_metrics" not in data_stats
+    data_violations = json.loads(lake.read_bytes(prefix + "constraint_violations.json"))
+    assert "model_quality_check" not in {v["constraint_check_type"]
+                                         for v in data_violations["violations"]}
+    quality = json.loads(lake.read_bytes(prefix + "model_quality/statistics.json"))
+    assert quality["dataset"]["item_count"] == 280
+    assert quality["multiclass_classification_metrics"]["accuracy"]["value"] == 0.0
+    quality_violations = json.loads(lake.read_bytes(prefix + "model_quality/"
+                                                    "constraint_violations.json"))
+    assert quality_violations["violations"][0]["metric_name"] == "accuracy"
+    assert quality_violations["violations"][0]["constraint_check_type"] == "LessThanThreshold"
+
+
+def test_a_model_quality_constraints_file_beside_the_baseline_is_applied(
+        baselined, settings, lake, model):
+    _traffic(lake, model, drift=0.0, seed=500)
+    truth = []
+    for hour in (10, 11):
+        for variant in ("AllTraffic", "Canary"):
+            frame = make_reviews(70, seed=500 + 10 * (hour - 9) + (variant == "Canary"))
+            for start in range(0, 70, 2):
+                labels = frame["sentiment"].iloc[start:start + 2].tolist()
+                truth.append(ground_truth_line(f"{variant}-{hour}-{start}", labels))
+    write_ground_truth(lake, ENDPOINT, dt_.datetime(2024, 5, 1, 11, tzinfo=dt_.UTC), truth)
+    # Model Monitor's model-quality constraints.json: a weighted F1 no model can reach
+    lake.write_bytes(baselined.baseline_prefix + "model_quality/constraints.json", json.dumps({
+        "version": 0.0, "multiclass_classification_constraints": {
+            "weighted_f1": {"threshold": 1.5, "comparison_operator": "LessThanThreshold"}},
+    }).encode())
+    result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
+                         model_version="3", interval_start=START, interval_end=END)
+    assert {(v.feature_name, v.constraint_check_type) for v in result.violations} == {
+        ("weighted_f1", "model_quality_check")}
+    assert result.should_retrain is True
 
 
 def test_run_monitor_without_baseline_says_what_to_do(settings, lake):

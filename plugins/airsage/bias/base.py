@@ -27,14 +27,14 @@ POST_TRAINING_VERDICT = "post_training/verdict.json"
 
 PRETRAINING_METRICS: tuple[str, ...] = ("CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL")
 POSTTRAINING_METRICS: tuple[str, ...] = (
-    "DPPL", "DI", "DCA", "DCR", "RD", "DAR", "DRR", "AD", "TE", "FT",
+    "DPPL", "DI", "DCA", "DCR", "RD", "DAR", "DRR", "AD", "TE", "FT", "CDDPL", "SD", "GE",
 )
 
 # The descriptions Clarify writes next to each metric in analysis.json.
 DESCRIPTIONS: Mapping[str, str] = {
     "CI": "Class Imbalance (CI)",
     "DPL": "Difference in Positive Proportions in Labels (DPL)",
-    "KL": "Kullback-Leibler Divergence (KL)",
+    "KL": "Kullback-Liebler Divergence (KL)",  # sic: Clarify's spelling
     "JS": "Jensen-Shannon Divergence (JS)",
     "LP": "L-p Norm (LP)",
     "TVD": "Total Variation Distance (TVD)",
@@ -50,6 +50,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "AD": "Accuracy Difference (AD)",
     "TE": "Treatment Equality (TE)",
     "FT": "Flip Test (FT)",
+    "CDDPL": "Conditional Demographic Disparity in Predicted Labels (CDDPL)",
+    "SD": "Specificity Difference (SD)",
+    "GE": "Generalized Entropy (GE)",
 }
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -80,6 +83,33 @@ class MetricValues(dict):  # type: ignore[type-arg]
             self.reasons[name] = reason or f"{name} could not be computed"
         else:
             self.reasons.pop(name, None)
+
+    def put(self, name: str, value: float | None, error: str | None = None) -> None:
+        """Store a value as Clarify reports it: +-inf is kept (Clarify's zero denominators),
+        NaN or None has no value and must come with the error that explains it."""
+        if value is not None and math.isnan(value):
+            error, value = error or f"{name} is not a number", None
+        self[name] = None if value is None else float(value)
+        if value is None:
+            self.reasons[name] = error or f"{name} could not be computed"
+        else:
+            self.reasons.pop(name, None)
+
+
+def json_value(value: float | None) -> float | str | None:
+    """A metric value as Clarify's ``analysis.json`` writes it: infinities as ``"Infinity"``."""
+    if value is not None and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def parse_value(raw: Any) -> float | None:
+    """The inverse of :func:`json_value` (also reads Clarify's own reports)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw.strip() in ("Infinity", "-Infinity", "inf", "-inf"):
+        return float(raw.strip().replace("Infinity", "inf"))
+    return float(raw)
 
 
 @dataclass(frozen=True)
@@ -260,7 +290,7 @@ class MetricCheck:
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
-            "value": self.value,
+            "value": json_value(self.value),
             "status": self.status,
             "warn": self.warn,
             "fail": self.fail,
@@ -325,7 +355,7 @@ class BiasReport:
             "facet_value_or_threshold": list(self.facet_value_or_threshold),
             "label": self.label,
             "label_values": list(self.label_values),
-            "metrics": dict(self.metrics),
+            "metrics": {name: json_value(value) for name, value in self.metrics.items()},
             "reasons": dict(self.reasons),
             "verdict": self.verdict.to_dict(),
             "status": self.status,

@@ -61,6 +61,7 @@ def analysis_config(
         "dataset_type": dataset_type,
         "label": bias.label,
         "label_values_or_threshold": list(bias.label_values),
+        "label_type": "values",
         "facet": [{
             "name_or_index": bias.facet,
             "value_or_threshold": list(_facet_values(bias)),

@@ -12,7 +12,10 @@ Shape (one section per stage, each facet a list of sensitive groups)::
                            "error": "KL is infinite: ..."}]}]}},
      "post_training_bias_metrics": {...same...}}
 
-A metric that could not be computed keeps ``value: null`` and carries Clarify's ``error``.
+As Clarify writes it: metrics sorted by name; an infinite value (a zero denominator) is the
+string ``"Infinity"`` (``"-Infinity"``); a metric that could not be computed keeps
+``value: null`` and carries Clarify's ``error``. A threshold facet's group is named by its
+interval, e.g. ``"(40, 70]"``, and is also found by its threshold (``40``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from airsage.bias.base import (
     MetricCheck,
     MetricValues,
     Threshold,
+    json_value,
     parse_thresholds,
+    parse_value,
 )
 from airsage.errors import InputDataError
 
@@ -53,14 +58,14 @@ def _scalar_text(value: Any) -> str:
 
 
 def metric_entries(metrics: Mapping[str, float | None]) -> list[dict[str, Any]]:
-    """The ``metrics`` list of one facet value: name, description, value (and error)."""
+    """The ``metrics`` list of one facet value, sorted by name as Clarify sorts it."""
     reasons = getattr(metrics, "reasons", {})
     entries = []
-    for name, value in metrics.items():
+    for name, value in sorted(metrics.items()):
         entry: dict[str, Any] = {
             "name": name,
             "description": DESCRIPTIONS.get(name, name),
-            "value": value,
+            "value": json_value(value),
         }
         if value is None:
             entry["error"] = reasons.get(name, f"{name} could not be computed")
@@ -139,7 +144,8 @@ def read_metrics(
     groups = facets[facet]
     if value_or_threshold is not None:
         wanted = value_or_threshold_text(value_or_threshold)
-        groups = [g for g in groups if str(g.get("value_or_threshold")) == wanted]
+        groups = [g for g in groups
+                  if _names_group(str(g.get("value_or_threshold")), wanted)]
     if len(groups) != 1:
         present = [g.get("value_or_threshold") for g in facets[facet]]
         raise InputDataError(
@@ -148,10 +154,27 @@ def read_metrics(
         )
     out = MetricValues()
     for entry in groups[0].get("metrics", []):
-        value = entry.get("value")
-        out.set(str(entry["name"]), None if value is None else float(value),
-                entry.get("error") or None)
+        try:
+            value = parse_value(entry.get("value"))
+        except (TypeError, ValueError):
+            raise InputDataError(
+                f"bias report: metric {entry.get('name')!r} of facet {facet!r} has the value "
+                f"{entry.get('value')!r}, which is not a number"
+            ) from None
+        out.put(str(entry["name"]), value, entry.get("error") or None)
     return out
+
+
+def _names_group(text: str, wanted: str) -> bool:
+    """A group's text names ``wanted``: equal, or Clarify's interval ``(wanted, max]``."""
+    if text == wanted:
+        return True
+    if not (text.startswith("(") and text.endswith("]") and "," in text):
+        return False
+    try:
+        return float(text[1:].split(",", 1)[0]) == float(wanted)
+    except ValueError:
+        return False
 
 
 def _measure(metric: str, value: float) -> float:
@@ -180,7 +203,7 @@ def evaluate_thresholds(
         warn, fail = (limit.warn, limit.fail) if limit else (None, None)
         if limit is None:
             status, reason = PASS, reasons.get(name, "") if value is None else ""
-        elif value is None or not math.isfinite(value):
+        elif value is None or math.isnan(value):
             status = FAIL
             reason = reasons.get(name) or f"{name} was not computed"
             reason = f"{reason}; a threshold is configured, so the gate fails closed"
@@ -190,6 +213,8 @@ def evaluate_thresholds(
             measure = "|1 - DI|" if name == "DI" else f"|{name}|"
             if fail is not None and measured > fail:
                 status, reason = FAIL, f"{measure} = {measured:.4g} > fail limit {fail:g}"
+                if math.isinf(value):
+                    reason += f" ({name} is {value}: a zero denominator, as Clarify reports it)"
             elif warn is not None and measured > warn:
                 status, reason = WARN, f"{measure} = {measured:.4g} > warn limit {warn:g}"
             else:

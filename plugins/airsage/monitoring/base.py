@@ -38,6 +38,13 @@ CHECK_TYPES = (
     EXTRA_COLUMN_CHECK, CATEGORICAL_VALUES_CHECK, TEXT_DRIFT_CHECK, PREDICTION_DRIFT_CHECK,
     MODEL_QUALITY_CHECK,
 )
+# Model Monitor's model-quality job uses the comparison operator as the check type
+# (``{"metric_name": ..., "constraint_check_type": "LessThanThreshold"}``): such a violation
+# is airsage's model_quality_check.
+COMPARISON_OPERATORS = (
+    "LessThanThreshold", "GreaterThanThreshold",
+    "LessThanOrEqualToThreshold", "GreaterThanOrEqualToThreshold",
+)
 # Retraining cannot fix a client that sends the wrong columns or types; it can fix a model
 # whose inputs, outputs or accuracy moved away from what it was trained on.
 DEFAULT_RETRAIN_CHECKS = (
@@ -178,24 +185,58 @@ class MonitoringSettings:
 
 @dataclass(frozen=True)
 class Violation:
-    """One entry of ``constraint_violations.json``."""
+    """One entry of ``constraint_violations.json``.
+
+    A model-quality violation also keeps Model Monitor's ``metric_name`` and comparison
+    operator; inside airsage it is a ``model_quality_check`` of the feature ``metric_name``.
+    """
 
     feature_name: str
     constraint_check_type: str
     description: str
+    metric_name: str | None = None
+    comparison_operator: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {
+        out = {
             "feature_name": self.feature_name,
             "constraint_check_type": self.constraint_check_type,
             "description": self.description,
         }
+        if self.metric_name is not None:
+            out["metric_name"] = self.metric_name
+        if self.comparison_operator is not None:
+            out["comparison_operator"] = self.comparison_operator
+        return out
+
+    def model_quality_dict(self) -> dict[str, str]:
+        """The entry as Model Monitor's model-quality job writes it."""
+        return {
+            "constraint_check_type": self.comparison_operator or self.constraint_check_type,
+            "description": self.description,
+            "metric_name": self.metric_name or self.feature_name,
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Violation:
+        """Read either shape: data quality (``feature_name``) or model quality
+        (``metric_name`` with a comparison operator as ``constraint_check_type``)."""
+        check = str(raw.get("constraint_check_type", ""))
+        metric = raw.get("metric_name")
+        if metric is not None or check in COMPARISON_OPERATORS:
+            operator = check if check in COMPARISON_OPERATORS \
+                else raw.get("comparison_operator")
+            name = str(metric if metric is not None else raw.get("feature_name", ""))
+            return cls(
+                feature_name=str(raw.get("feature_name") or name),
+                constraint_check_type=MODEL_QUALITY_CHECK,
+                description=str(raw.get("description", "")),
+                metric_name=name,
+                comparison_operator=None if operator is None else str(operator),
+            )
         return cls(
             feature_name=str(raw.get("feature_name", "")),
-            constraint_check_type=str(raw.get("constraint_check_type", "")),
+            constraint_check_type=check,
             description=str(raw.get("description", "")),
         )
 
@@ -257,6 +298,7 @@ class MonitorJobOutput:
     statistics: dict[str, Any]
     violations: dict[str, Any]
     summary: dict[str, Any]
+    model_quality: dict[str, Any] | None = None  # the model-quality statistics.json, if any
 
 
 class MonitorJob(Protocol):

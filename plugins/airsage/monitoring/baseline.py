@@ -32,6 +32,7 @@ from airsage.monitoring.statistics import (
     common_counts,
     feature_statistics,
     statistics_document,
+    suggested_domain,
 )
 from airsage.monitoring.text import TOKENIZER, build_vocabulary, text_features, tokenize
 
@@ -122,14 +123,14 @@ def build_baseline(
         entry = feature_statistics(name, list(columns[name]), sketch_size=settings.sketch_size,
                                    max_domain_size=settings.max_domain_size)
         stats_entries.append(entry)
-        constraint_entries.append(_constraint(entry))
+        constraint_entries.append(_constraint(entry, settings.max_domain_size))
     for name, values in derived.items():
         entry = feature_statistics(name, values, kind=DERIVED_TYPES[name],
                                    sketch_size=settings.sketch_size,
                                    max_domain_size=settings.max_domain_size)
         entry["inferred_type"] = DERIVED_TYPES[name]
         stats_entries.append(entry)
-        constraint_entries.append(_constraint(entry))
+        constraint_entries.append(_constraint(entry, settings.max_domain_size))
 
     statistics = statistics_document(rows, stats_entries)
     constraints: dict[str, Any] = {
@@ -186,7 +187,7 @@ def build_baseline(
     return Baseline(statistics=statistics, constraints=constraints, vocabulary=vocabulary_doc)
 
 
-def _constraint(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _constraint(entry: Mapping[str, Any], max_domain_size: int = 100) -> dict[str, Any]:
     """Model Monitor's suggested constraint for a column: type, completeness, domain."""
     present, missing = common_counts(entry)
     total = present + missing
@@ -200,9 +201,7 @@ def _constraint(entry: Mapping[str, Any]) -> dict[str, Any]:
         constraint["num_constraints"] = {"is_non_negative": bool(numeric.get("min", 0.0) >= 0.0)}
     strings = entry.get("string_statistics")
     if strings is not None:
-        buckets = ((strings.get("distribution") or {}).get("categorical") or {}).get("buckets")
-        if buckets:
-            constraint["string_constraints"] = {
-                "domains": sorted(str(bucket["value"]) for bucket in buckets)
-            }
+        domain = suggested_domain(strings, max_domain_size)
+        if domain:
+            constraint["string_constraints"] = {"domains": domain}
     return constraint

@@ -11,8 +11,10 @@ Checks, in Model Monitor's names where Model Monitor has them:
   ``text_drift_check`` on the derived text features and ``prediction_drift_check`` on the
   predicted label and confidence (distances and the Robust/Simple methods as in
   :mod:`airsage.monitoring.statistics`);
-- ``model_quality_check`` (with at least ``min_ground_truth`` labelled instances): accuracy
-  below the baseline's ``multiclass_classification_constraints.accuracy.threshold``.
+- ``model_quality_check`` (with at least ``min_ground_truth`` labelled instances): each
+  metric of the model-quality ``multiclass_classification_constraints`` compared with its
+  threshold (see :mod:`airsage.monitoring.model_quality`). Its statistics and violations
+  are Model Monitor's model-quality files, kept apart from the data-quality ones.
 
 Tabular features are read from structured (JSON) requests only: a CSV request carries just
 the review text, so CSV-only traffic leaves them "not observed" rather than "missing".
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airsage.monitoring.base import (
@@ -40,10 +43,11 @@ from airsage.monitoring.base import (
 )
 from airsage.monitoring.baseline import DERIVED_TYPES, derived_columns
 from airsage.monitoring.capture import ParsedCaptures, ParsedGroundTruth
+from airsage.monitoring.model_quality import constraints_block, evaluate_model_quality
 from airsage.monitoring.statistics import (
-    ROBUST_FACTOR,
     as_category,
     baseline_frequencies,
+    baseline_total,
     categorical_distance,
     common_counts,
     feature_statistics,
@@ -92,6 +96,26 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+@dataclass(frozen=True)
+class IntervalReport:
+    """Everything the monitor job writes for one interval.
+
+    Data quality (``statistics``, ``violations``) and model quality (``model_quality_*``)
+    are separate file sets, as Model Monitor's two jobs write them; ``summary`` is airsage's.
+    """
+
+    statistics: dict[str, Any]
+    violations: list[Violation]
+    model_quality_statistics: dict[str, Any] | None
+    model_quality_violations: list[Violation]
+    summary: dict[str, Any]
+
+    @property
+    def all_violations(self) -> list[Violation]:
+        """Both kinds, as the retraining policy counts them."""
+        return [*self.violations, *self.model_quality_violations]
+
+
 def evaluate(
     captures: ParsedCaptures,
     *,
@@ -100,8 +124,34 @@ def evaluate(
     vocabulary: Mapping[str, Any] | None,
     ground_truth: ParsedGroundTruth | None = None,
     overrides: Mapping[str, Any] | None = None,
+    model_quality_constraints: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[Violation], dict[str, Any]]:
-    """The interval's ``statistics.json``, its violations and airsage's summary."""
+    """The interval's data-quality ``statistics.json``, every violation (data and model
+    quality) and airsage's summary; :func:`evaluate_interval` keeps the two apart."""
+    report = evaluate_interval(
+        captures, statistics=statistics, constraints=constraints, vocabulary=vocabulary,
+        ground_truth=ground_truth, overrides=overrides,
+        model_quality_constraints=model_quality_constraints)
+    return report.statistics, report.all_violations, report.summary
+
+
+def evaluate_interval(
+    captures: ParsedCaptures,
+    *,
+    statistics: Mapping[str, Any],
+    constraints: Mapping[str, Any],
+    vocabulary: Mapping[str, Any] | None,
+    ground_truth: ParsedGroundTruth | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    model_quality_constraints: Mapping[str, Any] | None = None,
+    evaluation_time: str | None = None,
+) -> IntervalReport:
+    """Check one interval against the baseline (see the module doc).
+
+    ``model_quality_constraints`` is a model-quality ``constraints.json``; without one, the
+    ``multiclass_classification_constraints`` of ``constraints`` are used (airsage's older
+    baselines kept them there).
+    """
     config = merged_config(constraints, overrides or {})
     dist = config["distribution_constraints"]
     method = str(dist.get("comparison_method", "Robust"))
@@ -159,11 +209,10 @@ def evaluate(
     # -- statistics of the interval ---------------------------------------------------------
     entries = []
     for name, values in [*columns.items(), *derived.items()]:
-        kind = (base_constraints.get(name) or {}).get("inferred_type")
-        entry = feature_statistics(name, values, kind=None if kind == UNKNOWN else kind)
-        if name in derived:
-            entry["inferred_type"] = DERIVED_TYPES.get(name, entry["inferred_type"])
-        entries.append(entry)
+        # an input column's type is what its values are this interval (a type change is the
+        # data_type_check's business); a derived feature's type is declared
+        declared = DERIVED_TYPES.get(name) if name in derived else None
+        entries.append(feature_statistics(name, values, kind=declared))
     interval_statistics = statistics_document(len(records), entries)
 
     # -- data types (any sample size) -------------------------------------------------------
@@ -212,22 +261,22 @@ def evaluate(
             if violation:
                 violations.append(violation)
 
-    quality = _quality(records, ground_truth, constraints, config, method, details)
-    if quality.get("accuracy") is not None:
-        interval_statistics["multiclass_classification_metrics"] = {
-            "accuracy": {"value": quality["accuracy"],
-                         "standard_deviation": quality["standard_deviation"]},
-        }
-        if quality.get("violation"):
-            violations.append(quality.pop("violation"))
-    quality.pop("violation", None)
-    summary["ground_truth"] = quality
+    quality = evaluate_model_quality(
+        records, ground_truth,
+        constraints=constraints_block(model_quality_constraints, constraints),
+        min_ground_truth=int(config["min_ground_truth"]), method=method,
+        evaluation_time=evaluation_time)
+    summary["ground_truth"] = quality.summary
+    if quality.summary.get("checks"):
+        details[MODEL_QUALITY_CHECK] = quality.summary["checks"]
     summary["checks"] = dict(details)
     counts: dict[str, int] = defaultdict(int)
-    for violation in violations:
+    for violation in [*violations, *quality.violations]:
         counts[violation.constraint_check_type] += 1
     summary["violation_counts"] = dict(counts)
-    return interval_statistics, violations, summary
+    return IntervalReport(statistics=interval_statistics, violations=violations,
+                          model_quality_statistics=quality.statistics,
+                          model_quality_violations=quality.violations, summary=summary)
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
@@ -334,7 +383,7 @@ def _drift(
         if counts is None:
             return None
         present = [as_category(value) for value in values if value_type(value)[0] is not None]
-        measured = categorical_distance(counts, present)
+        measured = categorical_distance(counts, present, baseline_total(base_entry))
         threshold = float(dist.get("categorical_comparison_threshold",
                                    dist.get("comparison_threshold", 0.1)))
         kind = "categorical"
@@ -351,61 +400,3 @@ def _drift(
     return Violation(name, check, (
         f"Baseline drift distance: {_fmt(distance)} exceeds threshold: {threshold} "
         f"({kind} L-infinity, {method}; raw distance {_fmt(raw)}, n={n}, baseline m={m})."))
-
-
-def _quality(
-    records: Sequence[Any], ground_truth: ParsedGroundTruth | None,
-    constraints: Mapping[str, Any], config: Mapping[str, Any], method: str,
-    details: dict[str, Any],
-) -> dict[str, Any]:
-    result: dict[str, Any] = {"lines": 0, "malformed": 0, "matched": 0, "accuracy": None}
-    if ground_truth is None:
-        return result
-    result.update(lines=ground_truth.lines, malformed=ground_truth.malformed,
-                  malformed_examples=ground_truth.errors[:5])
-    events: dict[str, list[Any]] = defaultdict(list)
-    aliases: dict[str, str] = {}
-    for record in records:
-        events[record.event_id].append(record)
-        if record.inference_id:
-            aliases[record.inference_id] = record.event_id
-    pairs: list[tuple[int, int]] = []
-    mismatched = 0
-    for key, labels in ground_truth.labels.items():
-        event = events.get(key) or events.get(aliases.get(key, ""))
-        if not event:
-            continue
-        if len(labels) != len(event):
-            mismatched += 1
-            continue
-        for record in sorted(event, key=lambda r: r.position):
-            if record.label is not None:
-                pairs.append((record.label, labels[record.position]))
-    result["matched"] = len(pairs)
-    result["count_mismatched_events"] = mismatched
-    if not pairs:
-        return result
-    accuracy = sum(1 for predicted, actual in pairs if predicted == actual) / len(pairs)
-    std = math.sqrt(accuracy * (1 - accuracy) / len(pairs))
-    result.update(accuracy=accuracy, standard_deviation=std)
-    rule = ((constraints.get("multiclass_classification_constraints") or {}).get("accuracy")
-            or {})
-    minimum = int(config["min_ground_truth"])
-    if "threshold" not in rule:
-        result["verdict"] = "no quality baseline"
-        return result
-    if len(pairs) < minimum:
-        result["verdict"] = f"insufficient ground truth ({len(pairs)} < {minimum})"
-        return result
-    threshold = float(rule["threshold"])
-    margin = ROBUST_FACTOR * std if method == "Robust" else 0.0
-    failed = accuracy < threshold - margin
-    result["verdict"] = "violation" if failed else "ok"
-    details[MODEL_QUALITY_CHECK]["accuracy"] = {"value": accuracy, "threshold": threshold,
-                                                "margin": margin, "n": len(pairs)}
-    if failed:
-        result["violation"] = Violation("accuracy", MODEL_QUALITY_CHECK, (
-            f"Model quality requirement is not met. accuracy {_fmt(accuracy)} over "
-            f"{len(pairs)} labelled instances is below the threshold {_fmt(threshold)} "
-            f"(sampling margin {_fmt(margin)})."))
-    return result

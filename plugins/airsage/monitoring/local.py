@@ -28,6 +28,7 @@ from airsage.monitoring.base import (
     MonitorJobOutput,
     job_script,
 )
+from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
 
 LOG_TAIL_CHARS = 4000
 
@@ -65,6 +66,10 @@ class LocalMonitorJob:
                         "model version's baseline (airsage.monitoring.step.create_baseline) first"
                     )
                 lake.download(key, path)
+            quality_key = baseline_prefix + MODEL_QUALITY_DIR + CONSTRAINTS_FILE
+            if lake.exists(quality_key):  # a model-quality constraints.json, when one exists
+                lake.download(quality_key, processing / "baseline" / "model_quality"
+                              / CONSTRAINTS_FILE)
             vocabulary_key = baseline_prefix + VOCABULARY_FILE
             if lake.exists(vocabulary_key):
                 lake.download(vocabulary_key,
@@ -106,10 +111,21 @@ class LocalMonitorJob:
                     raise StepFailed(f"monitor job for {output_prefix} wrote no {name}")
                 lake.upload(path, output_prefix + name)
                 documents[name] = json.loads(path.read_text())
+            # Model quality is its own file set (Model Monitor's model-quality job): written
+            # next to the data-quality files, its violations counted with theirs.
+            for name in (STATISTICS_FILE, VIOLATIONS_FILE):
+                path = output / MODEL_QUALITY_DIR / name
+                if path.exists():
+                    lake.upload(path, output_prefix + MODEL_QUALITY_DIR + name)
+                    documents[MODEL_QUALITY_DIR + name] = json.loads(path.read_text())
+        quality_violations = documents.get(MODEL_QUALITY_DIR + VIOLATIONS_FILE) or {}
+        violations = {"violations": [*documents[VIOLATIONS_FILE].get("violations", []),
+                                     *quality_violations.get("violations", [])]}
         return MonitorJobOutput(
             statistics=documents[STATISTICS_FILE],
-            violations=documents[VIOLATIONS_FILE],
+            violations=violations,
             summary=documents[SUMMARY_FILE],
+            model_quality=documents.get(MODEL_QUALITY_DIR + STATISTICS_FILE),
         )
 
     @staticmethod

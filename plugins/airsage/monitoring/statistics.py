@@ -27,6 +27,10 @@ from airsage.monitoring.base import FRACTIONAL, INTEGRAL, STRING, UNKNOWN
 KLL_SHRINKING_FACTOR = 0.64  # Deequ's default "c"; recorded for readers of the sketch
 BUCKETS = 10  # Model Monitor materialises numeric distributions in 10 buckets
 ROBUST_FACTOR = 1.8
+# A string column's categorical distribution lists its most frequent values, at most this many
+# (Deequ's Histogram analyzer keeps 1000 detail bins): a text column with many distinct values
+# still has a distribution, of its top values.
+CATEGORICAL_TOP_K = 1000
 
 
 # -- values and types -------------------------------------------------------------------------
@@ -127,18 +131,33 @@ def sketch_points(sketch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- statistics -------------------------------------------------------------------------------
+def kll_buckets(values: np.ndarray, buckets: int = BUCKETS) -> list[dict[str, Any]]:
+    """Deequ's ``KLLSketch`` buckets: ``buckets`` equal slices of [min, max].
+
+    Bucket ``i`` spans ``min + (max - min) * i / buckets`` to ``... (i + 1) / buckets`` and
+    counts the values in [lower, upper) — the last one in [lower, upper]. A constant column
+    therefore has ``buckets`` buckets of width zero, every value in the last one.
+    """
+    ordered = np.sort(values)
+    start, end = float(ordered[0]), float(ordered[-1])
+    result = []
+    for i in range(buckets):
+        lower = start + (end - start) * i / buckets
+        upper = start + (end - start) * (i + 1) / buckets
+        below_lower = np.searchsorted(ordered, lower, side="left")
+        side = "right" if i == buckets - 1 else "left"
+        count = int(np.searchsorted(ordered, upper, side=side) - below_lower)
+        result.append({"lower_bound": lower, "upper_bound": upper, "count": count})
+    return result
+
+
 def numerical_statistics(numbers: Sequence[float], missing: int, k: int) -> dict[str, Any]:
     values = np.asarray(numbers, dtype=float)
     common = {"num_present": int(values.size), "num_missing": int(missing)}
     if values.size == 0:
         return {"common": common}
     low, high = float(values.min()), float(values.max())
-    edges = np.linspace(low, high, BUCKETS + 1) if high > low else np.array([low, high])
-    counts, _ = np.histogram(values, bins=edges)
-    buckets = [
-        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": int(c)}
-        for i, c in enumerate(counts)
-    ]
+    buckets = kll_buckets(values)
     return {
         "common": common,
         "mean": float(values.mean()),
@@ -151,23 +170,44 @@ def numerical_statistics(numbers: Sequence[float], missing: int, k: int) -> dict
 
 
 def string_statistics(
-    values: Sequence[str], missing: int, max_domain_size: int
+    values: Sequence[str], missing: int, max_domain_size: int = 100,
+    top_k: int = CATEGORICAL_TOP_K,
 ) -> dict[str, Any]:
+    """Model Monitor's ``string_statistics``: counts and the top-``top_k`` value buckets.
+
+    ``max_domain_size`` no longer hides the distribution (Model Monitor writes one for every
+    string column); whether the values form a domain is :func:`suggested_domain`'s call.
+    """
     counts = Counter(values)
     result: dict[str, Any] = {
         "common": {"num_present": len(values), "num_missing": int(missing)},
         "distinct_count": len(counts),
     }
-    if 0 < len(counts) <= max_domain_size:
+    if counts:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
         result["distribution"] = {
             "categorical": {
-                "buckets": [
-                    {"value": value, "count": int(count)}
-                    for value, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-                ]
+                "buckets": [{"value": value, "count": int(count)} for value, count in ranked]
             }
         }
     return result
+
+
+def suggested_domain(entry: Mapping[str, Any], max_domain_size: int = 100) -> list[str] | None:
+    """The domain a baseline suggests for a string column, or None when it has none.
+
+    A column has a domain when its distribution lists every distinct value and there are at
+    most ``max_domain_size`` of them; free text (many distinct values) has none, though its
+    statistics still carry a top-k distribution.
+    """
+    block = entry.get("string_statistics") or entry
+    buckets = ((block.get("distribution") or {}).get("categorical") or {}).get("buckets")
+    if not buckets:
+        return None
+    distinct = int(block.get("distinct_count", len(buckets)))
+    if distinct > len(buckets) or distinct > max_domain_size:
+        return None
+    return sorted(str(bucket["value"]) for bucket in buckets)
 
 
 def feature_statistics(
@@ -180,15 +220,16 @@ def feature_statistics(
 ) -> dict[str, Any]:
     """One ``features[]`` entry of ``statistics.json``.
 
-    ``kind`` (the baseline's inferred type) decides how the values are summarised, so that
-    an interval's statistics are comparable with the baseline even when a few values have
-    the wrong type; ``inferred_type`` always reports what this data looks like on its own.
+    Its block follows its ``inferred_type``, as in Model Monitor: a String column (one value
+    that is not a number makes it one) has ``string_statistics`` only, an Integral or
+    Fractional column ``numerical_statistics`` only. ``kind`` declares the type instead of
+    inferring it (airsage's derived features: the predicted label is a String of digits);
+    the entry then reports that type, with its block.
     """
-    inferred = infer_column_type(values)
-    kind = kind or inferred
+    kind = kind or infer_column_type(values)
     typed = [value_type(value) for value in values]
     missing = sum(1 for observed, _ in typed if observed is None)
-    entry: dict[str, Any] = {"name": name, "inferred_type": inferred}
+    entry: dict[str, Any] = {"name": name, "inferred_type": kind}
     if kind in (INTEGRAL, FRACTIONAL):
         numbers = [number for _, number in typed if number is not None]
         entry["numerical_statistics"] = numerical_statistics(numbers, missing, sketch_size)
@@ -252,12 +293,23 @@ def baseline_frequencies(baseline_entry: Mapping[str, Any]) -> dict[str, int] | 
     return {str(bucket["value"]): int(bucket["count"]) for bucket in buckets}
 
 
+def baseline_total(baseline_entry: Mapping[str, Any]) -> int | None:
+    """num_present of a baseline entry: the denominator of a top-k distribution's shares."""
+    present, _ = common_counts(baseline_entry)
+    return present or None
+
+
 def categorical_distance(
-    baseline_counts: Mapping[str, int], values: Sequence[str]
+    baseline_counts: Mapping[str, int], values: Sequence[str], baseline_present: int | None = None
 ) -> tuple[float, int, int] | None:
-    """L-infinity distance between the two value-frequency vectors, with n and m."""
+    """L-infinity distance between the two value-frequency vectors, with n and m.
+
+    ``baseline_present`` is the baseline's num_present: with a top-k distribution the bucket
+    counts do not add up to it, and the shares must still be of every baseline value.
+    """
     current = Counter(values)
-    n, m = sum(current.values()), sum(baseline_counts.values())
+    n = sum(current.values())
+    m = max(sum(baseline_counts.values()), baseline_present or 0)
     if n == 0 or m == 0:
         return None
     keys = set(current) | set(baseline_counts)
