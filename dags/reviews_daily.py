@@ -56,11 +56,15 @@ def reviews_daily() -> None:
     approval = approve_model_task()
     recorded = tasks.record_approval(registered)
     auto = tasks.auto_approved(registered)
-    route >> [tasks.keep_champion(registered), approval, auto]
-    approval >> [recorded, tasks.record_rejection(registered)]
+    rejected = tasks.record_rejection(registered)
+    approval >> [recorded, rejected]
     baselined = tasks.baseline()
     [auto, recorded] >> baselined
-    tasks.deploy(baselined)
+    deployed = tasks.deploy(baselined)
+    kept = tasks.keep_champion(registered)
+    route >> [kept, approval, auto]
+    # A teardown: it runs whatever happened upstream, and the run's state stays theirs.
+    [deployed, kept, rejected] >> tasks.report().as_teardown()
 
 
 reviews_daily()

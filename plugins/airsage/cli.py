@@ -134,6 +134,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.state == "success" else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print (and open in a browser, where one is available) a run's HTML report."""
+    import webbrowser
+
+    from airsage.reports.run import report_key
+
+    settings = _settings()
+    lake = _lake(settings)
+    key = report_key(args.dataset, args.date)
+    if not lake.exists(key):
+        print(f"no run report for {args.dataset} {args.date} at {lake.uri(key)}; the report task "
+              "writes it at the end of every reviews_daily run", file=sys.stderr)
+        return 1
+    uri = lake.uri(key)
+    url = uri if "://" in uri else Path(uri).resolve().as_uri()
+    print(url)
+    if not args.no_browser:
+        webbrowser.open(url)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from airsage.demo import run_demo
 
@@ -204,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", type=_date, default=None)
     run.add_argument("--conf", help="JSON object of Params")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="a run's HTML report").add_subparsers(
+        dest="report_command", required=True)
+    report_open = report.add_parser("open", help="print and open the report of a day's run")
+    report_open.add_argument("--date", type=_date, required=True, help="the run's partition day")
+    report_open.add_argument("--dataset", default="reviews")
+    report_open.add_argument("--no-browser", action="store_true", help="only print its address")
+    report_open.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="the local end-to-end demo")
     demo.add_argument("--days", type=int, default=3)

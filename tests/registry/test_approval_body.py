@@ -32,7 +32,7 @@ def test_the_body_is_short_markdown_with_every_check() -> None:
     assert body.startswith("**reviews-sentiment v7**, trained on partition 2026-03-03")
     assert "| metric | candidate | champion v5 |" in body
     assert "| accuracy | 0.8123 | 0.7900 |" in body
-    assert "| bias:DPPL | pass | -0.0613 | |DPPL| <= 0.25 |".replace("|DPPL|", "/DPPL/") in body
+    assert "| bias:DPPL | pass | -0.0613 | \\|DPPL\\| <= 0.25 |" in body
     assert "| bias:DI | **FAIL** | 0.5200 |" in body
     assert "blessing.json" in body and "reports/eval/candidate.json" in body
 

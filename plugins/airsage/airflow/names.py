@@ -28,6 +28,7 @@ AUTO_APPROVED = "auto_approved"
 KEEP_CHAMPION = "keep_champion"
 BASELINE = "baseline"
 DEPLOY = "deploy"
+REPORT = "report"
 
 # reviews_drift_monitor
 MONITOR = "monitor"

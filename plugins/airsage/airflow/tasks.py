@@ -315,6 +315,36 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
     return narrated(names.DEPLOY, result.to_dict())
 
 
+REPORTED_STEPS = (names.QUALITY_GATE, names.BIAS_GATE, names.PREPARE, names.TRAIN, names.EVALUATE,
+                  names.REGISTER, names.DEPLOY)
+
+
+@task(task_id=names.REPORT, trigger_rule="all_done")
+def report(**context: Any) -> dict[str, Any]:
+    """The run's HTML report (quality history, bias per group, training curves, confusion
+    matrix, champion against challenger, drift), whatever the run's outcome; its log names
+    where it is, and `airsage report open --date D` opens it."""
+    from airsage.reports.run import write_run_report
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    ti = context["ti"]
+    day = partition_day(context, lake)
+    results = {step: ti.xcom_pull(task_ids=step) for step in REPORTED_STEPS}
+    try:
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    except Exception as exc:  # the report must not fail for want of the task states
+        log.warning("task states unavailable for the report: %s", exc)
+        states = {}
+    endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
+    with step_errors(names.REPORT, quarantine_batch=False):
+        key = write_run_report(lake, settings, names.DATASET, day,
+                               {**{k: v for k, v in results.items() if v}, "_states": states},
+                               run_id=str(context.get("run_id") or ""), endpoint=endpoint)
+    log.info("run report: %s", lake.uri(key))
+    return {"report_key": key, "report_uri": lake.uri(key), "day": day}
+
+
 # -- drift monitor ------------------------------------------------------------------------
 
 

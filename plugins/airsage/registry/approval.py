@@ -26,7 +26,7 @@ def _value(value: Any) -> str:
         text = ", ".join(_value(v) for v in value)
     else:
         text = str(value)
-    text = text.replace("|", "/").replace("\n", " ")
+    text = text.replace("|", "\\|").replace("\n", " ")  # a pipe would end the table cell
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
