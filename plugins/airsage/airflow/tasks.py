@@ -333,6 +333,7 @@ def report(**context: Any) -> dict[str, Any]:
     results = {step: ti.xcom_pull(task_ids=step) for step in REPORTED_STEPS}
     try:
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        states.pop(names.REPORT, None)  # itself: still running
     except Exception as exc:  # the report must not fail for want of the task states
         log.warning("task states unavailable for the report: %s", exc)
         states = {}

@@ -91,8 +91,8 @@ def _read_json(lake: Lake, key: str) -> Any:
 
 def _quality(page: Page, result: Mapping[str, Any] | None, lake: Lake, dataset: str, day: str,
              settings: Any) -> None:
-    from airsage.quality.history import REPORT_KIND as QUALITY_KIND
     from airsage.quality.history import REPORT_FILE as QUALITY_FILE
+    from airsage.quality.history import REPORT_KIND as QUALITY_KIND
 
     # A failed gate returns nothing, but it wrote its results (the same document) first.
     result = result or _read_json(lake, LakeLayout(dataset).report(QUALITY_KIND, day, QUALITY_FILE))
@@ -198,11 +198,12 @@ def _evaluation(page: Page, result: Mapping[str, Any] | None) -> None:
         page.section("Evaluation", _absent("evaluate"))
         return
     metrics = (result.get("evaluation") or {}).get("multiclass_classification_metrics") or {}
+    metadata = (result.get("evaluation") or {}).get("metadata") or {}
     matrix = metrics.get("confusion_matrix") or {}
     labels = sorted(matrix, key=lambda label: float(label) if label.lstrip("-").isdigit() else 0)
     parts = [f"<p>Accuracy {number(result.get('accuracy'))}, macro F1 {number(result.get('macro_f1'))}, "
              f"majority baseline {number(result.get('baseline_accuracy'))} on "
-             f"{number(result.get('test_rows'))} rows.</p>"]
+             f"{number(result.get('test_rows') or metadata.get('test_rows'))} rows.</p>"]
     if labels:
         grid = [[int(matrix[a].get(p, 0)) for p in labels] for a in labels]
         parts.append(image(figures.confusion(labels, grid), "confusion matrix"))
