@@ -27,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airsage.airflow import names, tasks
 from airsage.airflow.approval import approve_model_task
 from airsage.airflow.assets import DRIFT
+from airsage.airflow.deadline import daily_deadline
 from airsage.airflow.defaults import default_args
 from airsage.airflow.params import daily_params
 
@@ -41,6 +42,7 @@ from airsage.airflow.params import daily_params
     max_active_runs=1,
     default_args=default_args(),
     params=daily_params(),
+    deadline=daily_deadline(),
     tags=["airsage", "reviews"],
     doc_md=__doc__,
 )

@@ -49,6 +49,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowS
         # test is about which blessed model ends up serving, not about the blessing.
         "AIRSAGE__EVALUATION__CHAMPION_TOLERANCE": "1.0",
         "AIRSAGE__EVALUATION__ACCURACY_THRESHOLD": "0.0",
+        "AIRSAGE__ALERTS__RUN_DEADLINE_MINUTES": "1",  # every run here takes longer
         "HF_HUB_OFFLINE": "1",
     }
     settings = load_settings(environ=airsage_env)
@@ -175,6 +176,16 @@ def test_a_rejection_through_the_rest_api_marks_the_version_rejected(airflow: An
     assert rejected[0].tags["approval.decided_by"] and rejected[0].tags["approval.decided_at"]
     still, _ = _serving(settings)
     assert (still.version, still.data_day) == (champion.version, champion.data_day)
+
+
+def test_runs_that_outlive_their_deadline_alerted(airflow: Any) -> None:
+    from airsage.alerts.sinks import log_sink
+
+    services, settings = airflow
+    late = services.wait_for(
+        lambda: [a for a in log_sink(settings).read() if "has not finished after 1 minutes" in a.title],
+        "a deadline alert", 180)
+    assert all(a.dag_id == "reviews_daily" and a.severity == "warning" for a in late)
 
 
 def _q(run_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from airsage.airflow.notifiers import AirsageNotifier
@@ -20,3 +21,13 @@ def default_args() -> dict[str, Any]:
         "max_retry_delay": dt.timedelta(minutes=10),
         "on_failure_callback": [AirsageNotifier()],
     }
+
+
+@functools.cache
+def parse_time_settings() -> Any:
+    """The configuration as the DAG files see it when parsed (the file and ``AIRSAGE__…``
+    variables; never the run-time Variable): read once per parse, for the trigger form's
+    defaults and the run deadline."""
+    from airsage.config import load_settings
+
+    return load_settings()

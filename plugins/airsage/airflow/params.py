@@ -63,9 +63,9 @@ def _as_bool(value: Any) -> bool:
 
 
 def configured_options() -> RunOptions:
-    from airsage.config import load_settings
+    from airsage.airflow.defaults import parse_time_settings
 
-    return RunOptions.from_settings(load_settings())
+    return RunOptions.from_settings(parse_time_settings())
 
 
 def _from_config(key: str, value: Any) -> str:
