@@ -71,3 +71,22 @@ def test_bad_arguments_are_refused_with_the_reason(capsys: pytest.CaptureFixture
         main(["data", "ingest", "x.csv", "--date", "05/01/2026"])
     assert exit_info.value.code == 2
     assert "is not a date" in capsys.readouterr().err
+
+
+def test_help_shows_an_example_of_every_command(capsys) -> None:
+    import argparse
+
+    from airsage.cli import EXAMPLES, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name in commands:
+        assert f"airsage {name} " in EXAMPLES or f"airsage {name}\n" in EXAMPLES, name
+
+
+def test_a_bad_argument_exits_non_zero_with_one_line(capsys) -> None:
+    from airsage.cli import main
+
+    assert main(["run", "reviews_daily", "--conf", "{not json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("airsage: JSONDecodeError:") and "\n" not in err

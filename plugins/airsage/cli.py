@@ -167,8 +167,24 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = """examples (after `. scripts/env.sh`):
+  airsage data generate --date 2026-03-01 --days 3 --rows 4000 --land   synthetic days, landed
+  airsage data ingest reviews.csv --date 2026-03-01                      land your own file
+  airsage sql "SELECT rating, count(*) FROM airsage.reviews GROUP BY 1" --date 2026-03-01
+  airsage quality suggest --date 2026-03-01 --out my.dqdl                a DQDL ruleset it passes
+  airsage run reviews_daily --date 2026-03-01 --conf '{"tuning": true}'  one run, in-process
+  airsage run reviews_drift_monitor --date 2026-03-02                    check captured traffic
+  airsage report open --date 2026-03-01                                  the run's HTML report
+  airsage serve --port 8085                                              a local endpoint by hand
+  airsage endpoint describe                                              what the endpoint serves
+  airsage demo --days 3                                                  the whole loop, offline
+  airsage config                                                         the merged settings
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="airsage", description=__doc__)
+    parser = argparse.ArgumentParser(prog="airsage", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="generate and land review batches").add_subparsers(
@@ -251,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AirsageError as exc:
         print(f"airsage: {exc}", file=sys.stderr)
         return 2
+    except (OSError, ValueError, LookupError) as exc:  # a bad path, JSON or name: one line
+        print(f"airsage: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
