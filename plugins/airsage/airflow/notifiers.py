@@ -1,7 +1,16 @@
-"""The Airflow notifier that turns a failed task (or a drift verdict) into an airsage alert."""
+"""Alerts through Airflow's own notifiers: the failure callback, and the sinks behind it.
+
+Every alert goes to the local log sink (offline, read by the demo and the tests) and to each
+provider notifier whose configuration exists: ``SmtpNotifier`` (the ``alerts.smtp_conn_id``
+connection, recipients in its extra), ``SlackWebhookNotifier`` (``alerts.slack_conn_id``, a
+Slack webhook connection), ``SnsNotifier`` (``alerts.sns_topic_arn`` through
+``alerts.aws_conn_id``). The providers' notifiers send; airsage only decides what to say.
+"""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -9,31 +18,57 @@ from airflow.sdk import BaseNotifier
 from airsage.alerts.base import Alert
 
 
+class NotifierSink:
+    """An alert sink that delivers through a provider notifier built for each alert."""
+
+    def __init__(self, name: str, build: Callable[[Alert], BaseNotifier]) -> None:
+        self.name, self.build = name, build
+
+    def send(self, alert: Alert) -> None:
+        # The text is final: calling notify() directly renders no Jinja in a rule's message.
+        self.build(alert).notify({})
+
+
+def _subject(alert: Alert) -> str:
+    return f"[airsage {alert.severity}] {alert.title}"
+
+
+def _html(alert: Alert) -> str:
+    return f"<pre>{html.escape(alert.as_text())}</pre>"
+
+
 def configured_sinks(settings: Any) -> list[Any]:
-    """The log-file sink always; SMTP and Slack when their Airflow connections exist."""
-    from airsage.alerts.sinks import SlackWebhookSink, SmtpSink, log_sink
+    """The log-file sink always; each provider notifier whose configuration exists."""
+    from airsage.alerts.sinks import log_sink
 
     section = settings.section("alerts")
     sinks: list[Any] = [log_sink(settings)]
-    smtp = _connection(section.get("smtp_conn_id"))
+    smtp_id = section.get("smtp_conn_id")
+    smtp = _connection(smtp_id)
     if smtp is not None:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
         extra = smtp.extra_dejson
-        recipients = extra.get("to") or []
-        sinks.append(
-            SmtpSink(
-                smtp.host, int(smtp.port or 25), extra.get("from_email", "airsage@localhost"),
-                [recipients] if isinstance(recipients, str) else list(recipients),
-                login=smtp.login or None, password=smtp.password or None,
-                starttls=bool(extra.get("starttls", False)),
-            )
-        )
-    slack = _connection(section.get("slack_conn_id"))
-    if slack is not None:
-        url = slack.password or slack.host or ""
-        if url and not url.startswith("http"):
-            url = f"https://hooks.slack.com/services/{url.lstrip('/')}"
-        if url:
-            sinks.append(SlackWebhookSink(url))
+        to = extra.get("to") or []
+        sender = extra.get("from_email", "airsage@localhost")
+        sinks.append(NotifierSink("smtp", lambda alert: SmtpNotifier(
+            to=[to] if isinstance(to, str) else list(to), from_email=sender,
+            subject=_subject(alert), html_content=_html(alert), smtp_conn_id=smtp_id)))
+    slack_id = section.get("slack_conn_id")
+    if _connection(slack_id) is not None:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        sinks.append(NotifierSink("slack", lambda alert: SlackWebhookNotifier(
+            slack_webhook_conn_id=slack_id, text=alert.as_text())))
+    topic = section.get("sns_topic_arn")
+    if topic:
+        from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+        aws_conn_id = section.get("aws_conn_id") or settings.section("aws").get("conn_id")
+        region = settings.section("aws").get("region")
+        sinks.append(NotifierSink("sns", lambda alert: SnsNotifier(
+            aws_conn_id=aws_conn_id, target_arn=str(topic), message=alert.as_text(),
+            subject=_subject(alert)[:100], region_name=region)))
     return sinks
 
 
@@ -55,8 +90,19 @@ def send_alert(alert: Alert, settings: Any | None = None) -> dict[str, str]:
     return deliver(alert, configured_sinks(settings or task_settings()))
 
 
+def report_link(settings: Any, dataset: str, partition: str | None) -> str | None:
+    """Where the run's report is (written by the run's last task, whatever happened)."""
+    if not partition:
+        return None
+    from airsage.reports.run import report_key
+    from airsage.targets import implementation
+
+    return str(implementation("lake", settings).uri(report_key(dataset, partition)))
+
+
 class AirsageNotifier(BaseNotifier):
-    """Sends an alert naming the DAG, task, partition and the error's own message."""
+    """Sends an alert naming the DAG, run, task, partition, the error's own message (which
+    names the rule, measured and expected values) and the run report's address."""
 
     template_fields = ("title",)
 
@@ -65,18 +111,27 @@ class AirsageNotifier(BaseNotifier):
         self.title = title
 
     def notify(self, context: Any) -> None:
+        from airsage.airflow import names
+        from airsage.airflow.runtime import partition_of, task_settings
+
         exception = context.get("exception")
         ti = context.get("ti")
-        logical = context.get("logical_date")
+        settings = task_settings()
+        partition = partition_of(context)
+        report = report_link(settings, names.DATASET, partition)
+        details: dict[str, Any] = {"exception_type": type(exception).__name__} if exception else {}
+        if report:
+            details["report"] = report
         alert = Alert(
             title=self.title,
-            message=str(exception) if exception else "task failed without an exception",
+            message=(str(exception) if exception else "task failed without an exception")
+            + (f"\nRun report: {report}" if report else ""),
             severity="error",
             dag_id=getattr(context.get("dag"), "dag_id", None),
             task_id=getattr(ti, "task_id", None),
             run_id=context.get("run_id"),
-            partition=logical.date().isoformat() if logical is not None else None,
-            details={"exception_type": type(exception).__name__} if exception else {},
+            partition=partition,
+            details=details,
         )
-        outcomes = send_alert(alert)
+        outcomes = send_alert(alert, settings)
         self.log.info("airsage alert sent: %s", outcomes)

@@ -70,6 +70,18 @@ def lake_for(settings: Settings) -> Any:
     return implementation("lake", settings)
 
 
+def partition_of(context: Mapping[str, Any]) -> str | None:
+    """Rules 1 and 2 of :func:`partition_day` (no lake needed): the ``partition_date``
+    Param, else the data interval's start; None for a run that has neither."""
+    from airsage.airflow.params import requested_partition
+
+    requested = requested_partition(context.get("params") or {})
+    if requested is not None:
+        return requested
+    start = context.get("data_interval_start")
+    return start.date().isoformat() if start is not None else None
+
+
 def partition_day(context: Mapping[str, Any], lake: Any, dataset: str = names.DATASET) -> str:
     """The partition a run processes. One rule for every kind of run:
 
@@ -81,14 +93,9 @@ def partition_day(context: Mapping[str, Any], lake: Any, dataset: str = names.DA
     3. else (an asset-triggered run has no data interval) the newest landed partition up to
        the day the run was queued — the drifted traffic's newest data.
     """
-    from airsage.airflow.params import requested_partition
-
-    requested = requested_partition(context.get("params") or {})
-    if requested is not None:
-        return requested
-    start = context.get("data_interval_start")
-    if start is not None:
-        return start.date().isoformat()
+    known = partition_of(context)
+    if known is not None:
+        return known
     from airsage.lake.layout import LakeLayout
 
     layout = LakeLayout(dataset)

@@ -1,12 +1,11 @@
-"""Alert sinks. The log file always works offline; SMTP and Slack are used when configured."""
+"""The local alert sink (a JSON-lines file; always works offline) and delivery to many sinks.
+
+E-mail, Slack and SNS are Airflow's provider notifiers (``airsage.airflow.notifiers``)."""
 
 from __future__ import annotations
 
 import fcntl
 import json
-import smtplib
-import urllib.request
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -33,58 +32,6 @@ class LogFileSink:
             return []
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return [Alert(**json.loads(line)) for line in lines if line.strip()]
-
-
-class SmtpSink:
-    """Sends the alert as a plain-text e-mail."""
-
-    name = "smtp"
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        sender: str,
-        recipients: list[str],
-        *,
-        login: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        timeout: float = 10.0,
-    ) -> None:
-        self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
-        self.login, self.password, self.starttls, self.timeout = login, password, starttls, timeout
-
-    def send(self, alert: Alert) -> None:
-        message = EmailMessage()
-        message["Subject"] = f"[airsage {alert.severity}] {alert.title}"
-        message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
-        message.set_content(alert.as_text())
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as client:
-            if self.starttls:
-                client.starttls()
-            if self.login:
-                client.login(self.login, self.password or "")
-            client.send_message(message)
-
-
-class SlackWebhookSink:
-    """Posts the alert to a Slack incoming-webhook URL."""
-
-    name = "slack"
-
-    def __init__(self, webhook_url: str, *, timeout: float = 10.0) -> None:
-        self.webhook_url, self.timeout = webhook_url, timeout
-
-    def send(self, alert: Alert) -> None:
-        body = json.dumps({"text": alert.as_text()}).encode()
-        request = urllib.request.Request(
-            self.webhook_url, data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            if response.status >= 300:
-                raise OSError(f"Slack webhook answered HTTP {response.status}")
 
 
 def log_sink(settings: Any) -> LogFileSink:
