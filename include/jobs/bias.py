@@ -12,6 +12,11 @@ Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING
   metrics) and ``methods: {pre_training_bias: {methods: "all" | [...]},
   post_training_bias: {...}}``. airsage adds ``facet[].facet_type`` ("values" or
   "threshold"); without it a single number on a numeric column is a threshold, as in Clarify.
+  A facet without ``value_or_threshold`` is measured for every value it takes, each in turn
+  as the sensitive group d against all other rows (what Clarify does when no value is given).
+  airsage also reads ``min_group_size``: a group with fewer rows is reported with empty
+  metrics and ``skipped: "too few rows to judge ..."`` instead of noise or an infinite KL.
+  Every group entry carries ``rows``, its number of rows.
 - ``output/analysis.json``: the report; ``AIRSAGE_BIAS_OUTPUT`` may name another directory.
 
 Exit codes: 0 on success, 2 when the input or the config cannot be used (retrying will not
@@ -135,6 +140,35 @@ def _facet_split(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> dict[
     return {"facet_values": values, "facet_threshold": None}
 
 
+def _group_rows(data: pd.DataFrame, column: str, split: dict[str, Any]) -> int:
+    """Rows of the sensitive group d (values compared also as text, as the metrics do)."""
+    series = data[column]
+    if split["facet_threshold"] is not None:
+        return int((series > split["facet_threshold"]).sum())
+    values = split["facet_values"]
+    text = series.astype(str).isin([str(v) for v in values])
+    return int((series.isin(values) | text).sum())
+
+
+def _facet_groups(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sensitive groups of one facet spec: the given one, or every value in turn."""
+    if spec.get("value_or_threshold") is not None:
+        return [_facet_split(data, column, spec)]
+    values = sorted(data[column].dropna().unique().tolist(), key=str)
+    if not values:
+        raise InputDataError(f"bias job: facet {column!r} has no values in this batch")
+    return [{"facet_values": [value], "facet_threshold": None} for value in values]
+
+
+def _skip_reason(rows: int, total: int, min_group_size: int) -> str | None:
+    if rows < min_group_size:
+        return (f"too few rows to judge: {rows} row(s) in this group, min_group_size is "
+                f"{min_group_size}")
+    if rows == total:
+        return "no comparison group: every row of the batch is in this group"
+    return None
+
+
 def _methods(config: dict[str, Any], key: str) -> list[str] | None:
     block = (config.get("methods") or {}).get(key)
     if block is None:
@@ -170,22 +204,38 @@ def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
             "bias job: post_training_bias needs predicted_label (a column of the dataset "
             "holding the model's predictions)"
         )
+    try:
+        min_group_size = int(config.get("min_group_size") or 0)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"bias job: min_group_size must be a whole number, got "
+            f"{config.get('min_group_size')!r}") from None
     pre_groups: dict[str, list] = {}
     post_groups: dict[str, list] = {}
     for spec in facets:
         column = _column(data, spec.get("name_or_index"), "facet")
-        split = _facet_split(data, column, spec)
-        shown = [split["facet_threshold"]] if split["facet_values"] is None \
-            else split["facet_values"]
-        common = {"facet": column, "label": label, "label_values": label_values,
-                  "group": group, **split}
-        if pre is not None:
-            pre_groups.setdefault(column, []).append(
-                (shown, pretraining_metrics(data, metrics=pre, **common)))
-        if post is not None:
-            post_groups.setdefault(column, []).append((shown, posttraining_metrics(
-                data, predicted_label=_column(data, predicted, "predicted_label"),
-                metrics=post, **common)))
+        measured = data.dropna(subset=[column, label])
+        for split in _facet_groups(data, column, spec):
+            shown = [split["facet_threshold"]] if split["facet_values"] is None \
+                else split["facet_values"]
+            rows = _group_rows(measured, column, split)
+            # a named group with no rows is refused by the metrics below, naming the facet
+            named_and_absent = rows == 0 and spec.get("value_or_threshold") is not None
+            skipped = None if named_and_absent else _skip_reason(rows, len(measured),
+                                                                  min_group_size)
+            extra: dict[str, Any] = {"rows": rows}
+            if skipped is not None:
+                extra["skipped"] = skipped
+            common = {"facet": column, "label": label, "label_values": label_values,
+                      "group": group, **split}
+            if pre is not None:
+                values = {} if skipped else pretraining_metrics(data, metrics=pre, **common)
+                pre_groups.setdefault(column, []).append((shown, values, extra))
+            if post is not None:
+                values = {} if skipped else posttraining_metrics(
+                    data, predicted_label=_column(data, predicted, "predicted_label"),
+                    metrics=post, **common)
+                post_groups.setdefault(column, []).append((shown, values, extra))
     analysis: dict[str, Any] = {"version": ANALYSIS_VERSION}
     if pre is not None:
         analysis["pre_training_bias_metrics"] = stage_section(

@@ -100,14 +100,28 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(task_id=names.BIAS_GATE)
-def bias_gate(curated: dict[str, Any]) -> dict[str, Any]:
+def bias_gate(curated: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Clarify's pre-training bias metrics for the configured facet, against thresholds."""
     from airsage.bias.gate import run_bias_gate
 
     settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
         report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
+    _send_bias_warning(report, settings, context)
     return {**report.to_dict(), "day": day}
+
+
+def _send_bias_warning(report: Any, settings: Any, context: dict[str, Any]) -> None:
+    """A warn verdict accepts the batch but tells a person: a warning alert."""
+    from dataclasses import replace
+
+    from airsage.airflow.notifiers import send_alert
+    from airsage.bias.gate import warning_alert
+
+    alert = warning_alert(report)
+    if alert is not None:
+        send_alert(replace(alert, dag_id=names.DAILY_DAG_ID, task_id=names.BIAS_GATE,
+                           run_id=context.get("run_id")), settings)
 
 
 @task(task_id=names.PREPARE)
