@@ -58,7 +58,7 @@ STRING = "String"
 UNKNOWN = "Unknown"
 
 SOURCES = ("airsage", "model_monitor")
-BASELINE_SOURCES = ("auto", "curated", "features")
+BASELINE_SOURCES = ("auto", "unseen", "curated", "features")
 COMPARISON_METHODS = ("Robust", "Simple")
 CATEGORICAL_DRIFT_METHODS = ("LInfinity",)
 
@@ -214,6 +214,8 @@ class BaselineResult:
     source_key: str
     baseline_accuracy: float | None
     quality_reference: str | None
+    source: str = "curated"          # unseen | curated | features (which rows, see create_baseline)
+    excluded_key: str | None = None  # the rows left out: the model's training split
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -227,6 +229,8 @@ class BaselineResult:
             "source_key": self.source_key,
             "baseline_accuracy": self.baseline_accuracy,
             "quality_reference": self.quality_reference,
+            "source": self.source,
+            "excluded_key": self.excluded_key,
         }
 
 
