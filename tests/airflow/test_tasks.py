@@ -60,3 +60,45 @@ def test_a_bias_warn_sends_a_warning_alert_and_the_batch_goes_on(monkeypatch) ->
     monkeypatch.setattr(gate, "run_bias_gate", lambda *args, **kwargs: passing)
     tasks.bias_gate.function({"day": "2026-01-01", "key": "curated/x.parquet"})
     assert sent == []
+
+
+def test_at_checks_the_hour_it_names() -> None:
+    import datetime as dt
+
+    import pytest
+    from airflow.sdk.exceptions import AirflowFailException
+
+    utc = dt.UTC
+    logical = dt.datetime(2026, 1, 1, 10, 30, tzinfo=utc)
+    base = {"data_interval_start": logical, "data_interval_end": logical, "logical_date": logical}
+    start, end = tasks._interval({**base, "params": {"at": "2026-03-05T14:37"}})
+    assert (start, end) == (dt.datetime(2026, 3, 5, 14, tzinfo=utc),
+                            dt.datetime(2026, 3, 5, 15, tzinfo=utc))
+    # an offset is honoured: 16:10 at +02:00 is the 14:00 UTC hour
+    assert tasks._interval({**base, "params": {"at": "2026-03-05T16:10+02:00"}})[0] == start
+    window = tasks._interval({**base, "params": {"window_from": "2026-03-05T08:00",
+                                                 "window_to": "2026-03-05T11:00"}})
+    assert window == (dt.datetime(2026, 3, 5, 8, tzinfo=utc), dt.datetime(2026, 3, 5, 11, tzinfo=utc))
+    # empty form fields: the run's own interval, as before
+    assert tasks._interval({**base, "params": {"at": None}})[1] == dt.datetime(2026, 1, 1, 10, tzinfo=utc)
+    for bad, words in (({"at": "tomorrow"}, "not a time"),
+                       ({"at": "2026-03-05T14:00", "window_from": "2026-03-05T08:00"}, "not both"),
+                       ({"window_from": "2026-03-05T08:00"}, "window_to is empty"),
+                       ({"window_from": "2026-03-05T08:00", "window_to": "2026-03-05T07:00"},
+                        "must be after")):
+        with pytest.raises(AirflowFailException, match=words):
+            tasks._interval({**base, "params": bad})
+
+
+def test_the_drift_monitor_trigger_form_validates_the_hour() -> None:
+    import pytest
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from airsage.airflow.monitor_params import drift_monitor_params
+
+    params = drift_monitor_params()
+    assert set(params) == {"at", "window_from", "window_to"}
+    assert params["at"].resolve("2026-03-05T14:00") == "2026-03-05T14:00"
+    assert drift_monitor_params()["at"].resolve(None) is None
+    with pytest.raises(ParamValidationError):
+        drift_monitor_params()["at"].resolve("05/03/2026 2pm")

@@ -271,8 +271,19 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
 
 
 def _interval(context: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
-    """The hour(s) a monitor run checks: its data interval, or for a manual run (whose
-    interval is empty) the hour before its logical date."""
+    """The hour(s) a monitor run checks: the hour (``at``) or window a person named in the
+    trigger form or with ``airsage run ... --at``; else its data interval, or for a manual
+    run (whose interval is empty) the hour before its logical date."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airsage.airflow.monitor_params import requested_interval
+
+    try:
+        asked = requested_interval(_params(context))
+    except ValueError as exc:
+        raise AirflowFailException(f"{names.MONITOR}: {exc}") from exc
+    if asked is not None:
+        return asked
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is not None and end is not None and end > start:
         return start, end
