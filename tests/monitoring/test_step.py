@@ -109,6 +109,35 @@ def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar)
     assert features.item_count == len(balanced)
 
 
+def test_unseen_baseline_adds_earlier_accepted_days_only(settings, lake, model_tar):
+    from airsage.lake.quarantine import quarantine
+
+    layout = LakeLayout("reviews")
+
+    def curated(day, frame):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        lake.write_bytes(layout.curated(day) + "reviews.parquet", buffer.getvalue())
+
+    today = make_reviews(600, seed=31)
+    curated(DAY, today)
+    _write_features(lake, "train", today.groupby("sentiment").head(50))
+    curated("2024-04-30", make_reviews(300, seed=32))          # accepted: joins
+    curated("2024-04-29", make_reviews(200, seed=33))          # refused later: stays out
+    quarantine(lake, "reviews", "2024-04-29", step="bias_gate", reason="biased")
+    artifact = layout.model_artifact("train-job-3")
+    lake.upload(model_tar, artifact)
+    alone = create_baseline(settings.with_overrides({"monitoring": {"baseline_history_days": 0}}),
+                            lake, "reviews", DAY, model_name="m", model_version="2",
+                            model_artifact_key=artifact)
+    result = create_baseline(settings, lake, "reviews", DAY, model_name="m", model_version="2",
+                             model_artifact_key=artifact)
+    assert result.item_count == alone.item_count + 300
+    rows = json.loads(lake.read_bytes(result.constraints_key))["airsage"]["baseline_rows"]
+    assert rows["earlier_days"] == [{"key": layout.curated("2024-04-30") + "reviews.parquet",
+                                     "rows": 300}]
+
+
 def test_unseen_rows_refuses_a_day_the_model_saw_entirely():
     from airsage.monitoring.step import unseen_rows
 

@@ -87,6 +87,7 @@ class MonitoringSettings:
     identifier_columns: tuple[str, ...] = ("review_id",)
     baseline_source: str = "auto"
     baseline_split: str = "train"
+    baseline_history_days: int = 3  # unseen: earlier accepted days' curated rows join in
     distribution_threshold: float = 0.1
     categorical_threshold: float = 0.1
     comparison_method: str = "Robust"
@@ -152,6 +153,11 @@ class MonitoringSettings:
                 raise ConfigurationError(
                     f"monitoring.{key} in {source} is {value}; expected a number in [0, 1]"
                 )
+        if self.baseline_history_days < 0:
+            raise ConfigurationError(
+                f"monitoring.baseline_history_days in {source} must be >= 0, got "
+                f"{self.baseline_history_days}"
+            )
         if self.min_samples < 1 or self.min_ground_truth < 1:
             raise ConfigurationError(
                 f"monitoring.min_samples and min_ground_truth in {source} must be >= 1, got "

@@ -133,6 +133,33 @@ def unseen_rows(
     return rows.reset_index(drop=True), {"unseen_rows": len(unseen), "strata": counts}
 
 
+def _with_earlier_days(
+    lake: Lake, layout: LakeLayout, day: dt_.date | str, frame: Any, days: int
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Add the curated rows of up to ``days`` earlier accepted days (never trained on).
+
+    The model trained on this day's split only, so earlier days are unseen too, and they
+    have the natural mix as they are. The rows matter: the Robust comparison subtracts a
+    margin that shrinks with the baseline's size, so a baseline of one day's held-out share
+    (~10 % of a day) would hide real drift. A quarantined day is not accepted data: skipped.
+    """
+    import pandas as pd
+
+    current = dt_.date.fromisoformat(partition_value(day))
+    frames, used = [frame], []
+    for back in range(1, days + 1):
+        earlier = (current - dt_.timedelta(days=back)).isoformat()
+        key = layout.curated(earlier) + CURATED_FILE
+        if not lake.exists(key) or lake.exists(layout.quarantine_marker(earlier)):
+            continue
+        rows = _read_parquet(lake, key, "curated data of an earlier day")
+        frames.append(rows)
+        used.append({"key": key, "rows": len(rows)})
+    if not used:
+        return frame, used
+    return pd.concat(frames, ignore_index=True), used
+
+
 def create_baseline(
     settings: Settings,
     lake: Lake,
@@ -149,8 +176,9 @@ def create_baseline(
 
     - ``unseen`` (and ``auto`` when the curated day and its training split exist): the
       day's curated rows minus the training split's rows (by ``identifier_columns[0]``),
-      subsampled to the curated day's mix (see :func:`unseen_rows`). Every check — data
-      quality, text, prediction and model quality — is judged against these rows.
+      subsampled to the curated day's mix (see :func:`unseen_rows`), plus the curated rows
+      of up to ``baseline_history_days`` earlier accepted days. Every check — data quality,
+      text, prediction and model quality — is judged against these rows.
     - ``curated``: ``LakeLayout(dataset).curated(day)/reviews.parquet`` as it is. It holds the
       training rows, on which the model is more confident than on anything it will serve:
       healthy traffic then looks like prediction drift (a false alarm every hour).
@@ -186,6 +214,8 @@ def create_baseline(
         frame, selection = unseen_rows(curated, train, id_column=id_column,
                                        label_column=monitoring.label_column,
                                        text_column=monitoring.text_column)
+        frame, selection["earlier_days"] = _with_earlier_days(
+            lake, layout, day, frame, monitoring.baseline_history_days)
     elif source == "curated":
         source_key = curated_key
         frame = _read_parquet(lake, source_key, "curated data")
