@@ -80,14 +80,14 @@ def test_a_fair_batch_passes_and_its_report_is_in_the_lake(settings, lake):
 
 
 def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
-    # Intimate 30 % positive, others 77 %: DPL = 0.77 - 0.30 = 0.47 (> fail 0.25)
+    # Intimate 30 % positive, others 77 %: DPL = 0.77 - 0.30 = 0.47 (> fail 0.2)
     with pytest.raises(GateFailedError) as caught:
         run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.30)))
     error = caught.value
     assert error.gate == "bias" and "reviews" in error.resource and DAY in error.resource
     dpl = {f.check: f for f in error.failures}["DPL (facet department_name=Intimate)"]
     assert dpl.measured == pytest.approx(0.47, abs=0.01)
-    assert dpl.expected == "|DPL| <= 0.25"
+    assert dpl.expected == "|DPL| <= 0.2"
     assert error.report_uri == lake.uri(LakeLayout("reviews").report("bias", DAY,
                                                                      PRE_TRAINING_ANALYSIS))
     assert lake.exists(LakeLayout("reviews").report("bias", DAY, PRE_TRAINING_ANALYSIS))
@@ -95,8 +95,8 @@ def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
 
 
 def test_a_mildly_skewed_batch_passes_with_a_warning(settings, lake):
-    # DPL = 0.77 - 0.57 = 0.20: above warn 0.15, below fail 0.25
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.575)))
+    # DPL = 0.77 - 0.62 = 0.15: above warn 0.12, below fail 0.2
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
     assert report.status == "warn"
     assert "DPL" in {c.metric for c in report.warnings}
 
@@ -226,7 +226,7 @@ def test_a_warning_is_logged_returned_and_made_an_alert(settings, lake, caplog):
     from airsage.bias.gate import warning_alert
 
     with caplog.at_level(logging.INFO, logger="airsage.bias.gate"):
-        report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.575)))
+        report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
     assert report.status == "warn"
     assert {c.group for c in report.warnings if c.metric == "DPL"} == {
         "department_name=Intimate", "department_name=Tops"}
