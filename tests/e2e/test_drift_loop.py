@@ -45,6 +45,9 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     deployed = pipeline.run("2026-06-01")
     assert deployed.state == "success", deployed.task_states
     url = deployed.xcoms["deploy"]["url"]
+    baseline = deployed.xcoms["baseline"]
+    assert baseline["source"] == "unseen", "the monitor baseline must hold no training row"
+    assert baseline["excluded_key"] == "features/reviews/dt=2026-06-01/train/part-0.parquet"
     unpause("reviews_daily")
     events_before, _ = _asset_state()
 
