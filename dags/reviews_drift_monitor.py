@@ -1,5 +1,6 @@
 """reviews_drift_monitor: check each hour's captured endpoint traffic against the serving
-model's baseline; on violations, emit the drift asset event that schedules retraining."""
+model's baseline; on violations, emit the drift asset event that schedules retraining.
+Trigger it with `at` (an hour) or `window_from`/`window_to` to check traffic on demand."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from airflow.sdk import dag
 
 from airsage.airflow import names, tasks
 from airsage.airflow.defaults import default_args
+from airsage.airflow.monitor_params import drift_monitor_params
 
 
 @dag(
@@ -18,6 +20,7 @@ from airsage.airflow.defaults import default_args
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
+    params=drift_monitor_params(),
     tags=["airsage", "reviews", "monitoring"],
     doc_md=__doc__,
 )

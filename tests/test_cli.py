@@ -90,3 +90,28 @@ def test_a_bad_argument_exits_non_zero_with_one_line(capsys) -> None:
     assert main(["run", "reviews_daily", "--conf", "{not json"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("airsage: JSONDecodeError:") and "\n" not in err
+
+
+def test_run_at_passes_the_hour_to_the_drift_monitor(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from airsage.airflow import runner
+    from airsage.airflow.runner import RunSummary
+
+    calls = []
+
+    def fake_run(dag_id, *, logical_date=None, conf=None, partition=None):
+        calls.append((dag_id, logical_date, conf))
+        return RunSummary(dag_id, "manual__1", "success", {"monitor": "success"}, {})
+
+    monkeypatch.setattr(runner, "run_dag", fake_run)
+    assert main(["run", "reviews_drift_monitor", "--at", "2026-03-05T14:37"]) == 0
+    assert calls[-1] == ("reviews_drift_monitor", None, {"at": "2026-03-05T14:37"})
+    assert main(["run", "reviews_drift_monitor", "--from", "2026-03-05T08:00",
+                 "--to", "2026-03-05T11:00"]) == 0
+    assert calls[-1][2] == {"window_from": "2026-03-05T08:00", "window_to": "2026-03-05T11:00"}
+    capsys.readouterr()
+    assert main(["run", "reviews_drift_monitor", "--at", "noon"]) == 2
+    assert "not a time" in capsys.readouterr().err
+    assert main(["run", "reviews_daily", "--at", "2026-03-05T14:00"]) == 2
+    assert "reviews_drift_monitor only" in capsys.readouterr().err
+    assert len(calls) == 2

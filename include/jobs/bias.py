@@ -11,11 +11,14 @@ Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING
   ``group_variable``, ``predicted_label`` (a column of model predictions, for post-training
   metrics) and ``methods: {pre_training_bias: {methods: "all" | [...]},
   post_training_bias: {...}}``. A facet without ``value_or_threshold`` is measured value by
-  value, each against all the others. Whether a facet or the label is compared by values or
-  by a threshold is Clarify's inference (a pandas category or several values: values; floats,
-  or integers of which 5 % or more are distinct: a threshold, the group being the interval
+  value, each in turn as the sensitive group d against all the others (what Clarify does when
+  no value is given). Whether a facet or the label is compared by values or by a threshold is
+  Clarify's inference (a pandas category or several values: values; floats, or integers of
+  which 5 % or more are distinct: a threshold, the group being the interval
   ``(threshold, max]``); airsage's ``facet[].facet_type`` and ``label_type`` ("values" or
-  "threshold") say it explicitly instead.
+  "threshold") say it explicitly instead. airsage also reads ``min_group_size``: a group with
+  fewer rows is reported with empty metrics and ``skipped: "too few rows to judge ..."``
+  instead of noise or an infinite KL. Every group entry carries ``rows``, its number of rows.
 - ``output/analysis.json``: the report; ``AIRSAGE_BIAS_OUTPUT`` may name another directory.
 
 Exit codes: 0 on success, 2 when the input or the config cannot be used (retrying will not
@@ -174,8 +177,11 @@ def _facet_groups(data: pd.DataFrame, column: str, spec: dict[str, Any]) -> list
     if values:
         return [{"text": ",".join(map(str, values)), "facet_values": values,
                  "facet_threshold": None}]
+    present = data[column].dropna().unique()
+    if not len(present):
+        raise InputDataError(f"bias job: facet {column!r} has no values in this batch")
     return [{"text": str(value), "facet_values": [value], "facet_threshold": None}
-            for value in data[column].dropna().unique()]
+            for value in present]
 
 
 def _outcome(data: pd.DataFrame, label: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +224,25 @@ def _check_predictions(data: pd.DataFrame, label: str, predicted: str,
         )
 
 
+def _group_rows(data: pd.DataFrame, column: str, split: dict[str, Any]) -> int:
+    """Rows of the sensitive group d (values compared also as text, as the metrics do)."""
+    series = data[column]
+    if split["facet_threshold"] is not None:
+        return int((series > split["facet_threshold"]).sum())
+    values = split["facet_values"]
+    text = series.astype(str).isin([str(v) for v in values])
+    return int((series.isin(values) | text).sum())
+
+
+def _skip_reason(rows: int, total: int, min_group_size: int) -> str | None:
+    if rows < min_group_size:
+        return (f"too few rows to judge: {rows} row(s) in this group, min_group_size is "
+                f"{min_group_size}")
+    if rows == total:
+        return "no comparison group: every row of the batch is in this group"
+    return None
+
+
 def _methods(config: dict[str, Any], key: str) -> list[str] | None:
     block = (config.get("methods") or {}).get(key)
     if block is None:
@@ -254,22 +279,38 @@ def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
     predicted_column = _column(data, predicted, "predicted_label") if post is not None else None
     if predicted_column is not None:
         _check_predictions(data, label, predicted_column, outcome, config)
+    try:
+        min_group_size = int(config.get("min_group_size") or 0)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"bias job: min_group_size must be a whole number, got "
+            f"{config.get('min_group_size')!r}") from None
     pre_groups: dict[str, list] = {}
     post_groups: dict[str, list] = {}
     for spec in facets:
         column = _column(data, spec.get("name_or_index"), "facet")
+        measured = data.dropna(subset=[column, label])
         for facet_group in _facet_groups(data, column, spec):
+            rows = _group_rows(measured, column, facet_group)
+            # a named group with no rows is refused by the metrics below, naming the facet
+            named_and_absent = rows == 0 and spec.get("value_or_threshold") is not None
+            skipped = None if named_and_absent else _skip_reason(rows, len(measured),
+                                                                  min_group_size)
+            extra: dict[str, Any] = {"rows": rows}
+            if skipped is not None:
+                extra["skipped"] = skipped
             common = {"facet": column, "label": label, "group": group,
                       "label_values": outcome["label_values"],
                       "label_threshold": outcome["label_threshold"],
                       "facet_values": facet_group["facet_values"],
                       "facet_threshold": facet_group["facet_threshold"]}
             if pre is not None:
-                pre_groups.setdefault(column, []).append(
-                    (facet_group["text"], pretraining_metrics(data, metrics=pre, **common)))
+                values = {} if skipped else pretraining_metrics(data, metrics=pre, **common)
+                pre_groups.setdefault(column, []).append((facet_group["text"], values, extra))
             if post is not None:
-                post_groups.setdefault(column, []).append((facet_group["text"], posttraining_metrics(
-                    data, predicted_label=predicted_column, metrics=post, **common)))
+                values = {} if skipped else posttraining_metrics(
+                    data, predicted_label=predicted_column, metrics=post, **common)
+                post_groups.setdefault(column, []).append((facet_group["text"], values, extra))
     label_values = outcome["text"]
     analysis: dict[str, Any] = {"version": ANALYSIS_VERSION}
     if pre is not None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airsage.errors import AirsageError
+from airsage.errors import AirsageError, ConfigurationError
 
 
 def _settings() -> Any:
@@ -128,6 +128,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from airsage.airflow.runner import run_dag
 
     conf = json.loads(args.conf) if args.conf else None
+    window = {key: value for key, value in (("at", args.at), ("window_from", args.start),
+                                            ("window_to", args.end)) if value}
+    if window:
+        from airsage.airflow.monitor_params import requested_interval
+        from airsage.airflow.names import DRIFT_DAG_ID
+
+        if args.dag_id != DRIFT_DAG_ID:
+            raise ConfigurationError(f"--at/--from/--to apply to {DRIFT_DAG_ID} only, not "
+                                     f"{args.dag_id}")
+        try:
+            requested_interval(window)
+        except ValueError as exc:
+            raise ConfigurationError(f"run {args.dag_id}: {exc}") from None
+        conf = {**(conf or {}), **window}
     partition = args.date if args.dag_id == "reviews_daily" else None
     summary = run_dag(args.dag_id, logical_date=args.date, conf=conf, partition=partition)
     print(json.dumps({"state": summary.state, "tasks": summary.task_states}, indent=2))
@@ -240,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("dag_id")
     run.add_argument("--date", type=_date, default=None)
     run.add_argument("--conf", help="JSON object of Params")
+    run.add_argument("--at", help="drift monitor: check the hour containing YYYY-MM-DDTHH:MM (UTC)")
+    run.add_argument("--from", dest="start", help="drift monitor: window start YYYY-MM-DDTHH:MM")
+    run.add_argument("--to", dest="end", help="drift monitor: window end YYYY-MM-DDTHH:MM")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="a run's HTML report").add_subparsers(

@@ -20,8 +20,9 @@ DATA_KEY = LakeLayout("reviews").curated(DAY) + "reviews.parquet"
 
 
 def batch(positive_rate_intimate: float, positive_rate_other: float = 0.77,
-          rows: int = 400, seed: int = 3) -> pd.DataFrame:
-    """A batch with exact positive shares per department (10 % Intimate)."""
+          rows: int = 1000, seed: int = 3) -> pd.DataFrame:
+    """A batch with exact positive shares per department (10 % Intimate: 100 rows, the
+    default bias.min_group_size, so both departments are judged)."""
     rng = np.random.default_rng(seed)
     n_d = rows // 10
     department = np.array(["Intimate"] * n_d + ["Tops"] * (rows - n_d))
@@ -46,8 +47,16 @@ def put(lake, frame: pd.DataFrame, key: str = DATA_KEY) -> str:
     return key
 
 
-def test_analysis_config_uses_clarifys_keys(settings):
+def test_analysis_config_names_every_group_by_default(settings):
+    """gate_groups: all -> the facet without a value: the job measures every value (Clarify)."""
     config = analysis_config(BiasSettings.from_settings(settings))
+    assert config["facet"] == [{"name_or_index": "department_name"}]
+    assert config["min_group_size"] == 100
+
+
+def test_analysis_config_uses_clarifys_keys(settings):
+    configured = settings.with_overrides({"bias": {"gate_groups": "configured"}})
+    config = analysis_config(BiasSettings.from_settings(configured))
     assert config["label"] == "sentiment"
     assert config["label_values_or_threshold"] == [1]
     assert config["facet"] == [{"name_or_index": "department_name",
@@ -71,14 +80,14 @@ def test_a_fair_batch_passes_and_its_report_is_in_the_lake(settings, lake):
 
 
 def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
-    # Intimate 30 % positive, others 77 %: DPL = 0.77 - 0.30 = 0.47 (> fail 0.25)
+    # Intimate 30 % positive, others 77 %: DPL = 0.77 - 0.30 = 0.47 (> fail 0.2)
     with pytest.raises(GateFailedError) as caught:
         run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.30)))
     error = caught.value
     assert error.gate == "bias" and "reviews" in error.resource and DAY in error.resource
     dpl = {f.check: f for f in error.failures}["DPL (facet department_name=Intimate)"]
     assert dpl.measured == pytest.approx(0.47, abs=0.01)
-    assert dpl.expected == "|DPL| <= 0.25"
+    assert dpl.expected == "|DPL| <= 0.2"
     assert error.report_uri == lake.uri(LakeLayout("reviews").report("bias", DAY,
                                                                      PRE_TRAINING_ANALYSIS))
     assert lake.exists(LakeLayout("reviews").report("bias", DAY, PRE_TRAINING_ANALYSIS))
@@ -86,8 +95,8 @@ def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
 
 
 def test_a_mildly_skewed_batch_passes_with_a_warning(settings, lake):
-    # DPL = 0.77 - 0.57 = 0.20: above warn 0.15, below fail 0.25
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.575)))
+    # DPL = 0.77 - 0.62 = 0.15: above warn 0.12, below fail 0.2
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
     assert report.status == "warn"
     assert "DPL" in {c.metric for c in report.warnings}
 
@@ -97,15 +106,19 @@ def test_a_missing_batch_and_a_missing_facet_value_are_bad_input(settings, lake)
         run_bias_gate(settings, lake, "reviews", DAY, DATA_KEY)
     no_intimate = batch(0.775)
     no_intimate = no_intimate[no_intimate["department_name"] != "Intimate"]
+    configured = settings.with_overrides({"bias": {"gate_groups": "configured"}})
     with pytest.raises(InputDataError, match="Intimate"):
-        run_bias_gate(settings, lake, "reviews", DAY, put(lake, no_intimate))
+        run_bias_gate(configured, lake, "reviews", DAY, put(lake, no_intimate))
 
 
 def test_thresholds_come_from_the_settings(settings, lake):
     strict = settings.with_overrides({"bias": {"thresholds": {"DPL": {"warn": 0.005, "fail": 0.01}}}})
     with pytest.raises(GateFailedError) as caught:
         run_bias_gate(strict, lake, "reviews", DAY, put(lake, batch(0.70)))
-    assert [f.expected for f in caught.value.failures] == ["|DPL| <= 0.01"]
+    # both departments are judged (each against the other): one DPL failure per group
+    assert sorted(f.check for f in caught.value.failures) == [
+        "DPL (facet department_name=Intimate)", "DPL (facet department_name=Tops)"]
+    assert {f.expected for f in caught.value.failures} == {"|DPL| <= 0.01"}
 
 
 def test_the_real_sample_passes(settings, lake, real_sample):
@@ -117,7 +130,7 @@ def test_generated_batches_fair_pass_and_biased_fail(settings, lake):
     generator = pytest.importorskip("airsage.data.generator")
 
     def generated(**knobs) -> pd.DataFrame:
-        config = generator.GeneratorConfig(rows=1500, seed=11, day=DAY, **knobs)
+        config = generator.GeneratorConfig(rows=4000, seed=11, day=DAY, **knobs)
         frame = generator.generate_batch(config)
         frame["sentiment"] = sentiment_of(frame["rating"])
         return frame
@@ -148,3 +161,80 @@ def test_evaluate_posttraining_reports_and_writes(settings, lake):
         evaluate_posttraining(settings, frame, dataset="reviews", day=DAY,
                               predicted_label="predicted",
                               thresholds={"DI": {"fail": 0.3}}, raise_on_fail=True)
+
+
+def _generated(rows: int = 4000, **knobs) -> pd.DataFrame:
+    from airsage.data.generator import GeneratorConfig, generate_batch
+
+    frame = generate_batch(GeneratorConfig(rows=rows, seed=11, day=DAY, **knobs))
+    frame["sentiment"] = sentiment_of(frame["rating"])
+    return frame
+
+
+@pytest.mark.parametrize("department", ["Bottoms", "Dresses", "Intimate", "Jackets", "Tops"])
+def test_a_batch_biased_against_any_one_department_fails_under_the_default_config(
+    settings, lake, department
+):
+    """Not only the department named in facet_values: every one is judged in turn."""
+    with pytest.raises(GateFailedError) as caught:
+        run_bias_gate(settings, lake, "reviews", DAY,
+                      put(lake, _generated(biased_category=department, bias_strength=0.5)))
+    checks = {f.check for f in caught.value.failures}
+    assert f"DPL (facet department_name={department})" in checks, checks
+
+
+def test_a_fair_generated_day_passes_every_group(settings, lake):
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, _generated()))
+    assert report.status == "pass", report.verdict.to_dict()
+    judged = {g["value"] for g in report.groups if g["status"] != "skipped"}
+    assert judged == {"Bottoms", "Dresses", "Intimate", "Jackets", "Tops"}
+    (trend,) = [g for g in report.groups if g["value"] == "Trend"]
+    assert trend["status"] == "skipped" and trend["rows"] < 100
+
+
+def test_a_small_group_is_too_few_rows_to_judge_not_an_infinite_divergence(settings, lake):
+    frame = batch(0.775)
+    tiny = frame.head(12).assign(department_name="Trend", rating=1, review_id=range(5000, 5012))
+    tiny["sentiment"] = sentiment_of(tiny["rating"])
+    report = run_bias_gate(settings, lake, "reviews", DAY,
+                           put(lake, pd.concat([frame, tiny], ignore_index=True)))
+    assert report.status == "pass", report.verdict.to_dict()
+    (trend,) = [g for g in report.groups if g["value"] == "Trend"]
+    assert trend == {"facet": "department_name", "value": "Trend", "rows": 12,
+                     "status": "skipped",
+                     "reason": "too few rows to judge: 12 row(s) in this group, "
+                               "min_group_size is 100"}
+    analysis = json.loads(lake.read_bytes(LakeLayout("reviews").report("bias", DAY,
+                                                                       PRE_TRAINING_ANALYSIS)))
+    entries = analysis["pre_training_bias_metrics"]["facets"]["department_name"]
+    entry = next(e for e in entries if e["value_or_threshold"] == "Trend")
+    assert entry["metrics"] == [] and entry["rows"] == 12 and "too few rows" in entry["skipped"]
+
+
+def test_no_group_large_enough_fails_closed(settings, lake):
+    with pytest.raises(GateFailedError) as caught:
+        run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775, rows=90)))
+    (failure,) = caught.value.failures
+    assert failure.expected == "a group with enough rows to judge"
+    assert "no facet group has enough rows" in failure.message
+    assert "Intimate: too few rows to judge: 9 row(s)" in failure.message
+
+
+def test_a_warning_is_logged_returned_and_made_an_alert(settings, lake, caplog):
+    import logging
+
+    from airsage.bias.gate import warning_alert
+
+    with caplog.at_level(logging.INFO, logger="airsage.bias.gate"):
+        report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
+    assert report.status == "warn"
+    assert {c.group for c in report.warnings if c.metric == "DPL"} == {
+        "department_name=Intimate", "department_name=Tops"}
+    assert any("bias gate WARN: DPL on department_name=Intimate" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
+    assert report.to_dict()["verdict"]["status"] == "warn"
+    alert = warning_alert(report)
+    assert alert is not None and alert.severity == "warning"
+    assert "DPL (facet department_name=Intimate)" in alert.message
+    fair = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775)))
+    assert warning_alert(fair) is None

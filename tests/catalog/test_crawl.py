@@ -189,3 +189,37 @@ def test_unbalanced_quote_line_is_the_planted_one(settings, lake, tmp_path):
 def test_crawl_of_a_day_not_landed(settings, lake):
     with pytest.raises(InputDataError, match="not landed"):
         LocalCatalog(settings).crawl(lake, "reviews", DAY)
+
+
+def test_a_csv_error_names_the_files_line_not_the_record_number(settings, lake, tmp_path):
+    """Reviews hold newlines: record 4 of this file starts on line 8 (DuckDB says 5)."""
+    path = tmp_path / "b.csv"
+    header = ",".join(settings.dataset("reviews").columns)
+    good = '{i},1,30,t,"multi\nline\ntext",5,1,0,General,Tops,Knits'
+    path.write_text("\n".join([header, good.format(i=1), "2,1,30,t,plain,5,1,0,General,Tops,Knits",
+                               good.format(i=3).replace("multi\nline\n", "two\n"),
+                               "4,1,30,t,bad,5,1,0,General,Tops,Knits,extra",
+                               "5,1,30,t,ok,5,1,0,General,Tops,Knits"]) + "\n")
+    assert path.read_text().splitlines()[7].startswith("4,1,30,t,bad")
+    land(settings, lake, path)
+    with pytest.raises(InputDataError, match=r"at line 8: Expected Number of Columns: 11 "
+                                             r"Found: 12.*CSV record 4 after the header"):
+        LocalCatalog(settings).crawl(lake, "reviews", DAY)
+
+
+def test_json_lines_keyed_by_the_published_header_are_mapped(settings, lake, tmp_path):
+    """The public file's unnamed first column is the key "" in JSON; DuckDB calls it c0."""
+    source = {name: key for key, name in settings.dataset("reviews").source_columns.items()
+              if key not in ("column0", "column00")}
+    frame = generate_batch(CONFIG).rename(columns=source)
+    assert "" in frame.columns
+    path = tmp_path / "b.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    land(settings, lake, path)
+    catalog = LocalCatalog(settings)
+    result = catalog.crawl(lake, "reviews", DAY)
+    assert result.changes == ()
+    assert {source: name for source, name, _ in result.inferred}[""] == "review_id"
+    with catalog.connect() as con:
+        ids = con.execute("SELECT count(review_id), min(review_id) FROM airsage.reviews").fetchone()
+    assert ids == (60, int(frame[""].min()))

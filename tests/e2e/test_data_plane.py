@@ -92,6 +92,20 @@ def test_a_batch_ten_times_smaller_than_its_history_fails_the_anomaly_rule(
     assert pipeline.snapshot("raw/") == raw_before
 
 
+def test_a_12_row_batch_on_the_first_day_stops_at_quality_gate_for_its_size(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """No history yet: the size floor, not the bias gate, refuses it, and says so."""
+    pipeline.land(_generated(tmp_path, DAY, rows=12), DAY)
+    summary = pipeline.run(DAY, until=["quality_gate", "curate", "bias_gate"])
+    assert summary.task_states["quality_gate"] == "failed", summary.task_states
+    assert summary.task_states["bias_gate"] == "upstream_failed"
+    message = next(a for a in pipeline.alerts() if a.task_id == "quality_gate").message
+    assert "Size floor RowCount" in message and "12 row(s)" in message
+    marker = json.loads(pipeline.lake.read_bytes(f"quarantine/reviews/dt={DAY}/_QUARANTINED.json"))
+    assert marker["step"] == "quality_gate"
+
+
 def test_the_real_public_sample_passes_every_data_gate(pipeline: Pipeline, shared_sample: Path) -> None:
     pipeline.land(shared_sample, DAY)
     summary = pipeline.run(DAY, until=["quality_gate"])

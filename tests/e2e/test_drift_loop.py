@@ -45,6 +45,9 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     deployed = pipeline.run("2026-06-01")
     assert deployed.state == "success", deployed.task_states
     url = deployed.xcoms["deploy"]["url"]
+    baseline = deployed.xcoms["baseline"]
+    assert baseline["source"] == "unseen", "the monitor baseline must hold no training row"
+    assert baseline["excluded_key"] == "features/reviews/dt=2026-06-01/train/part-0.parquet"
     unpause("reviews_daily")
     events_before, _ = _asset_state()
 
@@ -58,6 +61,15 @@ def test_drift_on_live_traffic_schedules_a_retraining_that_passes_every_gate(pip
     assert clean.xcoms["monitor"]["should_retrain"] is False
     assert clean.task_states["signal_drift"] == "skipped"
     assert _asset_state()[0] == events_before
+
+    # On demand: `at` names the hour to check, whatever the run's own date says.
+    hour = logical - dt.timedelta(hours=1)
+    asked = pipeline.run(dag_id="reviews_drift_monitor", conf={"at": hour.strftime("%Y-%m-%dT%H:%M")},
+                         logical_date=logical + dt.timedelta(days=3))
+    assert asked.state == "success", asked.task_states
+    assert asked.xcoms["monitor"]["interval"] == [hour.isoformat(), logical.isoformat()]
+    assert asked.xcoms["monitor"]["samples"] == clean.xcoms["monitor"]["samples"] > 0
+    assert asked.xcoms["monitor"]["violations"] == []
 
     send_reviews(url, rows=900, seed=202, day="2026-06-02", drift=1.0)
     time.sleep(3)

@@ -66,7 +66,8 @@ def test_a_batch_biased_against_a_category_fails_the_bias_gate(pipeline: Pipelin
     from airsage.data.generator import GeneratorConfig, generate_batch, write_batch
 
     day = "2026-05-03"
-    biased = generate_batch(GeneratorConfig(rows=1500, seed=5, day=day, biased_category="Intimate",
+    # 4000 rows (the daily default): a biased department keeps >= bias.min_group_size rows
+    biased = generate_batch(GeneratorConfig(rows=4000, seed=5, day=day, biased_category="Intimate",
                                             bias_strength=0.6))
     pipeline.land(write_batch(biased, tmp_path / "biased.csv", "csv"), day)
     summary = pipeline.run(day, until=["bias_gate"])

@@ -63,8 +63,12 @@ def test_create_baseline_writes_the_three_documents(baselined, lake):
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
 
-def test_baseline_prefers_the_curated_partition(settings, lake, model_tar):
-    """Curated data keeps the natural class mix and empty texts that live traffic has."""
+def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar):
+    """Default: the curated day minus the training split, in the curated day's mix.
+
+    (The issue changed this: the whole curated day holds the training rows, on which the
+    model is more confident than on live traffic, so clean traffic looked drifted.)
+    """
     layout = LakeLayout("reviews")
     natural = make_reviews(800, seed=23)
     natural.loc[natural.index[:40], "review_text"] = None
@@ -78,16 +82,72 @@ def test_baseline_prefers_the_curated_partition(settings, lake, model_tar):
     kwargs = dict(model_name="m", model_version="1", model_artifact_key=artifact)
 
     auto = create_baseline(settings, lake, "reviews", DAY, **kwargs)
+    assert auto.source == "unseen" and auto.quality_reference == "unseen"
     assert auto.source_key == layout.curated(DAY) + "reviews.parquet"
-    assert auto.item_count == 800 and auto.quality_reference == "curated"
+    assert auto.excluded_key == layout.features(DAY, "train") + "part-0.parquet"
     constraints = json.loads(lake.read_bytes(auto.constraints_key))
+    rows = constraints["airsage"]["baseline_rows"]
+    assert constraints["airsage"]["model_version"] == "1"
+    assert rows["count"] == auto.item_count == len(rows["ids"]) > 100
+    assert rows["excluded_key"] == auto.excluded_key and rows["id_column"] == "review_id"
+    assert not set(rows["ids"]) & set(balanced["review_id"]), "no training row in the baseline"
+    chosen = natural[natural["review_id"].isin(rows["ids"])]
+    # the curated day's mix, not the unseen rows' (which undersampling left mostly positive)
+    for label, share in natural["sentiment"].value_counts(normalize=True).items():
+        assert (chosen["sentiment"] == label).mean() == pytest.approx(share, abs=0.02)
     text = next(f for f in constraints["features"] if f["name"] == "review_text")
-    assert text["completeness"] == pytest.approx(760 / 800)
+    assert text["completeness"] == pytest.approx(760 / 800, abs=0.02)
+
+    curated = settings.with_overrides({"monitoring": {"baseline_source": "curated"}})
+    whole = create_baseline(curated, lake, "reviews", DAY, **kwargs)
+    assert whole.item_count == 800 and whole.quality_reference == "curated"
+    assert whole.excluded_key is None
 
     forced = settings.with_overrides({"monitoring": {"baseline_source": "features"}})
     features = create_baseline(forced, lake, "reviews", DAY, **kwargs)
     assert features.source_key == layout.features(DAY, "train") + "part-0.parquet"
     assert features.item_count == len(balanced)
+
+
+def test_unseen_baseline_adds_earlier_accepted_days_only(settings, lake, model_tar):
+    from airsage.lake.quarantine import quarantine
+
+    layout = LakeLayout("reviews")
+
+    def curated(day, frame):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        lake.write_bytes(layout.curated(day) + "reviews.parquet", buffer.getvalue())
+
+    today = make_reviews(600, seed=31)
+    curated(DAY, today)
+    _write_features(lake, "train", today.groupby("sentiment").head(50))
+    curated("2024-04-30", make_reviews(300, seed=32))          # accepted: joins
+    curated("2024-04-29", make_reviews(200, seed=33))          # refused later: stays out
+    quarantine(lake, "reviews", "2024-04-29", step="bias_gate", reason="biased")
+    artifact = layout.model_artifact("train-job-3")
+    lake.upload(model_tar, artifact)
+    alone = create_baseline(settings.with_overrides({"monitoring": {"baseline_history_days": 0}}),
+                            lake, "reviews", DAY, model_name="m", model_version="2",
+                            model_artifact_key=artifact)
+    result = create_baseline(settings, lake, "reviews", DAY, model_name="m", model_version="2",
+                             model_artifact_key=artifact)
+    assert result.item_count == alone.item_count + 300
+    rows = json.loads(lake.read_bytes(result.constraints_key))["airsage"]["baseline_rows"]
+    assert rows["earlier_days"] == [{"key": layout.curated("2024-04-30") + "reviews.parquet",
+                                     "rows": 300}]
+
+
+def test_unseen_rows_refuses_a_day_the_model_saw_entirely():
+    from airsage.monitoring.step import unseen_rows
+
+    frame = make_reviews(50, seed=3)
+    with pytest.raises(InputDataError, match="every curated row was used for training"):
+        unseen_rows(frame, frame, id_column="review_id", label_column="sentiment",
+                    text_column="review_text")
+    with pytest.raises(InputDataError, match="identifier column 'row'"):
+        unseen_rows(frame, frame, id_column="row", label_column="sentiment",
+                    text_column="review_text")
 
 
 def test_create_baseline_explains_missing_inputs(settings, lake, model_tar):

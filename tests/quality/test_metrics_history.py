@@ -27,7 +27,8 @@ def test_one_file_per_day_and_a_rerun_overwrites(lake: LocalLake) -> None:
     keys = list(lake.list("reports/quality-metrics/"))
     assert keys == ["reports/quality-metrics/reviews/dt=2024-03-01/metrics.json"]
     document = json.loads(lake.read_bytes(keys[0]))
-    assert document == {"dataset": "reviews", "day": "2024-03-01", "metrics": {ROWS: 12}}
+    assert document == {"dataset": "reviews", "day": "2024-03-01", "accepted": True,
+                        "metrics": {ROWS: 12}}
     assert history.read("2024-03-01") == {ROWS: 12}
     assert history.read("2024-03-02") is None
 
@@ -41,6 +42,16 @@ def test_trailing_window_holds_only_earlier_days(lake: LocalLake) -> None:
     assert [day for day, _ in trailing] == ["2024-03-01", "2024-03-05", "2024-03-07"]
     assert [day for day, _ in history.trailing("2024-03-08", window_days=3)] == [
         "2024-03-05", "2024-03-07"]
+
+
+def test_refused_days_stay_stored_but_leave_the_trailing_window(lake: LocalLake) -> None:
+    history = MetricsHistory(lake, "reviews")
+    history.write("2024-03-01", {ROWS: 100})
+    history.write("2024-03-02", {ROWS: 5000}, refused_by="quality")
+    assert history.read("2024-03-02") == {ROWS: 5000}
+    assert history.document("2024-03-02")["refused_by"] == "quality"
+    assert [day for day, _ in history.trailing("2024-03-03", 7)] == ["2024-03-01"]
+    assert history.refused("2024-03-03", 7) == ["2024-03-02"]
 
 
 def test_not_enough_history_passes_with_a_message() -> None:

@@ -25,7 +25,9 @@ def small_gate(settings: Settings, tmp_path: Path) -> DuckDBQualityGate:
     ruleset = tmp_path / "small.dqdl"
     ruleset.write_text('Rules = [\n  RowCount > 0,\n  IsPrimaryKey "id",\n'
                        '  Completeness "txt" >= 0.9\n]\n')
-    return DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    # Small relations: the default size floor (100 rows) is tested on its own below.
+    return DuckDBQualityGate(settings.with_overrides(
+        {"quality": {"ruleset": str(ruleset), "size": {"min_rows": 5}}}))
 
 
 def test_registered_for_the_local_target() -> None:
@@ -39,7 +41,7 @@ def test_passing_run_writes_report_and_metrics(small_gate: DuckDBQualityGate,
     results = json.loads(lake.read_bytes("reports/quality/reviews/dt=2024-03-10/results.json"))
     assert results["Outcome"] == "PASS" and results["Day"] == "2024-03-10"
     names = [r["Name"] for r in results["RuleResults"]]
-    assert names == ["Rule_1", "Rule_2", "Rule_3", "Anomaly RowCount"]
+    assert names == ["Rule_1", "Rule_2", "Rule_3", "Size floor RowCount", "Anomaly RowCount"]
     assert "not enough history" in results["RuleResults"][-1]["EvaluationMessage"]
     metrics = json.loads(lake.read_bytes(
         "reports/quality-metrics/reviews/dt=2024-03-10/metrics.json"))
@@ -74,7 +76,7 @@ def test_row_count_anomaly_against_earlier_days_only(small_gate: DuckDBQualityGa
         small_gate.run(lake, "reviews", "2024-03-06", relation(1000))
     with pytest.raises(GateFailedError) as info:
         small_gate.run(lake, "reviews", "2024-03-04", relation(10))
-    (failure,) = info.value.failures
+    (failure,) = [f for f in info.value.failures if "Anomaly" in f.message]
     assert failure.check == "RowCount ratio to the mean of the previous 7 day(s) >= 0.2 and <= 5"
     assert failure.expected == "ratio to the mean of the previous 7 day(s) >= 0.2 and <= 5"
     assert failure.measured == pytest.approx(0.1)
@@ -117,6 +119,75 @@ def test_reference_datasets_come_from_the_rulesets_data_sources(
     assert report.result("Rule_1").evaluated_metrics == {"Dataset.yesterday.RowCountMatch": 0.6}
     with pytest.raises(GateFailedError, match="not found in additional data sources"):
         gate.run(lake, "reviews", "2024-03-11", relation(60))
+
+
+def test_a_refused_batch_does_not_move_the_next_days_anomaly_baseline(
+    small_gate: DuckDBQualityGate, lake: LocalLake
+) -> None:
+    for day in ("2024-03-01", "2024-03-02", "2024-03-03"):
+        small_gate.run(lake, "reviews", day, relation(100))
+    # a huge batch with nulls: refused, so its 1000 rows must not raise tomorrow's mean
+    with pytest.raises(GateFailedError):
+        small_gate.run(lake, "reviews", "2024-03-04", relation(1000, null_every=2))
+    stored = json.loads(lake.read_bytes("reports/quality-metrics/reviews/dt=2024-03-04/metrics.json"))
+    assert stored["accepted"] is False and stored["refused_by"] == "quality"
+    assert stored["metrics"]["Dataset.*.RowCount"] == 1000  # kept for the report
+    report = small_gate.run(lake, "reviews", "2024-03-05", relation(100))
+    anomaly = report.result("Anomaly RowCount")
+    assert anomaly.evaluated_metrics["Dataset.*.RowCount.TrailingMean"] == pytest.approx(100)
+    assert anomaly.measured == pytest.approx(1.0)
+
+
+def test_a_batch_quarantined_by_a_later_gate_leaves_the_history(
+    small_gate: DuckDBQualityGate, lake: LocalLake
+) -> None:
+    from airsage.lake.quarantine import quarantine
+
+    for day, rows in (("2024-03-01", 100), ("2024-03-02", 100), ("2024-03-03", 100),
+                      ("2024-03-04", 400)):
+        small_gate.run(lake, "reviews", day, relation(rows))
+    quarantine(lake, "reviews", "2024-03-04", step="bias_gate", reason="biased")
+    report = small_gate.run(lake, "reviews", "2024-03-05", relation(100))
+    assert report.result("Anomaly RowCount").evaluated_metrics[
+        "Dataset.*.RowCount.TrailingMean"] == pytest.approx(100)
+
+
+def test_size_floor_refuses_a_tiny_first_batch(settings: Settings, lake: LocalLake,
+                                               tmp_path: Path) -> None:
+    """No history at all: the default floor (100 rows) still refuses a 12-row batch."""
+    gate = DuckDBQualityGate(settings)
+    assert gate.quality.size.min_rows == 100
+    ruleset = _write(tmp_path, 'Rules = [ RowCount > 0 ]\n')
+    with pytest.raises(GateFailedError) as info:
+        DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": ruleset}})
+                          ).run(lake, "reviews", "2024-03-01", relation(12))
+    (failure,) = info.value.failures
+    assert failure.measured == 12
+    assert failure.expected == ">= 100 rows"
+    assert "Size floor RowCount FAIL" in failure.message and "12 row(s)" in failure.message
+
+
+def test_size_floor_share_of_the_expected_size(settings: Settings, lake: LocalLake,
+                                               tmp_path: Path) -> None:
+    ruleset = _write(tmp_path, 'Rules = [ RowCount > 0 ]\n')
+    gate = DuckDBQualityGate(settings.with_overrides({"quality": {
+        "ruleset": ruleset, "size": {"min_rows": 10, "min_share": 0.25, "expected_rows": 400}}}))
+    assert gate.run(lake, "reviews", "2024-03-01", relation(100)).outcome == "PASS"
+    with pytest.raises(GateFailedError, match=r"fewer than the size floor of 100"):
+        gate.run(lake, "reviews", "2024-03-02", relation(99))
+
+
+def test_size_floor_settings_are_checked(settings: Settings) -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown key\(s\) \['rows'\]"):
+        DuckDBQualityGate(settings.with_overrides({"quality": {"size": {"rows": 3}}}))
+    with pytest.raises(ConfigurationError, match="min_share"):
+        DuckDBQualityGate(settings.with_overrides({"quality": {"size": {"min_share": 2}}}))
+
+
+def _write(folder: Path, text: str) -> str:
+    path = folder / "floor.dqdl"
+    path.write_text(text)
+    return str(path)
 
 
 def test_configuration_errors(settings: Settings, lake: LocalLake, tmp_path: Path) -> None:

@@ -141,3 +141,19 @@ def test_run_checks_needs_a_crawled_partition(settings, lake, tmp_path) -> None:
     crawled(settings, lake, tmp_path)
     with pytest.raises(InputDataError, match="run the crawl step"):
         DuckDBSqlEngine(settings).run_checks(lake, "reviews", "2024-05-09")
+
+
+def test_a_header_only_batch_fails_once_with_a_clear_reason(settings, lake, tmp_path) -> None:
+    """Not one failure per check with "measured None": one failure that says it is empty."""
+    frame = generate_batch(GeneratorConfig(rows=50, day=DAY)).head(0)
+    crawled(settings, lake, tmp_path, frame)
+    with pytest.raises(GateFailedError) as caught:
+        DuckDBSqlEngine(settings).run_checks(lake, "reviews", DAY)
+    (failure,) = caught.value.failures
+    assert failure.check == "partition_not_empty"
+    assert failure.measured == 0
+    assert "no rows" in str(caught.value) and "header" in str(caught.value)
+    report = json.loads(lake.read_bytes(LakeLayout("reviews").report("sql", DAY, "results.json")))
+    skipped = [c for c in report["checks"] if c["outcome"] == "SKIPPED"]
+    assert len(skipped) == len(SHIPPED) - 1
+    assert all("the partition has no rows" in c["error"] for c in skipped)

@@ -105,14 +105,28 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(task_id=names.BIAS_GATE)
-def bias_gate(curated: dict[str, Any]) -> dict[str, Any]:
+def bias_gate(curated: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Clarify's pre-training bias metrics for the configured facet, against thresholds."""
     from airsage.bias.gate import run_bias_gate
 
     settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
         report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
+    _send_bias_warning(report, settings, context)
     return narrated(names.BIAS_GATE, {**report.to_dict(), "day": day})
+
+
+def _send_bias_warning(report: Any, settings: Any, context: dict[str, Any]) -> None:
+    """A warn verdict accepts the batch but tells a person: a warning alert."""
+    from dataclasses import replace
+
+    from airsage.airflow.notifiers import send_alert
+    from airsage.bias.gate import warning_alert
+
+    alert = warning_alert(report)
+    if alert is not None:
+        send_alert(replace(alert, dag_id=names.DAILY_DAG_ID, task_id=names.BIAS_GATE,
+                           run_id=context.get("run_id")), settings)
 
 
 @task(task_id=names.PREPARE)
@@ -350,8 +364,19 @@ def report(**context: Any) -> dict[str, Any]:
 
 
 def _interval(context: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
-    """The hour(s) a monitor run checks: its data interval, or for a manual run (whose
-    interval is empty) the hour before its logical date."""
+    """The hour(s) a monitor run checks: the hour (``at``) or window a person named in the
+    trigger form or with ``airsage run ... --at``; else its data interval, or for a manual
+    run (whose interval is empty) the hour before its logical date."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airsage.airflow.monitor_params import requested_interval
+
+    try:
+        asked = requested_interval(_params(context))
+    except ValueError as exc:
+        raise AirflowFailException(f"{names.MONITOR}: {exc}") from exc
+    if asked is not None:
+        return asked
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is not None and end is not None and end > start:
         return start, end

@@ -56,6 +56,8 @@ DESCRIPTIONS: Mapping[str, str] = {
 }
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+SKIPPED = "skipped"
+GATE_GROUPS = ("all", "configured")
 
 
 class MetricValues(dict):  # type: ignore[type-arg]
@@ -194,6 +196,9 @@ class BiasSettings:
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     post_training_thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     job_timeout_seconds: float = 600.0
+    gate_groups: str = "configured"
+    gate_facets: tuple[str, ...] = ()
+    min_group_size: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BiasSettings:
@@ -234,6 +239,25 @@ class BiasSettings:
         label_values = raw["label_values"]
         if isinstance(label_values, (str, bytes)) or not isinstance(label_values, Sequence):
             label_values = [label_values]
+        gate_groups = str(raw.get("gate_groups", "configured"))
+        if gate_groups not in GATE_GROUPS:
+            raise ConfigurationError(
+                f"bias.gate_groups in {source} is {gate_groups!r}; use 'all' (every value of "
+                "each gate facet is judged in turn) or 'configured' (only facet_values / "
+                "facet_threshold)"
+            )
+        gate_facets = raw.get("gate_facets") or [raw["facet"]]
+        if isinstance(gate_facets, (str, bytes)) or not isinstance(gate_facets, Sequence):
+            gate_facets = [gate_facets]
+        try:
+            min_group_size = int(raw.get("min_group_size") or 0)
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"bias.min_group_size in {source} must be a whole number of rows, got "
+                f"{raw.get('min_group_size')!r}"
+            ) from None
+        if min_group_size < 0:
+            raise ConfigurationError(f"bias.min_group_size in {source} must be >= 0")
         try:
             timeout = float(raw.get("job_timeout_seconds", 600))
         except (TypeError, ValueError):
@@ -252,6 +276,9 @@ class BiasSettings:
                 raw.get("post_training_thresholds"), POSTTRAINING_METRICS
             ),
             job_timeout_seconds=timeout,
+            gate_groups=gate_groups,
+            gate_facets=tuple(str(f) for f in gate_facets),
+            min_group_size=min_group_size,
         )
 
     @property
@@ -281,6 +308,7 @@ class MetricCheck:
     warn: float | None = None
     fail: float | None = None
     reason: str = ""
+    group: str = ""  # "facet=value" when the gate judges several groups
 
     @property
     def measure(self) -> str:
@@ -295,6 +323,7 @@ class MetricCheck:
             "warn": self.warn,
             "fail": self.fail,
             "reason": self.reason,
+            **({"group": self.group} if self.group else {}),
         }
 
 
@@ -337,6 +366,7 @@ class BiasReport:
     verdict: BiasVerdict
     report_uri: str | None = None
     verdict_uri: str | None = None
+    groups: tuple[Mapping[str, Any], ...] = ()  # per group: facet, value, rows, status, reason
 
     @property
     def status(self) -> str:
@@ -361,6 +391,7 @@ class BiasReport:
             "status": self.status,
             "report_uri": self.report_uri,
             "verdict_uri": self.verdict_uri,
+            "groups": [dict(g) for g in self.groups],
         }
 
 

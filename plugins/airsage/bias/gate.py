@@ -4,31 +4,47 @@
 job of the configured target over the batch, stores ``analysis.json`` and the verdict under
 ``reports/bias/<dataset>/dt=<day>/pre_training/``, and refuses the batch when any metric
 crosses its ``fail`` limit (or cannot be measured while it has one: fail closed).
+
+With ``bias.gate_groups: all`` (the default) every value of each gate facet is judged in turn
+as the sensitive group, as Clarify does when no facet value is given: a batch biased against
+*any* department fails, not only against the one named in ``facet_values``. A group with
+fewer than ``bias.min_group_size`` rows is reported as "too few rows to judge" (its metrics
+would be noise, or an infinite KL); when no group is large enough the gate fails closed.
+A ``warn`` is logged, returned in the report and turned into a warning alert by
+:func:`warning_alert` (the task sends it).
 """
 
 from __future__ import annotations
 
 import datetime as dt_
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airsage import targets
 from airsage.bias.base import (
+    FAIL,
     GATE_NAME,
+    PASS,
     POST_TRAINING_ANALYSIS,
     POST_TRAINING_VERDICT,
     PRE_TRAINING_ANALYSIS,
     PRE_TRAINING_VERDICT,
     REPORT_KIND,
+    SKIPPED,
+    WARN,
     BiasReport,
     BiasSettings,
     BiasVerdict,
+    MetricCheck,
+    MetricValues,
     Threshold,
 )
-from airsage.bias.report import build_analysis, evaluate_thresholds, read_metrics
+from airsage.bias.report import build_analysis, evaluate_thresholds, read_groups
 from airsage.config import Settings
 from airsage.errors import GateFailedError, GateFailure, InputDataError
 from airsage.lake.base import Lake
@@ -36,6 +52,10 @@ from airsage.lake.layout import LakeLayout, partition_value
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from airsage.alerts.base import Alert
+
+log = logging.getLogger(__name__)
 
 DATASET_TYPES = {
     ".parquet": "application/x-parquet",
@@ -54,21 +74,29 @@ def analysis_config(
     """Clarify's analysis config for the configured facet, label and group.
 
     Every metric of the stage is computed (``methods: all``): the report shows them all,
-    the thresholds decide which ones gate.
+    the thresholds decide which ones gate. The pre-training gate with ``gate_groups: all``
+    names each gate facet without a value (every value is measured); the post-training
+    config (``predicted_label``) always names the configured group.
     """
     threshold = bias.facet_threshold is not None
+    if bias.gate_groups == "all" and predicted_label is None:
+        facets: list[dict[str, Any]] = [{"name_or_index": name} for name in bias.gate_facets]
+    else:
+        facets = [{
+            "name_or_index": bias.facet,
+            "value_or_threshold": list(_facet_values(bias)),
+            "facet_type": "threshold" if threshold else "values",
+        }]
     config: dict[str, Any] = {
         "dataset_type": dataset_type,
         "label": bias.label,
         "label_values_or_threshold": list(bias.label_values),
         "label_type": "values",
-        "facet": [{
-            "name_or_index": bias.facet,
-            "value_or_threshold": list(_facet_values(bias)),
-            "facet_type": "threshold" if threshold else "values",
-        }],
+        "facet": facets,
         "methods": {"pre_training_bias": {"methods": "all"}},
     }
+    if bias.min_group_size:
+        config["min_group_size"] = bias.min_group_size
     if bias.group:
         config["group_variable"] = bias.group
     if predicted_label is not None:
@@ -87,11 +115,17 @@ def gate_failures(verdict: BiasVerdict, facet_description: str) -> list[GateFail
     """One GateFailure per failed metric: what, measured, expected, why."""
     failures = []
     for check in verdict.failures:
+        where = f"facet {check.group}" if check.group else facet_description
+        if not check.metric:  # no group could be judged: nothing was measured
+            failures.append(GateFailure(check=f"bias ({where})", measured=None,
+                                        expected="a group with enough rows to judge",
+                                        message=check.reason))
+            continue
         expected = f"{check.measure} <= {check.fail:g}" if check.fail is not None \
             else f"{check.measure} <= {check.warn:g}"
         measured = None if check.value is None else round(check.value, 4)
         failures.append(GateFailure(
-            check=f"{check.metric} ({facet_description})",
+            check=f"{check.metric} ({where})",
             measured=measured,
             expected=expected if measured is not None else f"a measured {check.metric}, {expected}",
             message=check.reason,
@@ -107,14 +141,95 @@ def _report(
     bias: BiasSettings, *, dataset: str, day: str, stage: str,
     metrics: Mapping[str, float | None], verdict: BiasVerdict,
     report_uri: str | None, verdict_uri: str | None,
+    groups: tuple[Mapping[str, Any], ...] = (),
+    facet_value_or_threshold: tuple[Any, ...] | None = None,
 ) -> BiasReport:
     return BiasReport(
         dataset=dataset, day=day, stage=stage, facet=bias.facet,
-        facet_value_or_threshold=_facet_values(bias), label=bias.label,
-        label_values=bias.label_values, metrics=dict(metrics),
+        facet_value_or_threshold=(_facet_values(bias) if facet_value_or_threshold is None
+                                  else facet_value_or_threshold),
+        label=bias.label, label_values=bias.label_values, metrics=dict(metrics),
         reasons=dict(getattr(metrics, "reasons", {})), verdict=verdict,
-        report_uri=report_uri, verdict_uri=verdict_uri,
+        report_uri=report_uri, verdict_uri=verdict_uri, groups=groups,
     )
+
+
+_RANK = {FAIL: 3, WARN: 2, PASS: 1, SKIPPED: 0}
+
+
+def judge_groups(
+    analysis: Mapping[str, Any], bias: BiasSettings
+) -> tuple[BiasVerdict, tuple[dict[str, Any], ...], MetricValues, str]:
+    """Every group of the pre-training section against the thresholds.
+
+    Returns the combined verdict (each check names its group), one summary per group, and
+    the metrics and name of the worst group (the one the report shows as ``metrics``).
+    Skipped groups are listed, never judged; no judged group at all fails closed.
+    """
+    checks: list[MetricCheck] = []
+    summaries: list[dict[str, Any]] = []
+    worst: tuple[int, float, MetricValues, str] | None = None
+    for group in read_groups(analysis, stage="pre_training"):
+        name = f"{group['facet']}={group['value']}"
+        summary = {"facet": group["facet"], "value": group["value"], "rows": group["rows"]}
+        if group["skipped"]:
+            summaries.append({**summary, "status": SKIPPED, "reason": group["skipped"]})
+            continue
+        verdict = evaluate_thresholds(group["metrics"], bias.thresholds)
+        checks.extend(replace(check, group=name) for check in verdict.checks)
+        summaries.append({**summary, "status": verdict.status,
+                          "reason": "; ".join(c.reason for c in verdict.checks
+                                              if c.status in (FAIL, WARN))})
+        dpl = group["metrics"].get("DPL")
+        key = (_RANK[verdict.status], abs(dpl) if dpl is not None else 0.0)
+        if worst is None or key > worst[:2]:
+            worst = (*key, group["metrics"], name)
+    if worst is None:
+        reason = ("no facet group has enough rows to judge (bias.min_group_size = "
+                  f"{bias.min_group_size}): " + "; ".join(
+                      f"{s['facet']}={s['value']}: {s['reason']}" for s in summaries))
+        checks.append(MetricCheck(metric="", value=None, status=FAIL,
+                                  reason=reason, group="every group"))
+        return (BiasVerdict(status=FAIL, checks=tuple(checks)), tuple(summaries),
+                MetricValues(), "")
+    statuses = {c.status for c in checks}
+    overall = FAIL if FAIL in statuses else WARN if WARN in statuses else PASS
+    return BiasVerdict(status=overall, checks=tuple(checks)), tuple(summaries), worst[2], \
+        worst[3]
+
+
+def warning_alert(report: BiasReport) -> Alert | None:
+    """A warning alert for a ``warn`` verdict (None otherwise): which groups, which metrics."""
+    if report.status != WARN:
+        return None
+    from airsage.alerts.base import Alert
+
+    lines = [f"- {c.metric} ({'facet ' + c.group if c.group else report.facet}): {c.reason}"
+             for c in report.warnings]
+    return Alert(
+        title=f"bias gate warns on {report.dataset} dt={report.day}: batch accepted",
+        message="\n".join(lines + ([f"report: {report.report_uri}"] if report.report_uri
+                                   else [])),
+        severity="warning",
+        partition=report.day,
+        details={"warnings": [c.to_dict() for c in report.warnings],
+                 "report_uri": report.report_uri},
+    )
+
+
+def _log_verdict(report: BiasReport) -> None:
+    """Lines a person reads in the task log: the verdict, each warning, each skipped group."""
+    judged = [g for g in report.groups if g.get("status") != SKIPPED]
+    log.info("bias gate: %s dt=%s is %s (%d group(s) judged, %d too small to judge)",
+             report.dataset, report.day, report.status.upper(), len(judged),
+             len(report.groups) - len(judged))
+    for check in report.warnings:
+        log.warning("bias gate WARN: %s on %s: %s", check.metric,
+                    check.group or report.facet, check.reason)
+    for group in report.groups:
+        if group.get("status") == SKIPPED:
+            log.info("bias gate: %s=%s not judged: %s", group["facet"], group["value"],
+                     group["reason"])
 
 
 def _refuse_if_failed(report: BiasReport, bias: BiasSettings) -> None:
@@ -134,7 +249,7 @@ def run_bias_gate(
 
     ``data_key`` is a lake key of a Parquet (or CSV / JSON Lines) file with the dataset's
     columns plus the configured label (``sentiment``). Warnings do not stop the batch; they
-    are in the returned report's verdict.
+    are logged and in the returned report (``warning_alert`` makes the alert).
     """
     bias = BiasSettings.from_settings(settings)
     settings.dataset(dataset)
@@ -156,15 +271,17 @@ def run_bias_gate(
         local = lake.download(data_key, Path(tmp) / "data" / Path(data_key).name)
         analysis = job.run(local, analysis_config(bias, dataset_type=DATASET_TYPES[suffix]),
                            Path(tmp) / "output")
-    metrics = read_metrics(analysis, stage="pre_training", facet=bias.facet)
-    verdict = evaluate_thresholds(metrics, bias.thresholds)
+    verdict, groups, metrics, worst = judge_groups(analysis, bias)
     report_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_ANALYSIS)
     verdict_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_VERDICT)
     report_uri = _write_json(lake, report_key, analysis)
+    shown = (worst.split("=", 1)[1],) if bias.gate_groups == "all" and worst else None
     report = _report(bias, dataset=dataset, day=day_text, stage="pre_training",
                      metrics=metrics, verdict=verdict, report_uri=report_uri,
-                     verdict_uri=lake.uri(verdict_key))
+                     verdict_uri=lake.uri(verdict_key), groups=groups,
+                     facet_value_or_threshold=shown)
     _write_json(lake, verdict_key, {**report.to_dict(), "data_key": data_key})
+    _log_verdict(report)
     _refuse_if_failed(report, bias)
     return report
 

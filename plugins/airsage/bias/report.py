@@ -77,19 +77,22 @@ def stage_section(
     *,
     label: str,
     label_values: Sequence[Any],
-    facets: Mapping[str, Sequence[tuple[Any, Mapping[str, float | None]]]],
+    facets: Mapping[str, Sequence[tuple[Any, ...]]],
 ) -> dict[str, Any]:
-    """One stage's section: ``facets`` maps a facet to ``[(value_or_threshold, metrics)]``."""
+    """One stage's section: ``facets`` maps a facet to ``[(value_or_threshold, metrics)]``.
+
+    A group may carry a third item, a mapping of extra keys for its entry (airsage writes
+    ``rows`` and, for a group too small to judge, ``skipped``).
+    """
+    def entry(group: tuple[Any, ...]) -> dict[str, Any]:
+        shown, metrics, *extra = group
+        return {"value_or_threshold": value_or_threshold_text(shown),
+                "metrics": metric_entries(metrics), **(dict(extra[0]) if extra else {})}
+
     return {
         "label": label,
-        "facets": {
-            facet: [
-                {"value_or_threshold": value_or_threshold_text(group),
-                 "metrics": metric_entries(metrics)}
-                for group, metrics in groups
-            ]
-            for facet, groups in facets.items()
-        },
+        "facets": {facet: [entry(group) for group in groups]
+                   for facet, groups in facets.items()},
         "label_value_or_threshold": value_or_threshold_text(label_values),
     }
 
@@ -175,6 +178,35 @@ def _names_group(text: str, wanted: str) -> bool:
         return float(text[1:].split(",", 1)[0]) == float(wanted)
     except ValueError:
         return False
+
+
+def read_groups(
+    analysis: Mapping[str, Any], *, stage: str = "pre_training",
+) -> list[dict[str, Any]]:
+    """Every facet group of a stage: ``{facet, value, rows, skipped, metrics}`` per group.
+
+    ``rows`` and ``skipped`` are airsage's additions (None in a report written by Clarify).
+    """
+    if stage not in SECTIONS:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(SECTIONS)}")
+    section = analysis.get(SECTIONS[stage])
+    if not isinstance(section, Mapping) or not isinstance(section.get("facets"), Mapping):
+        raise InputDataError(
+            f"bias report has no {SECTIONS[stage]!r} section with facets; sections present: "
+            f"{sorted(k for k in analysis if k != 'version')}"
+        )
+    groups = []
+    for facet, entries in section["facets"].items():
+        for entry in entries:
+            metrics = MetricValues()
+            for item in entry.get("metrics", []):
+                value = item.get("value")
+                metrics.set(str(item["name"]), None if value is None else float(value),
+                            item.get("error") or None)
+            groups.append({"facet": str(facet), "value": str(entry.get("value_or_threshold")),
+                           "rows": entry.get("rows"), "skipped": entry.get("skipped"),
+                           "metrics": metrics})
+    return groups
 
 
 def _measure(metric: str, value: float) -> float:

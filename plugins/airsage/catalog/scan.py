@@ -103,11 +103,43 @@ def _csv_reader(path: Path, width: int) -> str:
     )
 
 
+def _file_line(path: Path, record: int) -> int | None:
+    """The file line on which CSV record ``record`` (1 = the header) starts.
+
+    DuckDB numbers records, not lines; a review holding newlines spans several lines, so
+    its record number points above the real place. Python's reader counts physical lines.
+    """
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            for count in range(1, record + 1):
+                start = reader.line_num + 1
+                try:
+                    next(reader)
+                except StopIteration:
+                    return None
+                except csv.Error:
+                    return start
+                if count == record:
+                    return start
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def _explain(path: Path, fmt: str, exc: Exception) -> InputDataError:
     """DuckDB's reason, its line and the start of the offending line, in one sentence."""
     message = str(exc)
     match = _LINE.search(message)
     where = f" at line {match.group(1)}" if match else ""
+    note = ""
+    if match and fmt == "csv":
+        record = int(match.group(1))
+        line = _file_line(path, record)
+        if line is not None and line != record:
+            where = f" at line {line}"
+            note = (f" (it is CSV record {record - 1} after the header: earlier quoted values "
+                    "span several lines)")
     known = _REASON.search(message)
     reason = known.group(0) if known else message.splitlines()[0]
     original = ""
@@ -117,7 +149,7 @@ def _explain(path: Path, fmt: str, exc: Exception) -> InputDataError:
         original = original[:120] + "..."
     shown = f" (the line starts {original!r})" if original else ""
     return InputDataError(
-        f"{path.name} is not a readable {fmt.upper()} file{where}: {reason}{shown}. "
+        f"{path.name} is not a readable {fmt.upper()} file{where}: {reason}{shown}{note}. "
         "The partition was not registered; fix or replace the batch (raw data is immutable: "
         "land a corrected file for a new date or delete the bad partition)"
     )
@@ -178,8 +210,10 @@ def inspect_file(con: Any, path: str | Path, fmt: str | None = None, *,
                 "hive_partitioning=false)"
             )
             described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-            columns = tuple(row[0] for row in described)
-            refs = tuple(sql_ident(name) for name in columns)
+            engine_names = tuple(row[0] for row in described)
+            refs = tuple(sql_ident(name) for name in engine_names)
+            columns = _json_source_names(path, engine_names) if fmt == "jsonl" \
+                else engine_names
         rows = None
         if validate:
             counts = ", ".join(f"count({ref})" for ref in refs) or "0"
@@ -192,6 +226,30 @@ def inspect_file(con: Any, path: str | Path, fmt: str | None = None, *,
     except duckdb.Error as exc:
         raise _explain(path, fmt, exc) from exc
     return FileSchema(str(path), fmt, columns, types, refs, reader, rows)
+
+
+_UNNAMED = re.compile(r"[cC]0+")
+
+
+def _json_source_names(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The file's own keys for DuckDB's column names: DuckDB calls an empty key ``c0``.
+
+    The public data set's first column has no name; written as JSON lines its key is ``""``,
+    which ``source_columns`` maps to ``review_id``. Without this, that column would be
+    unknown and the id missing. The first record's keys decide (read with Python's json).
+    """
+    import json
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = next((line for line in handle if line.strip()), "")
+        keys = set(json.loads(first)) if first else set()
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+        return names
+    if "" not in keys:
+        return names
+    return tuple("" if _UNNAMED.fullmatch(name) and name not in keys else name
+                 for name in names)
 
 
 def _infer_types(con: Any, path: Path, columns: tuple[str, ...]) -> tuple[str, ...]:

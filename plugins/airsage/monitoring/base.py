@@ -65,7 +65,7 @@ STRING = "String"
 UNKNOWN = "Unknown"
 
 SOURCES = ("airsage", "model_monitor")
-BASELINE_SOURCES = ("auto", "curated", "features")
+BASELINE_SOURCES = ("auto", "unseen", "curated", "features")
 COMPARISON_METHODS = ("Robust", "Simple")
 CATEGORICAL_DRIFT_METHODS = ("LInfinity",)
 
@@ -94,6 +94,7 @@ class MonitoringSettings:
     identifier_columns: tuple[str, ...] = ("review_id",)
     baseline_source: str = "auto"
     baseline_split: str = "train"
+    baseline_history_days: int = 3  # unseen: earlier accepted days' curated rows join in
     distribution_threshold: float = 0.1
     categorical_threshold: float = 0.1
     comparison_method: str = "Robust"
@@ -159,6 +160,11 @@ class MonitoringSettings:
                 raise ConfigurationError(
                     f"monitoring.{key} in {source} is {value}; expected a number in [0, 1]"
                 )
+        if self.baseline_history_days < 0:
+            raise ConfigurationError(
+                f"monitoring.baseline_history_days in {source} must be >= 0, got "
+                f"{self.baseline_history_days}"
+            )
         if self.min_samples < 1 or self.min_ground_truth < 1:
             raise ConfigurationError(
                 f"monitoring.min_samples and min_ground_truth in {source} must be >= 1, got "
@@ -255,6 +261,8 @@ class BaselineResult:
     source_key: str
     baseline_accuracy: float | None
     quality_reference: str | None
+    source: str = "curated"          # unseen | curated | features (which rows, see create_baseline)
+    excluded_key: str | None = None  # the rows left out: the model's training split
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -268,6 +276,8 @@ class BaselineResult:
             "source_key": self.source_key,
             "baseline_accuracy": self.baseline_accuracy,
             "quality_reference": self.quality_reference,
+            "source": self.source,
+            "excluded_key": self.excluded_key,
         }
 
 

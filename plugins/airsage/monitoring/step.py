@@ -22,7 +22,7 @@ from typing import Any
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.base import Lake
-from airsage.lake.layout import LakeLayout
+from airsage.lake.layout import LakeLayout, partition_value
 from airsage.monitoring.base import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
@@ -72,6 +72,94 @@ def _accuracy(model: Any, frame: Any, text_column: str, label_column: str) -> tu
     return float((predicted == labels).mean()), len(labels)
 
 
+def unseen_rows(
+    curated: Any, train: Any, *, id_column: str, label_column: str, text_column: str,
+    seed: int = 0,
+) -> tuple[Any, dict[str, Any]]:
+    """The curated rows the model never trained on, in the curated day's mix.
+
+    Rows whose ``id_column`` is in the training split are dropped. What is left is skewed:
+    undersampling trained on a balanced share of each class, so the unseen rows are mostly
+    the majority class, and every empty review is unseen (prepare drops them). So the rows
+    are subsampled (without repetition, by a stable hash of the id) to the curated day's
+    joint mix of label and empty text, the mix live traffic has. Returns the rows and what
+    was chosen (counts per stratum).
+    """
+    from airsage.prepare.split import stable_hash
+
+    if id_column not in curated.columns or id_column not in train.columns:
+        raise InputDataError(
+            f"{STEP_BASELINE}: cannot tell the training rows apart: the identifier column "
+            f"{id_column!r} is missing from the curated data or the training split "
+            "(monitoring.identifier_columns)"
+        )
+    seen = set(train[id_column].dropna().tolist())
+    unseen = curated[~curated[id_column].isin(seen)]
+    if unseen.empty:
+        raise InputDataError(
+            f"{STEP_BASELINE}: every curated row was used for training; no unseen row is "
+            "left to baseline on (use baseline_source: curated to accept a biased baseline)"
+        )
+
+    def strata(frame: Any) -> Any:
+        label = frame[label_column].astype("string").fillna("missing") \
+            if label_column in frame.columns else "all"
+        empty = frame[text_column].isna() | (frame[text_column].astype("string")
+                                             .str.strip().fillna("") == "")
+        return frame.assign(_stratum=label + "|" + empty.map({True: "empty", False: "text"}))
+
+    curated_strata = strata(curated)["_stratum"].value_counts(normalize=True)
+    unseen = strata(unseen)
+    available = unseen["_stratum"].value_counts()
+    scale = min(float(available.get(key, 0)) / share
+                for key, share in curated_strata.items() if share > 0)
+    chosen = []
+    counts: dict[str, int] = {}
+    for key, share in curated_strata.items():
+        take = round(scale * share)
+        group = unseen[unseen["_stratum"] == key]
+        order = group[id_column].map(lambda ident: stable_hash(seed, "baseline", ident))
+        picked = group.assign(_rank=order.astype("uint64")).sort_values("_rank").head(take)
+        counts[str(key)] = len(picked)
+        chosen.append(picked)
+    import pandas as pd
+
+    rows = pd.concat(chosen).drop(columns=["_rank", "_stratum"]).sort_values(id_column)
+    if rows.empty:
+        raise InputDataError(
+            f"{STEP_BASELINE}: the {len(unseen)} unseen rows cannot reproduce the day's mix "
+            f"(strata available: {available.to_dict()}); too few held-out rows to baseline"
+        )
+    return rows.reset_index(drop=True), {"unseen_rows": len(unseen), "strata": counts}
+
+
+def _with_earlier_days(
+    lake: Lake, layout: LakeLayout, day: dt_.date | str, frame: Any, days: int
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Add the curated rows of up to ``days`` earlier accepted days (never trained on).
+
+    The model trained on this day's split only, so earlier days are unseen too, and they
+    have the natural mix as they are. The rows matter: the Robust comparison subtracts a
+    margin that shrinks with the baseline's size, so a baseline of one day's held-out share
+    (~10 % of a day) would hide real drift. A quarantined day is not accepted data: skipped.
+    """
+    import pandas as pd
+
+    current = dt_.date.fromisoformat(partition_value(day))
+    frames, used = [frame], []
+    for back in range(1, days + 1):
+        earlier = (current - dt_.timedelta(days=back)).isoformat()
+        key = layout.curated(earlier) + CURATED_FILE
+        if not lake.exists(key) or lake.exists(layout.quarantine_marker(earlier)):
+            continue
+        rows = _read_parquet(lake, key, "curated data of an earlier day")
+        frames.append(rows)
+        used.append({"key": key, "rows": len(rows)})
+    if not used:
+        return frame, used
+    return pd.concat(frames, ignore_index=True), used
+
+
 def create_baseline(
     settings: Settings,
     lake: Lake,
@@ -82,25 +170,27 @@ def create_baseline(
     model_version: str,
     model_artifact_key: str,
 ) -> BaselineResult:
-    """Baseline a model version on the day's data and its own predictions on it.
+    """Baseline a model version on rows it never saw and its own predictions on them.
 
     The reference rows (``monitoring.baseline_source``):
 
+    - ``unseen`` (and ``auto`` when the curated day and its training split exist): the
+      day's curated rows minus the training split's rows (by ``identifier_columns[0]``),
+      subsampled to the curated day's mix (see :func:`unseen_rows`), plus the curated rows
+      of up to ``baseline_history_days`` earlier accepted days. Every check — data quality,
+      text, prediction and model quality — is judged against these rows.
+    - ``curated``: ``LakeLayout(dataset).curated(day)/reviews.parquet`` as it is. It holds the
+      training rows, on which the model is more confident than on anything it will serve:
+      healthy traffic then looks like prediction drift (a false alarm every hour).
     - ``features``: ``LakeLayout(dataset).features(day, monitoring.baseline_split)``
-      ``/part-0.parquet``, the rows the model was trained on;
-    - ``curated``: ``LakeLayout(dataset).curated(day)/reviews.parquet``, the same day before
-      prepare balanced the classes and dropped empty texts;
-    - ``auto`` (default): curated when that partition exists, else features.
-
-    Curated is preferred because live traffic has the natural class mix and the occasional
-    empty review: against an undersampled (balanced) training split, the predicted-label
-    distribution of healthy traffic differs by ~0.4 and every interval would be flagged.
+      ``/part-0.parquet`` (the balanced training split by default).
 
     It predicts with the model in ``model_artifact_key`` (a ``model.tar.gz``), and writes
     ``statistics.json``, ``constraints.json`` and ``vocabulary.json`` to
-    ``LakeLayout.baseline(model_name, model_version)``. The accuracy baseline for the model
-    quality check comes from the validation split when it exists (training accuracy is
-    optimistic), else from the baseline rows themselves.
+    ``LakeLayout.baseline(model_name, model_version)``. ``constraints.json``'s ``airsage``
+    block records the rows: source and excluded keys, their count and ids, and the model
+    version. The accuracy baseline comes from the unseen rows themselves; for the other
+    sources from the validation split when it exists (training accuracy is optimistic).
     """
     from airsage.monitoring.baseline import build_baseline
     from airsage.training.model import load_model, unpack_model
@@ -109,9 +199,24 @@ def create_baseline(
     settings.dataset(dataset)
     layout = LakeLayout(dataset)
     curated_key = layout.curated(day) + CURATED_FILE
-    use_curated = monitoring.baseline_source == "curated" or (
-        monitoring.baseline_source == "auto" and lake.exists(curated_key))
-    if use_curated:
+    train_key = layout.features(day, "train") + "part-0.parquet"
+    source = monitoring.baseline_source
+    if source == "auto":
+        source = "unseen" if lake.exists(curated_key) and lake.exists(train_key) else \
+            "curated" if lake.exists(curated_key) else "features"
+    id_column = (monitoring.identifier_columns or ("review_id",))[0]
+    selection: dict[str, Any] = {}
+    excluded_key = None
+    if source == "unseen":
+        source_key, excluded_key = curated_key, train_key
+        curated = _read_parquet(lake, curated_key, "curated data")
+        train = _read_parquet(lake, train_key, "train features")
+        frame, selection = unseen_rows(curated, train, id_column=id_column,
+                                       label_column=monitoring.label_column,
+                                       text_column=monitoring.text_column)
+        frame, selection["earlier_days"] = _with_earlier_days(
+            lake, layout, day, frame, monitoring.baseline_history_days)
+    elif source == "curated":
         source_key = curated_key
         frame = _read_parquet(lake, source_key, "curated data")
     else:
@@ -146,7 +251,8 @@ def create_baseline(
         quality = None
         validation_key = layout.features(day, "validation") + "part-0.parquet"
         label = monitoring.label_column
-        if lake.exists(validation_key) and monitoring.baseline_split != "validation":
+        if source != "unseen" and lake.exists(validation_key) \
+                and monitoring.baseline_split != "validation":
             validation = _read_parquet(lake, validation_key, "validation features")
             if label in validation.columns and not validation.empty:
                 accuracy, n = _accuracy(model, validation, monitoring.text_column, label)
@@ -156,10 +262,16 @@ def create_baseline(
             labels = frame[label][known].astype(int).to_numpy()
             predicted = [model.labels[i] for i in probabilities[known].argmax(axis=1)]
             if len(labels):
+                reference = monitoring.baseline_split if source == "features" else source
                 quality = {"accuracy": float((labels == predicted).mean()), "n": len(labels),
-                           "reference": "curated" if use_curated else monitoring.baseline_split}
+                           "reference": reference}
     columns = {name: frame[name].tolist() for name in monitoring.features}
     columns[monitoring.text_column] = texts
+    rows: dict[str, Any] = {"source": source, "source_key": source_key,
+                            "excluded_key": excluded_key, "count": len(frame), **selection}
+    if id_column in frame.columns:
+        rows["id_column"] = id_column
+        rows["ids"] = [_plain(value) for value in frame[id_column].tolist()]
     baseline = build_baseline(
         columns,
         probabilities=probabilities,
@@ -167,8 +279,8 @@ def create_baseline(
         settings=monitoring,
         quality=quality,
         metadata={"model_name": model_name, "model_version": str(model_version),
-                  "dataset": dataset, "source_key": source_key,
-                  "model_artifact_key": model_artifact_key},
+                  "dataset": dataset, "day": partition_value(day), "source_key": source_key,
+                  "model_artifact_key": model_artifact_key, "baseline_rows": rows},
     )
     prefix = LakeLayout.baseline(model_name, str(model_version))
     documents = {STATISTICS_FILE: baseline.statistics, CONSTRAINTS_FILE: baseline.constraints,
@@ -186,7 +298,14 @@ def create_baseline(
         source_key=source_key,
         baseline_accuracy=None if quality is None else quality["accuracy"],
         quality_reference=None if quality is None else quality["reference"],
+        source=source,
+        excluded_key=excluded_key,
     )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe id (numpy integers become ints)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 # -- monitor ----------------------------------------------------------------------------------

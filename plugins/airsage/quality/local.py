@@ -25,6 +25,7 @@ from airsage.quality.history import (
     MetricsHistory,
     QualitySettings,
     check_anomalies,
+    check_size_floor,
 )
 from airsage.quality.results import QualityReport
 
@@ -114,7 +115,8 @@ class DuckDBQualityGate:
         history (as many as the largest ``last(k)`` or the history window, whichever is
         more). Writes ``reports/quality/<dataset>/dt=<day>/results.json`` and the day's
         metrics history before raising :class:`GateFailedError`, so a failed gate leaves
-        its evidence.
+        its evidence; a refused day's metrics are marked refused and never enter a later
+        day's anomaly baseline. The size floor is judged on every day, with or without history.
         """
         day_value = partition_value(day)
         ruleset = load_ruleset(self.settings)
@@ -125,12 +127,14 @@ class DuckDBQualityGate:
         trailing = history.trailing(day_value, self.quality.history_window_days)
         anomalies = check_anomalies(self.quality.anomaly, report.metrics, trailing,
                                     self.quality.history_window_days)
+        size = check_size_floor(self.quality.size, report.metrics)
         report = QualityReport(
-            rule_results=report.rule_results + anomalies, metrics=report.metrics,
+            rule_results=report.rule_results + size + anomalies, metrics=report.metrics,
             ruleset_source=report.ruleset_source, dataset=dataset, day=day_value,
             evaluated_at=report.evaluated_at,
         )
-        history.write(day_value, report.metrics)
+        history.write(day_value, report.metrics,
+                      refused_by=None if report.outcome == "PASS" else GATE_NAME)
         key = LakeLayout(dataset).report(REPORT_KIND, day_value, REPORT_FILE)
         report_uri = lake.write_bytes(
             key, json.dumps(report.to_dict(), indent=2).encode("utf-8"))

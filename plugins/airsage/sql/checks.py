@@ -29,6 +29,7 @@ from typing import Any
 
 from airsage.errors import ConfigurationError
 
+SKIPPED = "SKIPPED"  # not run because the partition is empty (partition_not_empty says so)
 _HEADER = re.compile(r"^--\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
 _BETWEEN = re.compile(r"^between\s+(\S+)\s+and\s+(\S+)$", re.IGNORECASE)
 _COMPARE = re.compile(r"^(==|=|!=|<>|<=|>=|<|>)?\s*(\S+)$")
@@ -138,7 +139,7 @@ def json_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class SqlCheckResult:
-    """One check's verdict: PASS, FAIL (value outside the expectation) or ERROR."""
+    """One check's verdict: PASS, FAIL (value outside the expectation), ERROR or SKIPPED."""
 
     name: str
     expected: str
@@ -179,11 +180,12 @@ class SqlCheckReport:
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        return not self.failed
 
     @property
     def failed(self) -> tuple[SqlCheckResult, ...]:
-        return tuple(r for r in self.results if not r.passed)
+        """FAIL and ERROR results (a SKIPPED check is neither: another one failed for it)."""
+        return tuple(r for r in self.results if not r.passed and r.outcome != SKIPPED)
 
     def to_dict(self) -> dict[str, Any]:
         return {

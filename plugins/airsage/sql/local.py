@@ -14,13 +14,21 @@ from airsage.errors import GateFailedError, GateFailure, InputDataError
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 from airsage.sql.athena import render, transpile_athena
-from airsage.sql.checks import SqlCheck, SqlCheckReport, SqlCheckResult, json_value, load_checks
+from airsage.sql.checks import (
+    SKIPPED,
+    SqlCheck,
+    SqlCheckReport,
+    SqlCheckResult,
+    json_value,
+    load_checks,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 REPORT_KIND = "sql"
 REPORT_FILE = "results.json"
+EMPTY_CHECK = "partition_not_empty"  # the check an empty partition fails (the others skip)
 
 
 class DuckDBSqlEngine:
@@ -44,6 +52,42 @@ class DuckDBSqlEngine:
         duck_sql = transpile_athena(render(sql, **self._params(params)))
         with self.catalog.connect(read_only=True) as con:
             return con.execute(duck_sql).fetchdf()
+
+    @staticmethod
+    def _partition_rows(con: Any, params: dict[str, Any]) -> int | None:
+        """Rows of the partition (None when counting fails: the checks then run and say why)."""
+        sql = render("SELECT count(*) FROM {{ database }}.{{ table }} WHERE dt = '{{ ds }}'",
+                     **params)
+        try:
+            return int(con.execute(transpile_athena(sql)).fetchone()[0])
+        except Exception:  # every check reports the same broken table on its own
+            return None
+
+    @staticmethod
+    def _empty_partition(checks: list[SqlCheck], params: dict[str, Any]
+                         ) -> tuple[SqlCheckResult, ...]:
+        """One failure for an empty partition; the other checks are skipped, saying why.
+
+        Run on no rows, every count_if would measure NULL and fail as "measured None",
+        burying the one fact that matters under five meaningless failures.
+        """
+        reason = ("the partition has no rows: the batch is empty or header-only, so there "
+                  "is nothing to check or train on; land a batch with data rows")
+        results = []
+        for check in checks:
+            sql = render(check.template, **params)
+            if check.name == EMPTY_CHECK:
+                results.append(SqlCheckResult(check.name, str(check.expectation), 0, "FAIL",
+                                              sql, description=check.description,
+                                              error=reason))
+            else:
+                results.append(SqlCheckResult(check.name, str(check.expectation), None,
+                                              SKIPPED, sql, description=check.description,
+                                              error=f"not run: {reason}"))
+        if not any(r.name == EMPTY_CHECK for r in results):
+            results.append(SqlCheckResult(EMPTY_CHECK, "> 0", 0, "FAIL", "", error=reason,
+                                          description="rows in the day's partition"))
+        return tuple(results)
 
     def _run_one(self, con: Any, check: SqlCheck, params: dict[str, Any]) -> SqlCheckResult:
         athena_sql = render(check.template, **params)
@@ -93,7 +137,11 @@ class DuckDBSqlEngine:
                     f"sql: {self.database}.{dataset} dt={day} is not in the catalog; "
                     "run the crawl step for that date first"
                 )
-            results = tuple(self._run_one(con, check, params) for check in checks)
+            rows = self._partition_rows(con, params)
+            if rows == 0:
+                results = self._empty_partition(checks, params)
+            else:
+                results = tuple(self._run_one(con, check, params) for check in checks)
         key = LakeLayout(dataset).report(REPORT_KIND, day, REPORT_FILE)
         report = SqlCheckReport(dataset, day, self.database, results, key, lake.uri(key))
         lake.write_bytes(key, json.dumps(report.to_dict(), indent=2).encode())
@@ -106,7 +154,8 @@ class DuckDBSqlEngine:
                         check=r.name,
                         measured=r.measured if r.outcome == "FAIL" else f"ERROR: {r.error}",
                         expected=r.expected,
-                        message=r.sql.strip(),
+                        message=r.error if r.name == EMPTY_CHECK and rows == 0
+                        else r.sql.strip(),
                     )
                     for r in report.failed
                 ],
