@@ -227,8 +227,9 @@ def _check_predictions(data: pd.DataFrame, label: str, predicted: str,
 def _group_rows(data: pd.DataFrame, column: str, split: dict[str, Any]) -> int:
     """Rows of the sensitive group d (values compared also as text, as the metrics do)."""
     series = data[column]
-    if split["facet_threshold"] is not None:
-        return int((series > split["facet_threshold"]).sum())
+    if split["facet_threshold"] is not None:  # Clarify's interval (threshold, max]
+        numeric = pd.to_numeric(series, errors="coerce")
+        return int((numeric > float(split["facet_threshold"])).sum())
     values = split["facet_values"]
     text = series.astype(str).isin([str(v) for v in values])
     return int((series.isin(values) | text).sum())

@@ -96,7 +96,8 @@ def test_dynamic_rules_and_detect_anomalies_read_the_lake_history(
     ruleset = tmp_path / "dynamic.dqdl"
     ruleset.write_text('Rules = [\n  RowCount >= avg(last(3)) * 0.8,\n'
                        '  DetectAnomalies "RowCount"\n]\n')
-    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    gate = DuckDBQualityGate(settings.with_overrides(  # small batches: no size floor here
+        {"quality": {"ruleset": str(ruleset), "size": {"min_rows": 1}}}))
     with pytest.raises(GateFailedError) as info:
         gate.run(lake, "reviews", "2024-03-04", relation(90))
     (failure,) = info.value.failures  # 90 >= 0.8 * 100 passes; 90 after three 100s is odd
@@ -112,7 +113,8 @@ def test_reference_datasets_come_from_the_rulesets_data_sources(
     ruleset = tmp_path / "compare.dqdl"
     ruleset.write_text('DataSources = { "Primary": "reviews", "AdditionalDataSources": '
                        '[ "yesterday" ] }\nRules = [ RowCountMatch "yesterday" >= 0.5 ]\n')
-    gate = DuckDBQualityGate(settings.with_overrides({"quality": {"ruleset": str(ruleset)}}))
+    gate = DuckDBQualityGate(settings.with_overrides(  # small batches: no size floor here
+        {"quality": {"ruleset": str(ruleset), "size": {"min_rows": 1}}}))
     assert gate.reference_datasets() == ("yesterday",)
     report = gate.run(lake, "reviews", "2024-03-10", relation(60),
                       references={"yesterday": relation(100)})
