@@ -60,3 +60,13 @@ def test_narrated_logs_at_info_and_never_breaks_the_task(caplog: pytest.LogCaptu
     caplog.clear()
     narrated("quality_gate", QUALITY)
     assert {r.levelname for r in caplog.records} == {"INFO"} and len(caplog.records) == 3
+
+
+def test_baseline_says_which_rows_it_came_from() -> None:
+    lines = describe("baseline", {
+        "model_version": {"name": "m", "version": "3"}, "item_count": 812, "source": "unseen",
+        "source_key": "curated/reviews/dt=2026-03-03/",
+        "excluded_key": "features/reviews/dt=2026-03-03/train/",
+        "baseline_accuracy": 0.81, "statistics_key": "s.json", "constraints_key": "c.json"})
+    assert lines[0] == ("monitor baseline for m v3: 812 unseen rows from curated/reviews/dt=2026-03-03/, "
+                        "leaving out features/reviews/dt=2026-03-03/train/; baseline accuracy 0.81")

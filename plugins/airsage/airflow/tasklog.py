@@ -143,8 +143,12 @@ def _register(r: Mapping[str, Any]) -> list[str]:
 
 def _baseline(r: Mapping[str, Any]) -> list[str]:
     version = r.get("model_version") or {}
-    keys = {k: v for k, v in r.items() if k.endswith("_key")}
-    return [f"monitor baseline for {version.get('name')} v{version.get('version')}: {keys}"]
+    lines = [f"monitor baseline for {version.get('name')} v{version.get('version')}: "
+             f"{r.get('item_count')} {r.get('source')} rows from {r.get('source_key')}"
+             + (f", leaving out {r['excluded_key']}" if r.get("excluded_key") else "")
+             + f"; baseline accuracy {_num(r.get('baseline_accuracy'))}",
+             f"  statistics {r.get('statistics_key')}, constraints {r.get('constraints_key')}"]
+    return lines
 
 
 def _deploy(r: Mapping[str, Any]) -> list[str]:
