@@ -70,3 +70,16 @@ def test_baseline_says_which_rows_it_came_from() -> None:
         "baseline_accuracy": 0.81, "statistics_key": "s.json", "constraints_key": "c.json"})
     assert lines[0] == ("monitor baseline for m v3: 812 unseen rows from curated/reviews/dt=2026-03-03/, "
                         "leaving out features/reviews/dt=2026-03-03/train/; baseline accuracy 0.81")
+
+
+def test_bias_logs_each_group_and_the_worst_value_of_each_metric() -> None:
+    checks = [{"metric": "DPL", "value": v, "status": "pass", "warn": 0.12, "fail": 0.2,
+               "group": f"department_name={g}"} for g, v in (("Tops", 0.03), ("Dresses", -0.08))]
+    lines = describe("bias_gate", {
+        "facet": "department_name", "label": "sentiment", "label_values": [1], "status": "pass",
+        "verdict": {"checks": checks},
+        "groups": [{"facet": "department_name", "value": "Trend", "rows": 40, "status": "skipped",
+                    "reason": "too few rows to judge"}]})
+    assert "  group department_name=Trend: 40 rows, skipped — too few rows to judge" in lines
+    assert lines[-1] == ("  pass DPL [department_name=Dresses]: -0.08 (warn above 0.12, "
+                         "fail above 0.2)")

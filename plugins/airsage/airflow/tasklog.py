@@ -81,13 +81,25 @@ def _curate(r: Mapping[str, Any]) -> list[str]:
 
 def _bias_gate(r: Mapping[str, Any]) -> list[str]:
     verdict = r.get("verdict") or {}
-    lines = [f"pre-training bias on facet {r.get('facet')} {r.get('facet_value_or_threshold')}, "
-             f"label {r.get('label')} {r.get('label_values')}: {str(r.get('status')).upper()}"]
-    for check in verdict.get("checks") or []:
-        lines.append(f"  {check.get('status')} {check.get('metric')}: {_num(check.get('value'))} "
-                     f"(warn above {_num(check.get('warn'))}, fail above {_num(check.get('fail'))})"
-                     + (f" — {check['reason']}" if check.get("reason") else ""))
-    return _capped(lines)
+    checks = verdict.get("checks") or []
+    lines = [f"pre-training bias on facet {r.get('facet')}, label {r.get('label')} "
+             f"{r.get('label_values')}: {str(r.get('status')).upper()}"]
+    lines += [f"  group {g.get('facet')}={g.get('value')}: {g.get('rows')} rows, {g.get('status')}"
+              + (f" — {g['reason']}" if g.get("reason") else "") for g in r.get("groups") or []]
+    flagged = [c for c in checks if c.get("status") != "pass"]
+    largest: dict[str, Mapping[str, Any]] = {}
+    for check in checks:  # the worst group of each metric, to show the margin when all pass
+        value = check.get("value")
+        if isinstance(value, (int, float)) and (check["metric"] not in largest or abs(value) > abs(
+                largest[check["metric"]].get("value") or 0)):
+            largest[check["metric"]] = check
+    shown = flagged or list(largest.values())
+    lines += _capped([f"  {c.get('status')} {c.get('metric')}"
+                      + (f" [{c['group']}]" if c.get("group") else "")
+                      + f": {_num(c.get('value'))} (warn above {_num(c.get('warn'))}, fail above "
+                      f"{_num(c.get('fail'))})" + (f" — {c['reason']}" if c.get("reason") else "")
+                      for c in shown])
+    return lines
 
 
 def _prepare(r: Mapping[str, Any]) -> list[str]:

@@ -142,9 +142,14 @@ def _bias(page: Page, result: Mapping[str, Any] | None, lake: Lake, dataset: str
              f"{html.escape(str(result.get('facet')))}.</p>"]
     checks = (result.get("verdict") or {}).get("checks") or []
     if checks:
-        parts.append(table(["metric", "status", "value", "warn", "fail", "reason"],
-                           [(c.get("metric"), c.get("status"), c.get("value"), c.get("warn"),
-                             c.get("fail"), c.get("reason") or "") for c in checks]))
+        parts.append(table(["group", "metric", "status", "value", "warn", "fail", "reason"],
+                           [(c.get("group") or "", c.get("metric"), c.get("status"), c.get("value"),
+                             c.get("warn"), c.get("fail"), c.get("reason") or "") for c in checks]))
+    groups = result.get("groups") or []
+    if groups:
+        parts.append(table(["facet", "group", "rows", "status", "reason"],
+                           [(g.get("facet"), g.get("value"), g.get("rows"), g.get("status"),
+                             g.get("reason") or "") for g in groups]))
     analysis = _read_json(lake, layout.report(BIAS_KIND, day, PRE_TRAINING_ANALYSIS))
     facets = ((analysis or {}).get("pre_training_bias_metrics") or {}).get("facets") or {}
     for facet, groups in facets.items():
