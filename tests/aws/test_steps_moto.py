@@ -38,8 +38,7 @@ def test_glue_catalog_collects_what_the_crawler_wrote(aws_env, aws_settings) -> 
     catalog = GlueCatalog(aws_settings)
     with pytest.raises(InputDataError, match="is not in the Glue catalog"):
         catalog.collect(request)
-    glue.create_partition(DatabaseName="airsage", TableName="reviews",
-                          PartitionInput={"Values": [DAY], "StorageDescriptor": PARTITION["StorageDescriptor"]})
+    glue.create_partition(DatabaseName="airsage", TableName="reviews", PartitionInput=PARTITION)
     result = catalog.collect(request)
     assert result.changes == () and result.day == DAY
     assert glue.get_crawler(Name=request.crawler_name)["Crawler"]["Targets"]["S3Targets"][0]["Path"] \

@@ -45,7 +45,7 @@ def test_request_holds_exactly_the_shipped_sql_for_the_day(aws_config) -> None:
     assert [q.name for q in request.queries] == [p.stem for p in shipped]
     for query, path in zip(request.queries, shipped, strict=True):
         assert query.query == render(path.read_text(encoding="utf-8"), ds=DAY,
-                                     database="airsage", table="reviews")
+                                     database="airsage", table="reviews").rstrip()
         assert DAY in query.query
     assert request.workgroup == "airsage"
     assert request.output_location == f"s3://airsage-lake/prod/reports/athena/reviews/dt={DAY}/"

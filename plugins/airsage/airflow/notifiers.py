@@ -10,7 +10,8 @@ from airsage.alerts.base import Alert
 
 
 def configured_sinks(settings: Any) -> list[Any]:
-    """The log-file sink always; SMTP and Slack when their Airflow connections exist."""
+    """The log-file sink always; SMTP and Slack when their Airflow connections exist; SNS when
+    ``alerts.sns_topic_arn`` names a topic (the provider's SnsNotifier, ``aws.conn_id``)."""
     from airsage.alerts.sinks import SlackWebhookSink, SmtpSink, log_sink
 
     section = settings.section("alerts")
@@ -34,7 +35,35 @@ def configured_sinks(settings: Any) -> list[Any]:
             url = f"https://hooks.slack.com/services/{url.lstrip('/')}"
         if url:
             sinks.append(SlackWebhookSink(url))
+    topic = section.get("sns_topic_arn")
+    if topic:
+        aws = settings.section("aws")
+        sinks.append(SnsSink(str(topic), aws_conn_id=aws.get("conn_id") or None,
+                             region_name=aws.get("region") or None))
     return sinks
+
+
+class SnsSink:
+    """Publishes the alert to an SNS topic through the Amazon provider's ``SnsNotifier``
+    (subject: severity and title; message: the alert as JSON, for subscribers that parse it)."""
+
+    name = "sns"
+
+    def __init__(self, topic_arn: str, *, aws_conn_id: str | None = "aws_default",
+                 region_name: str | None = None) -> None:
+        self.topic_arn, self.aws_conn_id, self.region_name = topic_arn, aws_conn_id, region_name
+
+    def send(self, alert: Alert) -> None:
+        import json
+
+        from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
+
+        notifier = SnsNotifier(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, target_arn=self.topic_arn,
+            subject=f"[airsage {alert.severity}] {alert.title}"[:100],
+            message=json.dumps(alert.to_dict(), sort_keys=True, default=str),
+        )
+        notifier.notify({})
 
 
 def _connection(conn_id: str | None) -> Any:

@@ -116,7 +116,9 @@ def validate_request(settings: Settings, dataset: str, day: str) -> ValidateRequ
     return ValidateRequest(
         dataset=dataset, day=day, database=aws.database, table=dataset,
         workgroup=aws.athena_workgroup, output_location=output,
-        queries=tuple(AthenaQuery(c.name, render(c.template, **params), str(c.expectation),
+        # trailing whitespace dropped: Airflow's template rendering of AthenaOperator.query
+        # drops the final newline, and Athena must receive the text the request names
+        queries=tuple(AthenaQuery(c.name, render(c.template, **params).rstrip(), str(c.expectation),
                                   c.description) for c in checks),
     )
 
