@@ -176,3 +176,22 @@ def test_anomaly_rules_run_over_the_shared_metrics_history(aws_config, tmp_path)
     [failure] = caught.value.failures
     assert failure.check.startswith("RowCount ratio to the mean of the previous 7 day(s)")
     assert failure.measured == pytest.approx(60 / 4000)
+
+
+def test_the_deequ_processing_job_is_a_valid_create_processing_job_request(aws_config) -> None:
+    """moto cannot run the Spark container (it would only record the job), so the request's
+    shape is checked here against SageMaker's API model with botocore's Stubber, which
+    refuses any parameter the model does not define or types differently."""
+    import boto3
+    from botocore.stub import Stubber
+
+    request = deequ_job_request(aws_config, "reviews", DAY, image_uri=IMAGE)
+    config = request.processing_config()
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1",
+                             aws_access_key_id="x", aws_secret_access_key="x")
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{request.job_name}"
+    with Stubber(sagemaker) as stubber:
+        stubber.add_response("create_processing_job", {"ProcessingJobArn": arn}, expected_params=config)
+        assert sagemaker.create_processing_job(**config)["ProcessingJobArn"] == arn
+        stubber.assert_no_pending_responses()
+    assert len(request.job_name) <= 63  # SageMaker's limit on job names
