@@ -111,7 +111,7 @@ def test_the_dag_parsed_for_aws_has_the_local_step_ids_as_task_groups(aws_run) -
     deferrable = {t.task_id: t.partial_kwargs.get("deferrable") for t in dag.tasks
                   if hasattr(t, "partial_kwargs") and "deferrable" in t.partial_kwargs}
     assert deferrable == {"crawl.run_crawler": True, "validate_sql.query": True,
-                          "quality_gate.evaluate": True}
+                          "quality_gate.evaluate": True, "quality_gate.deequ_job": True}
     assert dag.get_task("curate").upstream_task_ids == {"quality_gate.collect"}
 
 
@@ -189,3 +189,35 @@ def test_a_schema_change_in_the_glue_table_fails_crawl_with_the_local_message(aw
     marker = json.loads(client("s3").get_object(
         Bucket=BUCKET, Key=f"prod/quarantine/reviews/dt={DAY}/_QUARANTINED.json")["Body"].read())
     assert "column 'age' (BIGINT) is missing [vs config]" in marker["reason"]
+
+
+def test_the_pydeequ_engine_runs_its_spark_processing_job_and_is_judged_the_same_way(
+        aws_run, aws_env, monkeypatch) -> None:
+    """moto records the processing job but runs no container (and reports it Completed at
+    once, so the operator does not defer here): the test writes the results.json the Spark
+    job would have written, with one failing rule."""
+    monkeypatch.setenv("AIRSAGE__AWS__QUALITY_ENGINE", "pydeequ")
+    settings = load_settings()
+    crawled_table(settings)
+    seed_athena(aws_env, settings, {})
+    from airsage.quality.aws import deequ_job_request
+
+    request = deequ_job_request(settings, "reviews", DAY)
+    outcomes = [{"Name": "Rule_1", "Description": "RowCount > 0", "Result": "PASS",
+                 "EvaluationMessage": "", "EvaluatedMetrics": {"Dataset.*.RowCount": 200.0}},
+                {"Name": "Rule_2", "Description": 'IsComplete "rating"', "Result": "FAIL",
+                 "EvaluationMessage": "Value: 0.97 does not meet the constraint requirement!",
+                 "EvaluatedMetrics": {"Column.rating.Completeness": 0.97}}]
+    client("s3").put_object(Bucket=BUCKET, Key=f"prod/{request.output_key}results.json",
+                            Body=json.dumps({"RuleResults": outcomes}).encode())
+    summary = run(aws_run)
+    assert summary.task_states["quality_gate.deequ_job"] == "success"
+    assert summary.task_states["quality_gate.evaluate"] == "skipped"
+    assert summary.task_states["quality_gate.collect"] == "failed"
+    job = client("sagemaker").describe_processing_job(ProcessingJobName=request.job_name)
+    assert job["AppSpecification"]["ImageUri"].endswith("sagemaker-spark-processing:3.5-cpu")
+    assert job["AppSpecification"]["ContainerEntrypoint"][-1].endswith("deequ_gate.py")
+    client("s3").head_object(Bucket=BUCKET, Key=f"prod/{request.script_key}")
+    marker = json.loads(client("s3").get_object(
+        Bucket=BUCKET, Key=f"prod/quarantine/reviews/dt={DAY}/_QUARANTINED.json")["Body"].read())
+    assert 'IsComplete "rating": measured 0.97' in marker["reason"]

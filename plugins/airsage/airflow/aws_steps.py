@@ -183,29 +183,39 @@ def validate_sql(crawled: Any) -> Any:
 
 # -- quality gate ---------------------------------------------------------------------------------
 
+GLUE_ENGINE = "glue_dq"
+DEEQU_RESULTS_FILE = "results.json"
+
 
 @task(task_id="request")
 def _quality_request(validated: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Glue Data Quality request (pure) and whether its ruleset already exists."""
+    """The configured engine's request (pure), whether a Glue ruleset already exists, and for
+    PyDeequ the job script staged at its lake key (the processing job reads it from S3)."""
     from airsage.awsconf import AwsSettings
-    from airsage.quality.aws import GlueQualityGate, glue_dq_request
+    from airsage.config import INCLUDE_DIR
+    from airsage.quality.aws import DEEQU_JOB_SCRIPT, GlueQualityGate, deequ_job_request, glue_dq_request
 
     settings, lake, day = _aws_settings(validated)
-    if AwsSettings.from_settings(settings).quality_engine != "glue_dq":
-        raise AirflowFailException(
-            "quality_gate: the DAG runs the Glue Data Quality engine; aws.quality_engine "
-            "pydeequ has its request (airsage plan shows the processing job) but is not wired "
-            "into the DAG yet")
+    engine = AwsSettings.from_settings(settings).quality_engine
     with step_errors(names.QUALITY_GATE, lake=lake, day=day, quarantine_batch=False):
-        request = glue_dq_request(settings, names.DATASET, day)
-        exists = GlueQualityGate(settings).ruleset_exists(request.ruleset_name)
-    return [{"request": request.to_dict(), "exists": exists, **_connection(settings)}]
+        if engine == GLUE_ENGINE:
+            request: Any = glue_dq_request(settings, names.DATASET, day)
+            exists = GlueQualityGate(settings).ruleset_exists(request.ruleset_name)
+        else:
+            request = deequ_job_request(settings, names.DATASET, day)
+            lake.upload(INCLUDE_DIR / "jobs" / DEEQU_JOB_SCRIPT, request.script_key)
+            exists = False
+    return [{"engine": engine, "request": request.to_dict(), "exists": exists, **_connection(settings)}]
 
 
-@task.branch(task_id="create_or_reuse")
-def _ruleset_branch(payload: list[dict[str, Any]]) -> list[str]:
-    """The ruleset's name follows its text: an existing one is the same DQDL, reused as is."""
-    return [] if payload[0]["exists"] else [f"{names.QUALITY_GATE}.create_ruleset"]
+@task.branch(task_id="route")
+def _quality_route(payload: list[dict[str, Any]]) -> list[str]:
+    """Glue DQ: create the ruleset unless it exists (its name follows its text), then evaluate;
+    PyDeequ: the Spark processing job."""
+    group = names.QUALITY_GATE
+    if payload[0]["engine"] != GLUE_ENGINE:
+        return [f"{group}.deequ_job"]
+    return [f"{group}.evaluate"] if payload[0]["exists"] else [f"{group}.create_ruleset", f"{group}.evaluate"]
 
 
 def _ruleset_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
@@ -228,17 +238,42 @@ def _evaluation_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
             "aws_conn_id": payload["aws_conn_id"], "region_name": payload["region_name"]}
 
 
-@task(task_id="collect")
-def _quality_collect(payload: list[dict[str, Any]], run_ids: Any,
-                     validated: dict[str, Any]) -> dict[str, Any]:
-    """Normalise Glue DQ's rule results, then anomaly rules, history, report and the verdict."""
-    from airsage.quality.aws import GlueDQRequest, GlueQualityGate, collect_quality, finish_quality
+def _deequ_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    from airsage.quality.aws import DeequJobRequest
+
+    request = DeequJobRequest.from_dict(payload["request"])
+    return {"config": request.processing_config(), "aws_conn_id": payload["aws_conn_id"],
+            "region_name": payload["region_name"]}
+
+
+def _engine_rule_results(settings: Any, lake: Any, payload: dict[str, Any],
+                         ti: Any) -> tuple[Any, list[Any]]:
+    """The request and the rule outcomes of whichever engine ran."""
+    from airsage.errors import InputDataError
+    from airsage.quality.aws import DeequJobRequest, GlueDQRequest, GlueQualityGate
+
+    if payload["engine"] == GLUE_ENGINE:
+        request: Any = GlueDQRequest.from_dict(payload["request"])
+        run_id = ti.xcom_pull(task_ids=f"{names.QUALITY_GATE}.evaluate", map_indexes=0)
+        return request, GlueQualityGate(settings).rule_results(run_id)
+    request = DeequJobRequest.from_dict(payload["request"])
+    key = request.output_key + DEEQU_RESULTS_FILE
+    if not lake.exists(key):
+        raise InputDataError(f"quality gate: the PyDeequ job {request.job_name} wrote no {lake.uri(key)}")
+    import json
+
+    return request, list(json.loads(lake.read_bytes(key)).get("RuleResults") or [])
+
+
+@task(task_id="collect", trigger_rule="none_failed_min_one_success")
+def _quality_collect(payload: list[dict[str, Any]], validated: dict[str, Any],
+                     **context: Any) -> dict[str, Any]:
+    """Normalise the engine's rule results, then anomaly rules, history, report and the verdict."""
+    from airsage.quality.aws import collect_quality, finish_quality
 
     settings, lake, day = _aws_settings(validated)
-    request = GlueDQRequest.from_dict(payload[0]["request"])
     with step_errors(names.QUALITY_GATE, lake=lake, day=day):
-        gate = GlueQualityGate(settings)
-        rules = [rule for run_id in list(run_ids) for rule in gate.rule_results(run_id)]
+        request, rules = _engine_rule_results(settings, lake, payload[0], context["ti"])
         report = collect_quality(request.ruleset, request.ruleset_source, rules,
                                  dataset=request.dataset, day=request.day)
         report = finish_quality(settings, lake, report)
@@ -246,21 +281,29 @@ def _quality_collect(payload: list[dict[str, Any]], run_ids: Any,
 
 
 def quality_gate(validated: Any) -> Any:
-    """Glue Data Quality evaluates the shipped DQDL (deferred); judged as the local gate."""
+    """The shipped DQDL evaluated by Glue Data Quality or by PyDeequ on a Spark processing job
+    (both deferred), then judged as the local gate."""
     from airflow.providers.amazon.aws.operators.glue import (
         GlueDataQualityOperator,
         GlueDataQualityRuleSetEvaluationRunOperator,
     )
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator
 
-    with TaskGroup(group_id=names.QUALITY_GATE, tooltip="Glue Data Quality (aws target)"):
+    with TaskGroup(group_id=names.QUALITY_GATE, tooltip="Glue Data Quality or PyDeequ (aws target)"):
         request = _quality_request(validated)
-        branch = _ruleset_branch(request)
+        route = _quality_route(request)
         create = GlueDataQualityOperator.partial(task_id="create_ruleset").expand_kwargs(
             request.map(_ruleset_kwargs))
         evaluate = GlueDataQualityRuleSetEvaluationRunOperator.partial(
             task_id="evaluate", deferrable=True, waiter_delay=POLL_SECONDS, waiter_max_attempts=240,
             verify_result_status=False, show_results=True, trigger_rule="none_failed",
         ).expand_kwargs(request.map(_evaluation_kwargs))
-        branch >> create >> evaluate
-        result = _quality_collect(request, evaluate.output, validated)
+        deequ = SageMakerProcessingOperator.partial(
+            task_id="deequ_job", deferrable=True, wait_for_completion=True,
+            check_interval=POLL_SECONDS,
+        ).expand_kwargs(request.map(_deequ_kwargs))
+        route >> [create, evaluate, deequ]
+        create >> evaluate
+        result = _quality_collect(request, validated)
+        [evaluate, deequ] >> result
     return result

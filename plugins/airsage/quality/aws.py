@@ -255,6 +255,12 @@ class DeequJobRequest:
             "spark_version", "lake_root")}, "tags": [list(t) for t in self.tags]}
 
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DeequJobRequest:
+        values = {k: v for k, v in raw.items() if k != "engine"}
+        return cls(**{**values, "tags": tuple(tuple(t) for t in raw.get("tags", ()))})
+
+
 def _b64(text: str) -> str:
     import base64
 
