@@ -61,6 +61,13 @@ def _aws_settings(upstream: dict[str, Any]) -> tuple[Any, Any, str]:
     return settings, lake_for(settings), upstream["day"]
 
 
+def idempotency_token(*parts: str) -> str:
+    """A deterministic token (64 hex characters, within AWS's 1..128 / 32..128 bounds)."""
+    import hashlib
+
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 def _connection(settings: Any) -> dict[str, Any]:
     from airsage.awsconf import AwsSettings
 
@@ -128,6 +135,7 @@ def crawl(landed: Any) -> Any:
             request.map(_crawler_config))
         run = GlueCrawlerRunOperator.partial(
             task_id="run_crawler", deferrable=True, poll_interval=POLL_SECONDS,
+            fail_on_already_running=False,  # a retry waits for the crawl it started
             trigger_rule="none_failed_min_one_success",
         ).expand_kwargs(request.map(_crawler_run))
         branch >> [create, update] >> run
@@ -140,8 +148,10 @@ def crawl(landed: Any) -> Any:
 
 
 @task(task_id="request")
-def _validate_request(crawled: dict[str, Any]) -> list[dict[str, Any]]:
-    """The shipped Athena SQL for the day: one AthenaOperator per check, in the request's order."""
+def _validate_request(crawled: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
+    """The shipped Athena SQL for the day: one AthenaOperator per check, in the request's order.
+    Each query carries an idempotency token of (run, check, SQL): a retried query task gets
+    the execution it started back from Athena instead of running the query a second time."""
     from airsage.sql.aws import validate_request
 
     settings, lake, day = _aws_settings(crawled)
@@ -149,7 +159,9 @@ def _validate_request(crawled: dict[str, Any]) -> list[dict[str, Any]]:
         request = validate_request(settings, names.DATASET, day)
     connection = _connection(settings)
     return [{"query": q.query, "database": request.database, "workgroup": request.workgroup,
-             "output_location": request.output_location, **connection} for q in request.queries]
+             "output_location": request.output_location,
+             "client_request_token": idempotency_token(context["run_id"], q.name, q.query),
+             **connection} for q in request.queries]
 
 
 @task(task_id="collect")
@@ -188,7 +200,7 @@ DEEQU_RESULTS_FILE = "results.json"
 
 
 @task(task_id="request")
-def _quality_request(validated: dict[str, Any]) -> list[dict[str, Any]]:
+def _quality_request(validated: dict[str, Any], **context: Any) -> list[dict[str, Any]]:
     """The configured engine's request (pure), whether a Glue ruleset already exists, and for
     PyDeequ the job script staged at its lake key (the processing job reads it from S3)."""
     from airsage.awsconf import AwsSettings
@@ -205,7 +217,9 @@ def _quality_request(validated: dict[str, Any]) -> list[dict[str, Any]]:
             request = deequ_job_request(settings, names.DATASET, day)
             lake.upload(INCLUDE_DIR / "jobs" / DEEQU_JOB_SCRIPT, request.script_key)
             exists = False
-    return [{"engine": engine, "request": request.to_dict(), "exists": exists, **_connection(settings)}]
+    return [{"engine": engine, "request": request.to_dict(), "exists": exists,
+             "token": idempotency_token(context["run_id"], request.to_dict().get("ruleset_name", ""), day),
+             **_connection(settings)}]
 
 
 @task.branch(task_id="route")
@@ -234,7 +248,8 @@ def _evaluation_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     request = GlueDQRequest.from_dict(payload["request"])
     return {"datasource": request.datasource, "role": request.role,
             "rule_set_names": [request.ruleset_name], "number_of_workers": request.workers,
-            "rule_set_evaluation_run_kwargs": request.run_options,
+            # ClientToken: a retried task gets its evaluation run back, not a second one
+            "rule_set_evaluation_run_kwargs": {**request.run_options, "ClientToken": payload["token"]},
             "aws_conn_id": payload["aws_conn_id"], "region_name": payload["region_name"]}
 
 
