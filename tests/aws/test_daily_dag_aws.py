@@ -14,6 +14,7 @@ Glue Data Quality evaluates nothing (the test states each rule's outcome).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,15 @@ def test_the_dag_parsed_for_aws_has_the_local_step_ids_as_task_groups(aws_run) -
     assert dag.get_task("curate").upstream_task_ids == {"quality_gate.collect"}
 
 
-def test_a_good_day_passes_every_data_plane_step_with_deferred_operators(aws_run, aws_env) -> None:
+def test_a_good_day_passes_every_data_plane_step_with_deferred_operators(aws_run, aws_env, caplog) -> None:
     settings = aws_run["settings"]
     crawled_table(settings)
     seed_athena(aws_env, settings, {})
     ruleset = state_rule_outcomes(aws_env, settings)
-    summary = run(aws_run)
+    with caplog.at_level(logging.INFO, logger="airflow.sdk.definitions.dag"):
+        summary = run(aws_run)
+    # every operator deferred and its trigger ran: the crawl, seven Athena queries, the DQ run
+    assert sum("running trigger in line" in r.getMessage() for r in caplog.records) == 9
     assert not summary.failed_tasks, summary.task_states
     assert summary.task_states["crawl.run_crawler"] == "success"
     assert summary.task_states["crawl.create_crawler"] == "success"
