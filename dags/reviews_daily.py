@@ -27,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airsage.airflow import names, tasks
 from airsage.airflow.approval import approve_model_task
 from airsage.airflow.assets import DRIFT
+from airsage.airflow.aws_steps import data_plane_steps
 from airsage.airflow.deadline import daily_deadline
 from airsage.airflow.defaults import default_args
 from airsage.airflow.params import daily_params
@@ -48,7 +49,9 @@ from airsage.airflow.params import daily_params
 )
 def reviews_daily() -> None:
     landed = tasks.ingest()
-    quality = tasks.quality_gate(tasks.validate_sql(tasks.crawl(landed)))
+    # AIRSAGE_TARGET=aws: the same step ids as task groups of the provider's operators
+    crawl, validate_sql, quality_gate = data_plane_steps()
+    quality = quality_gate(validate_sql(crawl(landed)))
     curated = tasks.curate(quality)
     prepared = tasks.prepare(tasks.bias_gate(curated))
     trained = tasks.train(prepared)

@@ -175,6 +175,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(days=args.days, end=args.date)
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print every request the target's data plane would make for the date (no AWS call)."""
+    from airsage.config import load_settings
+    from airsage.plan import plan, render
+
+    settings = load_settings(overrides={"target": args.target} if args.target else None)
+    steps = plan(settings, args.date, dataset=args.dataset)
+    if args.json:
+        print(json.dumps([s.to_dict() for s in steps], indent=2, default=str))
+    else:
+        print(render(steps, args.date))
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _settings()
     print(json.dumps(dict(settings.raw), indent=2, default=str))
@@ -271,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--date", type=_date, default=None, help="last day (default: yesterday)")
     demo.set_defaults(func=cmd_demo)
+
+    planner = sub.add_parser("plan", help="print the aws requests of a date's run (calls nothing)")
+    planner.add_argument("--target", choices=["aws"], default=None, help="default: the configured target")
+    planner.add_argument("--date", type=_date, required=True)
+    planner.add_argument("--dataset", default="reviews")
+    planner.add_argument("--json", action="store_true", help="the full requests as JSON")
+    planner.set_defaults(func=cmd_plan)
 
     config = sub.add_parser("config", help="print the merged configuration")
     config.set_defaults(func=cmd_config)

@@ -132,4 +132,6 @@ def test_sns_notifier_publishes_the_failure(airsage_home: Any, monkeypatch: pyte
         [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     envelope = json.loads(message["Body"])
     assert envelope["Subject"] == "[airsage error] reviews_daily.quality_gate failed"
-    _assert_complete(envelope["Message"])
+    alert = json.loads(envelope["Message"])  # the alert as JSON, for subscribers that parse it
+    _assert_complete(" ".join(str(alert[k]) for k in ("dag_id", "task_id", "run_id", "message")))
+    assert alert["details"]["report"].endswith("reports/run/reviews/dt=2026-03-03/index.html")

@@ -4,12 +4,14 @@ Every alert goes to the local log sink (offline, read by the demo and the tests)
 provider notifier whose configuration exists: ``SmtpNotifier`` (the ``alerts.smtp_conn_id``
 connection, recipients in its extra), ``SlackWebhookNotifier`` (``alerts.slack_conn_id``, a
 Slack webhook connection), ``SnsNotifier`` (``alerts.sns_topic_arn`` through
-``alerts.aws_conn_id``). The providers' notifiers send; airsage only decides what to say.
+``alerts.aws_conn_id``; the message is the alert as JSON). The providers' notifiers send;
+airsage only decides what to say.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -66,8 +68,10 @@ def configured_sinks(settings: Any) -> list[Any]:
 
         aws_conn_id = section.get("aws_conn_id") or settings.section("aws").get("conn_id")
         region = settings.section("aws").get("region")
+        # the message is the alert as JSON: SNS subscribers (queues, functions) parse it
         sinks.append(NotifierSink("sns", lambda alert: SnsNotifier(
-            aws_conn_id=aws_conn_id, target_arn=str(topic), message=alert.as_text(),
+            aws_conn_id=aws_conn_id, target_arn=str(topic),
+            message=json.dumps(alert.to_dict(), sort_keys=True, default=str),
             subject=_subject(alert)[:100], region_name=region)))
     return sinks
 

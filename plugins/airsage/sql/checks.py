@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from airsage.errors import ConfigurationError
+from airsage.errors import ConfigurationError, GateFailedError, GateFailure
 
 SKIPPED = "SKIPPED"  # not run because the partition is empty (partition_not_empty says so)
 _HEADER = re.compile(r"^--\s*([A-Za-z_]+)\s*:\s*(.*?)\s*$")
@@ -197,3 +197,38 @@ class SqlCheckReport:
             "report_key": self.report_key,
             "report_uri": self.report_uri,
         }
+
+
+def judge_value(name: str, expectation: Expectation, rows: list[Any] | tuple[Any, ...], sql: str,
+                engine_sql: str = "", description: str = "") -> SqlCheckResult:
+    """A check's verdict from the rows its query returned (any engine): one row with one value
+    that satisfies the expectation passes; several rows or columns are an ERROR."""
+    expected = str(expectation)
+    if len(rows) != 1 or len(rows[0]) != 1:
+        shape = f"{len(rows)} row(s) x {len(rows[0]) if rows else 0} column(s)"
+        return SqlCheckResult(name, expected, None, "ERROR", sql, engine_sql, description,
+                              f"expected one value, got {shape}")
+    measured = json_value(rows[0][0])
+    outcome = "PASS" if expectation.holds(measured) else "FAIL"
+    return SqlCheckResult(name, expected, measured, outcome, sql, engine_sql, description)
+
+
+def raise_if_failed(report: SqlCheckReport) -> None:
+    """The SQL gate: any failed or erroring check raises, naming measured and expected."""
+    if report.passed:
+        return
+    raise GateFailedError(
+        gate="sql",
+        resource=f"{report.database}.{report.dataset} dt={report.day}",
+        failures=[
+            GateFailure(
+                check=r.name,
+                measured=r.measured if r.outcome == "FAIL" else f"ERROR: {r.error}",
+                expected=r.expected,
+                # a failure with its own reason (an empty partition) says that, not its SQL
+                message=r.error if r.outcome == "FAIL" and r.error else r.sql.strip(),
+            )
+            for r in report.failed
+        ],
+        report_uri=report.report_uri,
+    )

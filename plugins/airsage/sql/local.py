@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airsage.catalog.base import DEFAULT_DATABASE
 from airsage.catalog.local import META_SCHEMA, LocalCatalog
 from airsage.config import INCLUDE_DIR, Settings
-from airsage.errors import GateFailedError, GateFailure, InputDataError
+from airsage.errors import InputDataError
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 from airsage.sql.athena import render, transpile_athena
@@ -19,8 +19,9 @@ from airsage.sql.checks import (
     SqlCheck,
     SqlCheckReport,
     SqlCheckResult,
-    json_value,
+    judge_value,
     load_checks,
+    raise_if_failed,
 )
 
 if TYPE_CHECKING:
@@ -102,14 +103,8 @@ class DuckDBSqlEngine:
         except Exception as exc:  # a broken query must fail the gate, not pass it
             return SqlCheckResult(check.name, expected, None, "ERROR", athena_sql, duck_sql,
                                   check.description, f"{type(exc).__name__}: {exc}")
-        if len(rows) != 1 or len(rows[0]) != 1:
-            shape = f"{len(rows)} row(s) x {len(rows[0]) if rows else 0} column(s)"
-            return SqlCheckResult(check.name, expected, None, "ERROR", athena_sql, duck_sql,
-                                  check.description, f"expected one value, got {shape}")
-        measured = json_value(rows[0][0])
-        outcome = "PASS" if check.expectation.holds(measured) else "FAIL"
-        return SqlCheckResult(check.name, expected, measured, outcome, athena_sql, duck_sql,
-                              check.description)
+        return judge_value(check.name, check.expectation, rows, athena_sql, duck_sql,
+                           check.description)
 
     def run_checks(self, lake: Lake, dataset: str, day: dt_.date | str) -> SqlCheckReport:
         """Run every assertion of ``include/sql/<dataset>/checks/`` on the crawled partition.
@@ -145,20 +140,5 @@ class DuckDBSqlEngine:
         key = LakeLayout(dataset).report(REPORT_KIND, day, REPORT_FILE)
         report = SqlCheckReport(dataset, day, self.database, results, key, lake.uri(key))
         lake.write_bytes(key, json.dumps(report.to_dict(), indent=2).encode())
-        if not report.passed:
-            raise GateFailedError(
-                gate="sql",
-                resource=f"{self.database}.{dataset} dt={day}",
-                failures=[
-                    GateFailure(
-                        check=r.name,
-                        measured=r.measured if r.outcome == "FAIL" else f"ERROR: {r.error}",
-                        expected=r.expected,
-                        message=r.error if r.name == EMPTY_CHECK and rows == 0
-                        else r.sql.strip(),
-                    )
-                    for r in report.failed
-                ],
-                report_uri=report.report_uri,
-            )
+        raise_if_failed(report)
         return report

@@ -1,0 +1,97 @@
+"""The ``aws:`` settings section and the shape every aws job request shares.
+
+A request is the ``request`` phase's output (see DESIGN.md, "The step seam"): frozen,
+JSON-safe, built by a pure function, and mapped one-to-one onto the service calls it makes.
+:class:`ServiceCall` is one such call, as ``airsage plan`` prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airsage.config import Settings
+from airsage.errors import ConfigurationError
+
+QUALITY_ENGINES = ("glue_dq", "pydeequ")
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """What the aws target's data plane reads from ``aws:`` (and ``catalog:``)."""
+
+    region: str
+    conn_id: str
+    role_arn: str
+    database: str
+    athena_workgroup: str
+    athena_output: str
+    lake_root: str
+    tags: tuple[tuple[str, str], ...]
+    quality_engine: str = "glue_dq"
+    glue_dq_workers: int = 2
+    processing_instance_type: str = "ml.m5.xlarge"
+    spark_version: str = "3.5"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AwsSettings:
+        raw = settings.section("aws")
+        where = f"section 'aws' of {settings.source}"
+        tags = raw.get("tags") or {}
+        if not isinstance(tags, Mapping):
+            raise ConfigurationError(f"{where}: tags must be a mapping of tag name to value")
+        engine = str(raw.get("quality_engine") or "glue_dq")
+        if engine not in QUALITY_ENGINES:
+            raise ConfigurationError(
+                f"{where}: quality_engine {engine!r} is unknown; use one of {', '.join(QUALITY_ENGINES)}")
+        try:
+            workers = int(raw.get("glue_dq_workers", 2))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{where}: glue_dq_workers must be an integer") from exc
+        if workers < 2:
+            raise ConfigurationError(f"{where}: glue_dq_workers must be >= 2 (Glue's minimum), got {workers}")
+        database = str(settings.section("catalog").get("database") or raw.get("glue_database") or "airsage")
+        return cls(
+            region=str(raw.get("region") or "us-east-1"),
+            conn_id=str(raw.get("conn_id") or "aws_default"),
+            role_arn=str(raw.get("role_arn") or ""),
+            database=database,
+            athena_workgroup=str(raw.get("athena_workgroup") or "primary"),
+            athena_output=str(raw.get("athena_output") or ""),
+            lake_root=settings.lake_root.rstrip("/"),
+            tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
+            quality_engine=engine,
+            glue_dq_workers=workers,
+            processing_instance_type=str(raw.get("processing_instance_type") or "ml.m5.xlarge"),
+            spark_version=str(raw.get("spark_version") or "3.5"),
+        )
+
+    def uri(self, key: str) -> str:
+        """The S3 URI of a lake key (the same rule as :class:`airsage.lake.aws.S3Lake`)."""
+        return f"{self.lake_root}/{key}"
+
+    def require_s3(self) -> None:
+        if not self.lake_root.startswith("s3://"):
+            raise ConfigurationError(
+                f"the aws target needs lake.root to be an s3:// URI, got {self.lake_root!r}")
+
+    def require_role(self, what: str) -> str:
+        if not self.role_arn:
+            raise ConfigurationError(
+                f"{what} needs an IAM role: set aws.role_arn (or AIRSAGE__AWS__ROLE_ARN) to the "
+                "role Glue / SageMaker assume (see the README's AWS section)")
+        return self.role_arn
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """One AWS API call a request makes: what ``airsage plan`` prints."""
+
+    service: str
+    operation: str
+    parameters: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "operation": self.operation,
+                "parameters": dict(self.parameters)}

@@ -1,0 +1,29 @@
+"""The target switch and the aws steps' run-time plumbing (no AWS; tests/aws runs the DAG)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airsage.airflow import aws_steps, tasks
+
+
+def test_the_target_comes_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRSAGE_TARGET", raising=False)
+    assert aws_steps.parsed_target() == "local"
+    monkeypatch.setenv("AIRSAGE_TARGET", "aws")
+    assert aws_steps.parsed_target() == "aws"
+
+
+def test_local_keeps_one_task_per_step_and_aws_gets_the_groups() -> None:
+    assert aws_steps.data_plane_steps("local") == (tasks.crawl, tasks.validate_sql, tasks.quality_gate)
+    assert aws_steps.data_plane_steps("aws") == (aws_steps.crawl, aws_steps.validate_sql,
+                                                 aws_steps.quality_gate)
+    with pytest.raises(ValueError, match="'gcp' is not a target"):
+        aws_steps.data_plane_steps("gcp")
+
+
+def test_idempotency_tokens_are_stable_per_run_and_differ_across_runs() -> None:
+    first = aws_steps.idempotency_token("manual__1", "rating_in_range", "SELECT 1")
+    assert first == aws_steps.idempotency_token("manual__1", "rating_in_range", "SELECT 1")
+    assert first != aws_steps.idempotency_token("manual__2", "rating_in_range", "SELECT 1")
+    assert 32 <= len(first) <= 128

@@ -1,0 +1,347 @@
+"""moto 5.2.5 in server mode, plus the few APIs airsage's aws data plane needs and moto lacks.
+
+The one place where the tests extend moto. Run as a program (``python moto_ext.py PORT``) it
+patches moto and serves on 127.0.0.1; :class:`MotoServer` starts that program as a
+subprocess and stops it by its PID. What each addition does, and why it is honest:
+
+Glue crawler
+  - ``UpdateCrawler`` (moto: 500 "not implemented"): replaces the given fields of a stored
+    crawler, bumps ``Version``; refused with ``CrawlerRunningException`` while it runs (as AWS).
+  - ``GetCrawlerMetrics`` (moto: 500): one entry per crawler; the table counts are 0 because
+    moto's crawler creates no tables (the tests create the Glue table the crawler would have
+    written, stating its columns).
+  - ``LastCrawl.Status``: moto says ``COMPLETED`` where AWS says ``SUCCEEDED``; renamed here.
+  - A crawl leaves RUNNING only when moto's state manager is told so: :meth:`MotoServer.start`
+    sets ``{"model_name": "glue::crawl", "transition": {"progression": "immediate"}}``
+    through moto's own ``/moto-api/state-manager/set-transition``.
+
+Glue Data Quality (moto: every API answers 500). A recorder that evaluates nothing: the
+  test states each rule's outcome through ``POST /moto-api/static/airsage/glue-dq-outcomes``
+  (``{"ruleset": name, "rule_results": [Glue RuleResult, ...]}``); a run of a ruleset with no
+  stated outcome ends ``FAILED`` with an ``ErrorString`` that says so.
+  - ``CreateDataQualityRuleset`` / ``GetDataQualityRuleset`` / ``UpdateDataQualityRuleset``:
+    store and return the DQDL text as sent (``AlreadyExistsException``,
+    ``EntityNotFoundException`` as AWS).
+  - ``StartDataQualityRulesetEvaluationRun``: records the request; the run is ``SUCCEEDED``
+    at once with one result per ruleset carrying the stated rule results.
+  - ``GetDataQualityRulesetEvaluationRun``, ``GetDataQualityResult``,
+    ``BatchGetDataQualityResult``: return what was recorded.
+
+Athena
+  - ``POST /moto-api/static/airsage/athena-results-by-query``
+    (``{"results": [{"query": sql, "rows": [...], "column_info": [...]}]}``): the result a
+    query with exactly that text gets. moto's own ``/moto-api/static/athena/query-results``
+    is a FIFO queue consumed in start order, which the tasks of one Airflow task group do not
+    have; keyed by the text, the seeded result also proves which SQL Athena received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+HOST = "127.0.0.1"
+OUTCOMES_PATH = "/moto-api/static/airsage/glue-dq-outcomes"
+ATHENA_BY_QUERY_PATH = "/moto-api/static/airsage/athena-results-by-query"
+
+
+# -- the patched server (runs in the subprocess) ------------------------------------------------
+
+
+def _state(backend: Any) -> dict[str, Any]:
+    """Per-account/region store kept on moto's Glue backend (reset with it)."""
+    if not hasattr(backend, "_airsage_dq"):
+        backend._airsage_dq = {"rulesets": {}, "runs": {}, "results": {}, "outcomes": {}}
+    return backend._airsage_dq
+
+
+def _patch_glue() -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.core.utils import utcnow
+    from moto.glue import models, responses
+    from moto.glue.exceptions import (
+        AlreadyExistsException,
+        CrawlerRunningException,
+        EntityNotFoundException,
+    )
+
+    original_as_dict = models.FakeCrawler.as_dict
+
+    def as_dict(self: Any) -> dict[str, Any]:
+        data = original_as_dict(self)
+        if data.get("LastCrawl", {}).get("Status") == "COMPLETED":
+            data["LastCrawl"]["Status"] = "SUCCEEDED"
+        return data
+
+    models.FakeCrawler.as_dict = as_dict
+
+    updatable = {"Role": "role", "DatabaseName": "database_name", "Description": "description",
+                 "Targets": "targets", "Classifiers": "classifiers", "TablePrefix": "table_prefix",
+                 "SchemaChangePolicy": "schema_change_policy", "RecrawlPolicy": "recrawl_policy",
+                 "LineageConfiguration": "lineage_configuration", "Configuration": "configuration",
+                 "CrawlerSecurityConfiguration": "crawler_security_configuration"}
+
+    def update_crawler(self: Any) -> Any:
+        crawler = self.glue_backend.get_crawler(self.parameters.get("Name"))
+        if crawler.status != "READY":
+            raise CrawlerRunningException(f"Crawler with name {crawler.name} is {crawler.status}")
+        for key, attribute in updatable.items():
+            if key in self.parameters:
+                setattr(crawler, attribute, self.parameters[key])
+        if "Schedule" in self.parameters:
+            crawler.schedule = self.parameters["Schedule"]
+        crawler.version += 1
+        crawler.last_updated = utcnow()
+        return EmptyResult()
+
+    def get_crawler_metrics(self: Any) -> Any:
+        names = self.parameters.get("CrawlerNameList") or list(self.glue_backend.crawlers)
+        metrics = []
+        for name in names:
+            crawler = self.glue_backend.get_crawler(name)
+            metrics.append({
+                "CrawlerName": crawler.name, "TimeLeftSeconds": 0.0, "StillEstimating": False,
+                "LastRuntimeSeconds": 0.0, "MedianRuntimeSeconds": 0.0,
+                # moto's crawler writes no tables
+                "TablesCreated": 0, "TablesUpdated": 0, "TablesDeleted": 0,
+            })
+        return ActionResult({"CrawlerMetricsList": metrics})
+
+    def create_data_quality_ruleset(self: Any) -> Any:
+        rulesets = _state(self.glue_backend)["rulesets"]
+        name = self.parameters["Name"]
+        if name in rulesets:
+            raise AlreadyExistsException(f"Data quality ruleset {name}")
+        now = utcnow()
+        rulesets[name] = {"Name": name, "Ruleset": self.parameters["Ruleset"],
+                          "Description": self.parameters.get("Description", ""),
+                          "TargetTable": self.parameters.get("TargetTable"),
+                          "Tags": self.parameters.get("Tags") or {},
+                          "CreatedOn": now, "LastModifiedOn": now}
+        return ActionResult({"Name": name})
+
+    def _ruleset(self: Any, name: str) -> dict[str, Any]:
+        try:
+            return _state(self.glue_backend)["rulesets"][name]
+        except KeyError:
+            raise EntityNotFoundException(f"Data quality ruleset {name} not found") from None
+
+    def get_data_quality_ruleset(self: Any) -> Any:
+        stored = _ruleset(self, self.parameters["Name"])
+        return ActionResult({k: v for k, v in stored.items() if k != "Tags" and v is not None})
+
+    def update_data_quality_ruleset(self: Any) -> Any:
+        stored = _ruleset(self, self.parameters["Name"])
+        for key in ("Ruleset", "Description"):
+            if key in self.parameters:
+                stored[key] = self.parameters[key]
+        stored["LastModifiedOn"] = utcnow()
+        return ActionResult({k: stored[k] for k in ("Name", "Description", "Ruleset")})
+
+    def start_data_quality_ruleset_evaluation_run(self: Any) -> Any:
+        state = _state(self.glue_backend)
+        names = list(self.parameters["RulesetNames"])
+        for name in names:
+            _ruleset(self, name)
+        run_id = f"dqrun-{uuid.uuid4().hex}"
+        now = utcnow()
+        run = {"RunId": run_id, "DataSource": self.parameters["DataSource"],
+               "Role": self.parameters["Role"],
+               "NumberOfWorkers": int(self.parameters.get("NumberOfWorkers", 5)),
+               "Timeout": int(self.parameters.get("Timeout", 2880)),
+               "AdditionalRunOptions": self.parameters.get("AdditionalRunOptions") or {},
+               "RulesetNames": names, "StartedOn": now, "LastModifiedOn": now,
+               "CompletedOn": now, "ExecutionTime": 0, "ResultIds": []}
+        missing = [n for n in names if n not in state["outcomes"]]
+        if missing:
+            run["Status"] = "FAILED"
+            run["ErrorString"] = (f"airsage moto extension: no rule outcomes stated for ruleset(s) "
+                                  f"{missing}; the fake evaluates nothing, the test states them")
+        else:
+            run["Status"] = "SUCCEEDED"
+            for name in names:
+                result_id = f"dqresult-{uuid.uuid4().hex}"
+                rules = state["outcomes"][name]
+                passed = sum(1 for r in rules if r.get("Result") == "PASS")
+                state["results"][result_id] = {
+                    "ResultId": result_id, "Score": passed / len(rules) if rules else 1.0,
+                    "DataSource": run["DataSource"], "RulesetName": name,
+                    "StartedOn": now, "CompletedOn": now, "RulesetEvaluationRunId": run_id,
+                    "RuleResults": rules, "AnalyzerResults": [], "Observations": [],
+                }
+                run["ResultIds"].append(result_id)
+        state["runs"][run_id] = run
+        return ActionResult({"RunId": run_id})
+
+    def get_data_quality_ruleset_evaluation_run(self: Any) -> Any:
+        run_id = self.parameters["RunId"]
+        try:
+            return ActionResult(_state(self.glue_backend)["runs"][run_id])
+        except KeyError:
+            raise EntityNotFoundException(f"Evaluation run {run_id} not found") from None
+
+    def get_data_quality_result(self: Any) -> Any:
+        result_id = self.parameters["ResultId"]
+        try:
+            return ActionResult(_state(self.glue_backend)["results"][result_id])
+        except KeyError:
+            raise EntityNotFoundException(f"Data quality result {result_id} not found") from None
+
+    def batch_get_data_quality_result(self: Any) -> Any:
+        stored = _state(self.glue_backend)["results"]
+        ids = list(self.parameters["ResultIds"])
+        return ActionResult({"Results": [stored[i] for i in ids if i in stored],
+                             "ResultsNotFound": [i for i in ids if i not in stored]})
+
+    for function in (update_crawler, get_crawler_metrics, create_data_quality_ruleset,
+                     get_data_quality_ruleset, update_data_quality_ruleset,
+                     start_data_quality_ruleset_evaluation_run,
+                     get_data_quality_ruleset_evaluation_run, get_data_quality_result,
+                     batch_get_data_quality_result):
+        setattr(responses.GlueResponse, function.__name__, function)
+
+
+def _patch_athena() -> None:
+    from moto.athena import models
+
+    original_start = models.AthenaBackend.start_query_execution
+
+    def start_query_execution(self: Any, query: str, *args: Any, **kwargs: Any) -> str:
+        exec_id = original_start(self, query, *args, **kwargs)
+        seeded = getattr(self, "_airsage_by_query", {}).get(query)
+        if seeded is not None:
+            self.query_results[exec_id] = models.QueryResults(**seeded)
+        return exec_id
+
+    models.AthenaBackend.start_query_execution = start_query_execution
+
+
+def _add_seed_endpoints() -> None:
+    from moto.athena.models import athena_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.glue.models import glue_backends
+    from moto.moto_api._internal import urls
+
+    def body_of(request: Any) -> dict[str, Any]:
+        data = request.data if hasattr(request, "data") else request.body
+        return json.loads(data or b"{}")
+
+    def set_outcomes(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+        body = body_of(request)
+        backend = glue_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
+        _state(backend)["outcomes"][body["ruleset"]] = list(body["rule_results"])
+        return 201, {}, ""
+
+    def set_athena_by_query(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+        body = body_of(request)
+        backend = athena_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][body.get("region", "us-east-1")]
+        store = backend.__dict__.setdefault("_airsage_by_query", {})
+        for result in body["results"]:
+            store[result["query"]] = {"rows": result["rows"], "column_info": result.get("column_info", [])}
+        return 201, {}, ""
+
+    urls.url_paths["{0}" + OUTCOMES_PATH] = set_outcomes
+    urls.url_paths["{0}" + ATHENA_BY_QUERY_PATH] = set_athena_by_query
+
+
+def serve(port: int) -> None:
+    """Patch moto, then serve every service on 127.0.0.1:``port`` (blocks)."""
+    _patch_glue()
+    _patch_athena()
+    _add_seed_endpoints()
+    from moto.server import main
+
+    main(["-H", HOST, "-p", str(port)])
+
+
+# -- the test side -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """The patched moto server as a subprocess on 127.0.0.1, started and stopped by its PID."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> MotoServer:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, str(self.port)], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise RuntimeError(f"moto server exited with {self.process.returncode}:\n{stderr[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise RuntimeError(f"moto server did not answer on {self.url} within {timeout} s")
+        self.post("/moto-api/state-manager/set-transition",
+                  {"model_name": "glue::crawl", "transition": {"progression": "immediate"}})
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def post(self, path: str, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"moto {path} answered {response.status}")
+
+    def reset(self) -> None:
+        self.post("/moto-api/reset", {})
+        self.post("/moto-api/state-manager/set-transition",
+                  {"model_name": "glue::crawl", "transition": {"progression": "immediate"}})
+
+    def state_rule_outcomes(self, ruleset: str, rule_results: list[dict[str, Any]]) -> None:
+        """What Glue Data Quality 'found' for ``ruleset``: the test states it, rule by rule."""
+        self.post(OUTCOMES_PATH, {"ruleset": ruleset, "rule_results": rule_results})
+
+    def seed_athena(self, query: str, rows: list[list[str]], columns: list[tuple[str, str]]) -> None:
+        """The result Athena returns for exactly ``query`` (a header row is added, as Athena does)."""
+        header = {"Data": [{"VarCharValue": name} for name, _ in columns]}
+        data = [{"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in rows]
+        self.post(ATHENA_BY_QUERY_PATH, {"results": [{
+            "query": query, "rows": [header, *data],
+            "column_info": [{"Name": n, "Label": n, "Type": t, "CatalogName": "hive",
+                             "SchemaName": "", "TableName": "", "Nullable": "UNKNOWN",
+                             "CaseSensitive": False, "Precision": 19, "Scale": 0}
+                            for n, t in columns],
+        }]})
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
