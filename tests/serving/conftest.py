@@ -170,6 +170,9 @@ def start_load() -> Iterator[Any]:
             [sys.executable, str(Path(__file__).with_name("load.py")), url, str(minimum),
              until_variant, str(maximum), text], stdout=subprocess.PIPE, text=True)
         processes.append(process)
+        assert process.stdout is not None
+        ready = process.stdout.readline().strip()  # sends from the moment it says so
+        assert ready == "ready", f"load generator failed to start: {ready!r}"
         return process
 
     yield start

@@ -168,8 +168,10 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
             code = (runtime_api.SERVICE_UNAVAILABLE if exc.status == 503
                     else runtime_api.VALIDATION_ERROR)
             return refuse(runtime_api.error(code, str(exc)))
-        if answer.status != 200:
-            return refuse(runtime_api.model_error(answer.status, answer.body, log_location))
+        if answer.status != 200:  # the model's failure names the variant that failed
+            failed = runtime_api.model_error(answer.status, answer.body, log_location)
+            return Response(failed.body, failed.status, {**failed.headers(request_id),
+                                                         INVOKED_VARIANT_HEADER: answer.variant})
         return Response(answer.body, 200, {
             "content-type": answer.content_type, INVOKED_VARIANT_HEADER: answer.variant,
             runtime_api.REQUEST_ID_HEADER: request_id})
