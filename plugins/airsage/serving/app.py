@@ -12,8 +12,10 @@
   remove a variant, describe, shut down. Admin work runs in a worker thread, so loading a
   model never stalls the requests the serving variants answer meanwhile.
 
-Inference runs on the event loop itself: the models are small and CPU-bound, a thread hop
-would only add latency and GIL contention (``bench/serving.py`` measures it).
+Inference runs on the event loop itself, and the requests of one loop turn share one
+``predict_fn`` call (``endpoint.Batcher``): the models are small and CPU-bound, so a thread
+hop would add latency and GIL contention, while batching removes the per-call overhead that
+dominates a one-review prediction (``bench/serving.py`` measures the result).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
             return _error(exc.status, str(exc), {"connection": "close"})
         headers = request.headers
         try:
-            answer = endpoint.invoke(
+            answer = await endpoint.invoke(
                 body, headers.get("content-type"), headers.get("accept"),
                 headers.get(TARGET_VARIANT_HEADER), headers.get(INFERENCE_ID_HEADER),
                 capture=HEALTH_CHECK_HEADER not in headers)
@@ -160,7 +162,7 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
                 return refuse(runtime_api.oversize_body(request_id, exc.size, limit))
             return refuse(runtime_api.error(runtime_api.VALIDATION_ERROR, str(exc)))
         try:
-            answer = endpoint.invoke(body, headers.get("content-type"), headers.get("accept"),
+            answer = await endpoint.invoke(body, headers.get("content-type"), headers.get("accept"),
                                      target, inference_id,
                                      capture=HEALTH_CHECK_HEADER not in headers)
         except RoutingError as exc:
