@@ -15,9 +15,10 @@ or not earlier ones have answered, and its latency is measured from that schedul
 a server that falls behind is charged for the queue it builds (no coordinated omission).
 Requests are SageMaker Runtime API invocations (``POST /endpoints/{name}/invocations``, one
 JSON instance each). The rates are interleaved (each rate: every server in turn), so the three
-see the same machine. A server's sweep stops once its p99 exceeds 50 ms; the crossing is then
-narrowed by bisection. Every run is bounded: ``--seconds`` per point (at most
-``MAX_REQUESTS_PER_POINT`` requests) and a deadline per point.
+see the same machine; each rate is run ``--repeats`` times per server and the median p99
+decides. A server's sweep stops once that median exceeds 50 ms (or a request failed); the
+crossing is then narrowed by bisection. Every run is bounded: ``--seconds`` (at most
+``MAX_REQUESTS_PER_POINT`` requests) and a deadline.
 
 Writes bench/results/serving.json (the previous http.server numbers are kept as ``before``).
 
@@ -51,12 +52,13 @@ from airsage.training.model import TfidfLinearModel, pack_model, save_model  # n
 SAMPLE = Path("/work/shared/data/womens_clothing_reviews_1k.csv")
 ENDPOINT = "bench-endpoint"
 HOST = "127.0.0.1"  # the generator targets loopback only
-RATES = (100, 250, 500, 750, 1000, 1500, 2000, 3000)
+RATES = (100, 250, 500, 750, 1000, 1500, 2000)
 P99_LIMIT_MS = 50.0
 MAX_REQUESTS_PER_POINT = 12000
 MAX_CONNECTIONS = 256
 REQUEST_TIMEOUT_S = 10.0
 RESULTS = ROOT / "bench" / "results" / "serving.json"
+BEFORE = "before+capture"
 
 
 def corpus() -> tuple[list[str], list[int], str]:
@@ -114,8 +116,8 @@ def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str
     return process, int(url.rsplit(":", 1)[1])
 
 
-def model_server(home: Path, artifact: Path, capture: bool,
-                 env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+def model_server(home: Path, artifact: Path, capture: bool, env: dict[str, str],
+                 script: Path | None = None) -> tuple[subprocess.Popen[str], int]:
     config = home / "airsage.yaml"
     raw = dict(load_settings(environ={}).raw)
     raw["home"] = str(home)
@@ -124,7 +126,8 @@ def model_server(home: Path, artifact: Path, capture: bool,
                       "capture": {**raw["serving"]["capture"], "enabled": capture,
                                   "sampling_percent": 100}}
     config.write_text(json.dumps(raw))
-    return start([sys.executable, "-m", "airsage.serving.server", "--config", str(config),
+    entry = [str(script)] if script else ["-m", "airsage.serving.server"]
+    return start([sys.executable, *entry, "--config", str(config),
                   "--endpoint", ENDPOINT, "--no-restore", "--artifact", str(artifact)], env)
 
 
@@ -233,30 +236,62 @@ def run_point(name: str, process: subprocess.Popen[str], port: int, payloads: li
     row = uvloop.run(drive(port, payloads, rate, seconds))
     row["server_cpu_ms_per_request"] = round(
         (cpu_seconds(process.pid) - cpu_before) * 1000.0 / max(1, row["requests"]), 3)
-    row["server"] = name
     p99 = row["p99_ms"]
     row["over_limit"] = p99 is None or p99 > P99_LIMIT_MS or row["failed"] > 0
-    print(json.dumps(row), flush=True)
+    print(json.dumps({"server": name, **row}), flush=True)
     time.sleep(0.5)  # let the server drain before the next point
     return row
 
 
+def summarize(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rate of one server: medians over its runs, and every run as measured."""
+    p99s = sorted(math.inf if r["p99_ms"] is None else r["p99_ms"] for r in runs)
+    p50s = sorted(math.inf if r["p50_ms"] is None else r["p50_ms"] for r in runs)
+    failed = sum(r["failed"] for r in runs)
+    median_p99 = p99s[len(p99s) // 2]
+    return {
+        "rate": rate,
+        "p50_ms_median": p50s[len(p50s) // 2],
+        "p99_ms_median": median_p99,
+        "p99_ms_runs": [r["p99_ms"] for r in runs],
+        "failed": failed,
+        "server_cpu_ms_per_request": sorted(r["server_cpu_ms_per_request"] for r in runs)[
+            len(runs) // 2],
+        "over_limit": median_p99 > P99_LIMIT_MS or failed > 0,
+        "runs": runs,
+    }
+
+
 def crossing(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The highest measured rate with p99 <= 50 ms and the lowest above it."""
+    """The highest rate whose median p99 is <= 50 ms (no failure), and the lowest above."""
     ok = [r["rate"] for r in rows if not r["over_limit"]]
     over = [r["rate"] for r in rows if r["over_limit"]]
     return {"highest_rate_p99_under_50ms": max(ok) if ok else None,
             "lowest_rate_over_limit": min(over) if over else None}
 
 
+def batches(port: int) -> dict[str, Any]:
+    """The model server's own count of shared predict_fn calls (``GET /metrics``)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as response:
+        metrics = json.loads(response.read())
+    invocations = sum(v["invocations"] for v in metrics["variants"].values())
+    return {**metrics["batches"], "invocations": invocations}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each point")
+    parser.add_argument("--seconds", type=float, default=3.0, help="duration of each run")
     parser.add_argument("--rates", default=",".join(str(r) for r in RATES),
                         help="comma-separated requests/s")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per rate and server (the median p99 decides)")
     parser.add_argument("--bisect", type=int, default=2,
                         help="bisection steps narrowing each server's 50 ms crossing")
+    parser.add_argument("--before-rev", help="also run the model server of this git revision "
+                        "(capture on, container path), e.g. the http.server one")
     parser.add_argument("--constant-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.constant_server:
@@ -265,16 +300,22 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",")]
     texts, labels, source = corpus()
     hyperparameters = dict(load_settings(environ={}).section("training")["hyperparameters"])
-    payloads = []
+    runtime_path, container_path = f"/endpoints/{ENDPOINT}/invocations", "/invocations"
+    payloads: dict[str, list[bytes]] = {runtime_path: [], container_path: []}
     for i, text in enumerate(texts[:200]):
         body = json.dumps({"instances": [{"review_id": i, "review_text": text}]}).encode()
-        payloads.append(
-            f"POST /endpoints/{ENDPOINT}/invocations HTTP/1.1\r\nHost: {HOST}\r\n"
-            f"Content-Type: application/json\r\nAccept: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        for path, requests in payloads.items():
+            requests.append(
+                f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+                f"Content-Type: application/json\r\nAccept: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRSAGE")}
     env["PYTHONPATH"] = str(ROOT / "plugins")
     rows: dict[str, list[dict[str, Any]]] = {"constant": [], "model": [], "model+capture": []}
+    paths = {name: runtime_path for name in rows}
+    if args.before_rev:
+        rows[BEFORE] = []
+        paths[BEFORE] = container_path  # the old server speaks the container contract only
     captured = 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -287,22 +328,42 @@ def main() -> None:
                 home = root / f"home-{name.replace('+', '-')}"
                 home.mkdir()
                 servers[name] = model_server(home, artifact, capture, env)
-            for _process, port in servers.values():  # warm-up, not recorded
-                uvloop.run(drive(port, payloads, 200, 1.0))
+            if args.before_rev:
+                old = root / "before_server.py"
+                old.write_bytes(subprocess.run(
+                    ["git", "-C", str(ROOT), "show", f"{args.before_rev}:plugins/airsage/serving/server.py"],
+                    check=True, capture_output=True).stdout)
+                home = root / "home-before"
+                home.mkdir()
+                servers[BEFORE] = model_server(home, artifact, True, env, script=old)
+            for name, (_process, port) in servers.items():  # warm-up, not recorded
+                uvloop.run(drive(port, payloads[paths[name]], 200, 1.0))
+            load_before = os.getloadavg()
+
+            def sweep(rate: float, names: list[str]) -> None:
+                runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+                for _ in range(args.repeats):  # interleaved: the servers share the machine's moods
+                    for name in names:
+                        process, port = servers[name]
+                        runs[name].append(run_point(name, process, port, payloads[paths[name]], rate,
+                                                    args.seconds))
+                for name in names:
+                    rows[name].append(summarize(rate, runs[name]))
+
             for rate in rates:
-                for name, (process, port) in servers.items():
-                    if rows[name] and rows[name][-1]["over_limit"]:
-                        continue  # past its crossing: higher rates only queue more
-                    rows[name].append(run_point(name, process, port, payloads, rate, args.seconds))
-            for name, (process, port) in servers.items():
-                for _ in range(args.bisect):
+                active = [name for name in servers if not (rows[name] and rows[name][-1]["over_limit"])]
+                if not active:
+                    break  # every server is past its crossing: higher rates only queue more
+                sweep(rate, active)
+            for _ in range(args.bisect):
+                for name in servers:
                     bounds = crossing(rows[name])
                     low, high = (bounds["highest_rate_p99_under_50ms"],
                                  bounds["lowest_rate_over_limit"])
-                    if low is None or high is None or high - low <= 50:
-                        break
-                    rows[name].append(run_point(name, process, port, payloads,
-                                                round((low + high) / 2), args.seconds))
+                    if low is not None and high is not None and abs(high - low) > 50:
+                        sweep(float(round((low + high) / 2)), [name])
+            batching = {name: batches(port) for name, (_process, port) in servers.items()
+                        if name.startswith("model")}
         finally:
             for process, _port in servers.values():
                 process.terminate()
@@ -311,7 +372,7 @@ def main() -> None:
         captured = sum(len(p.read_text().splitlines())
                        for p in (root / "home-model-capture" / "lake").rglob("*.jsonl"))
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    before = previous.get("before") or {
+    before = previous.get("before_closed_loop") or {
         "server": "http.server ThreadingHTTPServer (hand-written handler)",
         "method": previous.get("request", "") + "; closed loop, latency per request",
         "results": previous.get("results", []),
@@ -320,21 +381,23 @@ def main() -> None:
         "benchmark": "serving",
         "server": "Starlette under uvicorn (uvloop, httptools), one process",
         "method": ("open loop at fixed rates; latency from each request's scheduled send time; "
-                   f"{args.seconds:g} s per point (at most {MAX_REQUESTS_PER_POINT} requests); "
+                   f"{args.seconds:g} s per run (at most {MAX_REQUESTS_PER_POINT} requests), "
+                   f"{args.repeats} runs per rate and server, interleaved; medians reported; "
                    "SageMaker Runtime API invocations, one JSON instance each, keep-alive "
                    "connections; generator (asyncio + uvloop) and servers are separate processes "
                    "on 127.0.0.1"),
         "model": {"family": "tfidf_linear", "hyperparameters": hyperparameters,
                   "trained_on": source, "rows": len(texts)},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_end": os.getloadavg(),
+                    "load_average_before": load_before, "load_average_at_end": os.getloadavg(),
                     "note": ("shared 2-core machine: other agents' builds and tests ran at the "
                              "same time, and the load generator shares the two cores with the "
                              "server, so these are upper bounds on latency")},
         "results": {name: sorted(points, key=lambda r: r["rate"]) for name, points in rows.items()},
         "p99_crosses_50ms": {name: crossing(points) for name, points in rows.items()},
         "captured_records": captured,
-        "before": before,
+        "batching": batching,
+        "before_closed_loop": before,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(output, indent=2))
