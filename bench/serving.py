@@ -131,12 +131,24 @@ def model_server(home: Path, artifact: Path, capture: bool, env: dict[str, str],
                   "--endpoint", ENDPOINT, "--no-restore", "--artifact", str(artifact)], env)
 
 
+def cpu_pressure() -> str | None:
+    """Linux PSI: the share of time some runnable task waited for a CPU (10 s, 60 s, 300 s)."""
+    try:
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- open-loop generator ------------------------------------------------------------------
+class InFlightCap(Exception):
+    """The generator's own bound on concurrent requests was reached (counted as a failure)."""
+
+
 class Pool:
     """Keep-alive connections to one server; a request takes an idle one or opens another."""
 
@@ -150,7 +162,7 @@ class Pool:
             reader, writer = self.idle.pop()
         else:
             if self.opened >= MAX_CONNECTIONS:
-                raise ConnectionError(f"more than {MAX_CONNECTIONS} requests in flight")
+                raise InFlightCap(f"more than {MAX_CONNECTIONS} requests in flight")
             reader, writer = await asyncio.open_connection(HOST, self.port)
             self.opened += 1
         try:
@@ -191,7 +203,7 @@ async def drive(port: int, payloads: list[bytes], rate: float, seconds: float) -
         try:
             status = await asyncio.wait_for(pool.request(payloads[index % len(payloads)]),
                                             REQUEST_TIMEOUT_S)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, InFlightCap) as exc:
             failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
             return
         if status != 200:
@@ -339,6 +351,7 @@ def main() -> None:
             for name, (_process, port) in servers.items():  # warm-up, not recorded
                 uvloop.run(drive(port, payloads[paths[name]], 200, 1.0))
             load_before = os.getloadavg()
+            pressure_before = cpu_pressure()
 
             def sweep(rate: float, names: list[str]) -> None:
                 runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -390,6 +403,7 @@ def main() -> None:
                   "trained_on": source, "rows": len(texts)},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_before": load_before, "load_average_at_end": os.getloadavg(),
+                    "cpu_pressure_before": pressure_before, "cpu_pressure_at_end": cpu_pressure(),
                     "note": ("shared 2-core machine: other agents' builds and tests ran at the "
                              "same time, and the load generator shares the two cores with the "
                              "server, so these are upper bounds on latency")},
