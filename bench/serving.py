@@ -94,9 +94,9 @@ def constant_server() -> None:
                                       "x-amzn-invoked-production-variant": "AllTraffic"})
 
     app = Starlette(routes=[Route("/endpoints/{name}/invocations", invocations, methods=["POST"])])
-    from airsage.serving.server import _bind
+    from airsage.serving.server import bind
 
-    sock = _bind(HOST, 0)
+    sock = bind(HOST, 0)
     print(f"constant server listening on http://{HOST}:{sock.getsockname()[1]} (pid {os.getpid()})",
           flush=True)
     uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",

@@ -178,7 +178,12 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
             "content-type": answer.content_type, INVOKED_VARIANT_HEADER: answer.variant,
             runtime_api.REQUEST_ID_HEADER: request_id})
 
-    def admin(action: Callable[[Any], tuple[int, Any]], body_required: bool = True) -> Any:
+    Action = Callable[[dict[str, Any], dict[str, Any]], tuple[int, Any]]
+
+    def admin(action: Action, body_required: bool = True) -> Callable[[Request], Any]:
+        """An admin route: loopback only, JSON in and out, ``action(path, payload)`` run in a
+        worker thread (loading a model takes seconds; the loop keeps serving meanwhile)."""
+
         async def handle(request: Request) -> Response:
             if not _is_loopback(request):
                 return _error(403, "the admin API answers loopback clients only")
@@ -192,47 +197,47 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
                     payload = json.loads(raw) if raw else {}
                 except json.JSONDecodeError as exc:
                     return _error(400, f"admin request is not valid JSON: {exc}")
-                if body_required and not isinstance(payload, dict):
+                if not isinstance(payload, dict):
                     return _error(400, "the admin API takes a JSON object")
             try:
-                status, result = await run_in_threadpool(action, (request, payload))
+                status, result = await run_in_threadpool(action, dict(request.path_params),
+                                                         payload)
             except AdminError as exc:
                 return _error(exc.status, str(exc))
             return _json(status, result)
 
         return handle
 
-    def add_variant(args: tuple[Request, dict[str, Any]]) -> tuple[int, Any]:
-        _request, req = args
+    def add_variant(_path: dict[str, Any], req: dict[str, Any]) -> tuple[int, Any]:
         return 201, endpoint.add_variant(
             str(req.get("variant_name", "")), str(req.get("artifact_path", "")),
             model_name=str(req.get("model_name", "")),
             model_version=str(req.get("model_version", "")), run_id=req.get("run_id"))
 
-    def set_weights(args: tuple[Request, dict[str, Any]]) -> tuple[int, Any]:
-        weights = args[1].get("weights")
+    def set_weights(_path: dict[str, Any], req: dict[str, Any]) -> tuple[int, Any]:
+        weights = req.get("weights")
         if not isinstance(weights, dict):
             raise AdminError('set weights with {"weights": {"<variant>": <number>, ...}}')
         endpoint.set_weights(weights)
         return 200, endpoint.describe()
 
-    def remove_variant(args: tuple[Request, Any]) -> tuple[int, Any]:
-        endpoint.remove_variant(args[0].path_params["name"])
+    def remove_variant(path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
+        endpoint.remove_variant(path["name"])
         return 200, endpoint.describe()
 
-    def describe(_args: Any) -> tuple[int, Any]:
+    def describe(_path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
         return 200, endpoint.describe()
 
-    def shutdown(_args: Any) -> tuple[int, Any]:
+    def shutdown(_path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
         on_shutdown()
         return 202, {"status": "ShuttingDown"}
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
             return _error(405, f"use {allowed} {request.url.path}", {"allow": allowed})
-        return _error(exc.status_code, f"no route {request.method} {request.url.path}")
+        return _error(status, f"no route {request.method} {request.url.path}")
 
     async def crashed(request: Request, exc: Exception) -> Response:
         log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)

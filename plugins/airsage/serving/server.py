@@ -33,12 +33,10 @@ from airsage.serving.endpoint import (
     INFERENCE_SCRIPT,
     Endpoint,
     endpoints_dir,
-    load_inference_module,
     log_file_for,
     state_file_for,
 )
 
-__all__ = ["ModelServer", "endpoints_dir", "load_inference_module", "main", "state_file_for"]
 log = logging.getLogger(__name__)
 # Connections a burst of clients may open before the server accepts them.
 BACKLOG = 1024
@@ -46,7 +44,8 @@ BACKLOG = 1024
 KEEP_ALIVE_SECONDS = 75
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port), with a clear error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -84,7 +83,7 @@ class ModelServer:
         self.endpoint = Endpoint(config, lake, name=endpoint, work_dir=work_dir,
                                  inference_script=inference_script,
                                  capture_writer=capture_writer, on_change=self.write_state)
-        self._socket = _bind(host or config.host, config.port if port is None else port)
+        self._socket = bind(host or config.host, config.port if port is None else port)
         self.endpoint.url = self.url
         self.app = build_app(self.endpoint, on_shutdown=self.request_shutdown,
                              log_location=log_location or "the model server's log")
