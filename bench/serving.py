@@ -405,6 +405,14 @@ def main() -> None:
     output = {
         "benchmark": "serving",
         "server": "Starlette under uvicorn (uvloop, httptools), one process",
+        "servers": {
+            "constant": "fixed bytes for every invocation, same stack (the floor)",
+            "model": "airsage serve, capture off",
+            "model+capture": "airsage serve, Model Monitor capture of 100 % of requests",
+            **({BEFORE: f"the model server of git revision {args.before_rev} (capture on; "
+                        "it answers the container path /invocations only)"}
+               if args.before_rev else {}),
+        },
         "method": ("open loop at fixed rates; latency from each request's scheduled send time; "
                    f"{args.seconds:g} s per run (at most {MAX_REQUESTS_PER_POINT} requests), "
                    f"{args.repeats} runs per rate and server, interleaved; medians reported; "
