@@ -120,8 +120,38 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
         print(f"stopped {args.name or 'the endpoint'}" if stopped else "no endpoint was running")
         return 0
     description = deployer.describe(args.name)
+    if args.endpoint_command == "invoke":
+        return _invoke_endpoint(description, args)
     print(json.dumps(description.to_dict(), indent=2, default=str))
     return 0 if description.url else 1
+
+
+def _invoke_endpoint(description: Any, args: argparse.Namespace) -> int:
+    """``airsage endpoint invoke``: one review through boto3's sagemaker-runtime client."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from airsage.serving.client import EndpointClient
+
+    if not args.text:
+        print("airsage: endpoint invoke needs --text 'a review'", file=sys.stderr)
+        return 2
+    if not description.url:
+        print(f"airsage: endpoint {description.endpoint} is not running; deploy a model "
+              "(airsage demo) or start it (airsage serve)", file=sys.stderr)
+        return 1
+    client = EndpointClient(description.endpoint, endpoint_url=description.url)
+    try:
+        answer = client.invoke([{"review_text": text} for text in args.text],
+                               target_variant=args.variant, inference_id=args.inference_id)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"airsage: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"airsage: {description.url}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"variant": answer.variant, "predictions": answer.predictions}, indent=2))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -259,9 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the server")
     serve.set_defaults(func=cmd_serve)
 
-    endpoint = sub.add_parser("endpoint", help="describe or stop the local endpoint")
-    endpoint.add_argument("endpoint_command", choices=["describe", "stop"])
+    endpoint = sub.add_parser("endpoint", help="describe, invoke or stop the local endpoint")
+    endpoint.add_argument("endpoint_command", choices=["describe", "invoke", "stop"])
     endpoint.add_argument("--name", default=None, help="endpoint name (default: from config)")
+    endpoint.add_argument("--text", action="append", help="invoke: a review text (repeatable)")
+    endpoint.add_argument("--variant", help="invoke: target this production variant")
+    endpoint.add_argument("--inference-id", help="invoke: recorded with the captured request")
     endpoint.set_defaults(func=cmd_endpoint)
 
     run = sub.add_parser("run", help="run one DAG run in-process (dag.test)")

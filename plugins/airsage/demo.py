@@ -79,7 +79,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
     url = description.url
     print(f"\n2. endpoint {endpoint} serves at {url}: sending client traffic (captured)")
     logical = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    send_reviews(url, rows=300, seed=101, day=last.isoformat())
+    send_reviews(url, rows=300, seed=101, day=last.isoformat(), endpoint=endpoint)
     time.sleep(3)
     clean = run_dag("reviews_drift_monitor", logical_date=logical, dag=monitor)
     found = (clean.xcoms.get("monitor") or {}).get("violations", [])
@@ -87,7 +87,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
           f"{(clean.xcoms.get('monitor') or {}).get('should_retrain')}")
 
     print("\n3. drifted traffic (new vocabulary, older customers, other categories)")
-    send_reviews(url, rows=900, seed=202, day=last.isoformat(), drift=1.0)
+    send_reviews(url, rows=900, seed=202, day=last.isoformat(), drift=1.0, endpoint=endpoint)
     time.sleep(3)
     seen = len(alert_log.read())
     drifted = run_dag("reviews_drift_monitor", logical_date=logical, dag=monitor)
@@ -101,10 +101,12 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
         print("   " + _line("retrain", retrain))
 
     example = json.dumps({"instances": [{"review_text": "love this dress, fits perfectly"}]})
-    answer = invoke(url, [{"review_text": "love this dress, fits perfectly"}])
-    print(f"\nThe endpoint keeps running at {url}. Call it:\n"
-          f"  curl -s -X POST {url}/invocations -H 'Content-Type: application/json' -d '{example}'\n"
+    answer = invoke(url, [{"review_text": "love this dress, fits perfectly"}], endpoint=endpoint)
+    print(f"\nThe endpoint keeps running at {url}. Call it (SageMaker Runtime API):\n"
+          f"  curl -s -X POST {url}/endpoints/{endpoint}/invocations "
+          f"-H 'Content-Type: application/json' -d '{example}'\n"
           f"  -> {json.dumps(answer)}\n"
+          f"  airsage endpoint invoke --text 'love this dress'   (boto3's sagemaker-runtime)\n"
           f"  curl -s {url}/ping ; curl -s {url}/metrics\n"
           f"Stop it:      airsage endpoint stop\n"
           f"Lake:         {settings.lake_root}\n"

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +99,18 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
 
 
 def http(method: str, url: str, body: bytes | str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """One request; (status, headers, body) for 2xx and for errors alike."""
+         headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """One request; (status, headers, body) for 2xx and for errors alike.
+
+    The headers are looked up case-insensitively, as HTTP names them (an ASGI server sends
+    them in lower case)."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 @dataclass
@@ -166,6 +170,9 @@ def start_load() -> Iterator[Any]:
             [sys.executable, str(Path(__file__).with_name("load.py")), url, str(minimum),
              until_variant, str(maximum), text], stdout=subprocess.PIPE, text=True)
         processes.append(process)
+        assert process.stdout is not None
+        ready = process.stdout.readline().strip()  # sends from the moment it says so
+        assert ready == "ready", f"load generator failed to start: {ready!r}"
         return process
 
     yield start

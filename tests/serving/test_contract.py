@@ -7,7 +7,7 @@ import json
 import pytest
 
 from airsage.serving import contract
-from airsage.serving.server import load_inference_module
+from airsage.serving.endpoint import load_inference_module
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from airsage.lake.local import LocalLake
-from airsage.serving.server import state_file_for
+from airsage.serving.endpoint import state_file_for
 
 
 def _lake(deployer) -> LocalLake:

@@ -149,3 +149,21 @@ def test_admin_api_add_describe_remove(live, models, call):
     assert call("DELETE", live.url + "/admin/variants/green")[0] == 200
     assert call("DELETE", live.url + "/admin/variants/green")[0] == 404
     assert call("PUT", live.url + "/admin/weights", "not json", JSON_HEADERS)[0] == 400
+
+
+def _chunked(live, body: bytes) -> bytes:
+    with socket.create_connection((live.server.host, live.server.port), timeout=10) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                     + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_chunked_bodies_are_read_up_to_the_limit(live):
+    answer = _chunked(live, GOOD.encode())
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"predictions"' in answer
+    answer = _chunked(live, b"x" * 5000)
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"max_body_bytes" in answer

@@ -2,8 +2,15 @@
 
 - ``contract``: request parsing and response formatting shared by ``include/jobs/inference.py``
   (the entry point a SageMaker framework container runs) and the local server.
-- ``server``: ``GET /ping``, ``POST /invocations`` routed to production variants by weight,
-  ``GET /metrics`` and a loopback-only admin API; ``main(argv)`` is ``airsage serve``.
+- ``endpoint``: an endpoint's variants, weighted routing, metrics and capture (no network);
+  requests of one event-loop turn share a ``predict_fn`` call.
+- ``app``: the Starlette app: ``GET /ping``, ``POST /invocations`` (the container contract),
+  ``POST /endpoints/{name}/invocations`` (the SageMaker Runtime API), ``GET /metrics`` and a
+  loopback-only admin API.
+- ``runtime_api``: the runtime API's header checks and error shapes, as botocore parses them.
+- ``server``: the process: the app under uvicorn, the state file; ``main(argv)`` is
+  ``airsage serve``.
+- ``client``: boto3's ``sagemaker-runtime`` client for an endpoint, local or on AWS.
 - ``capture``: Model Monitor data capture, written off the request path.
 - ``local``: ``LocalEndpointDeployer``, blue/green deployment with automatic rollback.
 

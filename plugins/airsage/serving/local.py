@@ -44,7 +44,7 @@ from airsage.serving.base import (
     ModelVersionLike,
     ServingConfig,
 )
-from airsage.serving.server import endpoints_dir, state_file_for
+from airsage.serving.endpoint import endpoints_dir, state_file_for
 
 STEP = "deploy"
 SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fits well."}]}
