@@ -235,6 +235,8 @@ EXAMPLES = """examples (after `. scripts/env.sh`):
   airsage report open --date 2026-03-01                                  the run's HTML report
   airsage serve --port 8085                                              a local endpoint by hand
   airsage endpoint describe                                              what the endpoint serves
+  airsage endpoint invoke --text "love this dress"                       one prediction (boto3)
+  airsage plan --target aws --date 2026-03-01                            the AWS requests of a run
   airsage demo --days 3                                                  the whole loop, offline
   airsage config                                                         the merged settings
 """
