@@ -21,7 +21,8 @@ from airsage.monitoring.checks import evaluate, evaluate_interval
 def run(lines, baseline, ground_truth=None, **overrides):
     return evaluate(parsed(lines), statistics=baseline.statistics,
                     constraints=baseline.constraints, vocabulary=baseline.vocabulary,
-                    ground_truth=ground_truth, overrides=overrides)
+                    ground_truth=ground_truth, overrides=overrides,
+                    model_quality_constraints=baseline.model_quality_constraints)
 
 
 def flagged(violations):
@@ -150,7 +151,8 @@ def test_model_quality_with_ground_truth(baseline_docs, model, by):
     report = evaluate_interval(parsed(lines), statistics=baseline_docs.statistics,
                                constraints=baseline_docs.constraints,
                                vocabulary=baseline_docs.vocabulary,
-                               ground_truth=parse_ground_truth(truth_ok))
+                               ground_truth=parse_ground_truth(truth_ok),
+                               model_quality_constraints=baseline_docs.model_quality_constraints)
     assert report.summary["ground_truth"]["matched"] == 250
     assert report.summary["ground_truth"]["verdict"] == "ok"
     # model quality is its own statistics file (issue 12), not part of statistics.json

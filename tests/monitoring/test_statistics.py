@@ -175,7 +175,9 @@ def test_baseline_documents_follow_model_monitor_schemas(baseline_docs, monitori
     assert by_name["department_name"]["inferred_type"] == STRING
     assert by_name[PREDICTION_LABEL]["string_statistics"]["distribution"]["categorical"]
     assert by_name[TEXT_OOV_RATE]["numerical_statistics"]["mean"] > 0.0
-    assert statistics["multiclass_classification_metrics"]["accuracy"]["value"] > 0.5
+    assert "multiclass_classification_metrics" not in statistics  # a model-quality file's
+    quality = baseline_docs.model_quality_statistics["multiclass_classification_metrics"]
+    assert quality["accuracy"]["value"] > 0.5
 
     assert constraints["version"] == 0
     config = constraints["monitoring_config"]
@@ -190,7 +192,9 @@ def test_baseline_documents_follow_model_monitor_schemas(baseline_docs, monitori
     assert cons["age"]["num_constraints"] == {"is_non_negative": True}
     assert "Tops" in cons["department_name"]["string_constraints"]["domains"]
     assert "string_constraints" not in cons["review_text"]
-    accuracy = constraints["multiclass_classification_constraints"]["accuracy"]
+    assert "multiclass_classification_constraints" not in constraints
+    accuracy = baseline_docs.model_quality_constraints["multiclass_classification_constraints"][
+        "accuracy"]
     assert accuracy["comparison_operator"] == "LessThanThreshold"
     assert constraints["airsage"]["vocabulary_file"] == "vocabulary.json"
     assert baseline_docs.vocabulary["size"] == len(baseline_docs.vocabulary["tokens"]) > 100

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt_
 import io
 import json
+from pathlib import Path
 
 import pytest
 from monitoring_helpers import (
@@ -57,8 +58,11 @@ def test_create_baseline_writes_the_three_documents(baselined, lake):
     vocabulary = json.loads(lake.read_bytes(result.vocabulary_key))
     assert statistics["dataset"]["item_count"] == 1500
     assert constraints["airsage"]["model_version"] == "3"
-    assert constraints["multiclass_classification_constraints"]["accuracy"]["threshold"] == (
+    assert "multiclass_classification_constraints" not in constraints
+    quality = json.loads(lake.read_bytes(result.baseline_prefix + "model_quality/constraints.json"))
+    assert quality["multiclass_classification_constraints"]["accuracy"]["threshold"] == (
         pytest.approx(result.baseline_accuracy - 0.1))
+    assert lake.exists(result.baseline_prefix + "model_quality/statistics.json")
     assert vocabulary["size"] > 100
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
@@ -275,6 +279,14 @@ def test_model_monitor_source_reads_the_schedule_report(tmp_path, lake):
     assert result.should_retrain is True
     assert result.summary["source"] == "model_monitor"
     assert result.summary["retrain_decision"]["counted_violations"] == 1
+    # a model-quality schedule's report beside it (Model Monitor's own shape) counts too
+    fixture = Path(__file__).parent / "fixtures" / "model_monitor" / "model_quality"
+    lake.write_bytes(prefix + "model_quality/constraint_violations.json",
+                     (fixture / "constraint_violations.json").read_bytes())
+    again = run_monitor(settings, lake, **kwargs)
+    quality = [v for v in again.violations if v.constraint_check_type == "model_quality_check"]
+    assert quality and quality[0].metric_name
+    assert again.summary["retrain_decision"]["counted_violations"] == 1 + len(quality)
 
 
 def test_violation_policy():

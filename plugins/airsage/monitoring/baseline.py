@@ -55,11 +55,15 @@ DERIVED_TYPES = {
 
 @dataclass(frozen=True)
 class Baseline:
-    """The three baseline documents."""
+    """The baseline documents: data quality (``statistics``, ``constraints``), the
+    vocabulary, and — when labels were known — model quality, in files of their own as
+    Model Monitor's model-quality job writes them (``model_quality/``)."""
 
     statistics: dict[str, Any]
     constraints: dict[str, Any]
     vocabulary: dict[str, Any]
+    model_quality_statistics: dict[str, Any] | None = None
+    model_quality_constraints: dict[str, Any] | None = None
 
 
 def derived_columns(
@@ -99,7 +103,8 @@ def build_baseline(
 
     ``columns`` holds at least ``settings.features``; ``probabilities`` has one row per row
     of the columns, its columns ordered as ``labels``. ``quality`` is
-    ``{"accuracy": x, "n": rows, "reference": "validation"|"train"}`` when labels were known.
+    ``{"accuracy": x, "n": rows, "reference": "validation"|"train"}`` when labels were known,
+    with ``"pairs"``: the (predicted, actual) labels, when the rows themselves were labelled.
     """
     missing = [name for name in settings.features if name not in columns]
     if missing:
@@ -160,19 +165,21 @@ def build_baseline(
         "vocabulary_min_count": settings.vocabulary_min_count,
         **dict(metadata or {}),
     }
+    quality_statistics = quality_constraints = None
     if quality and quality.get("accuracy") is not None:
+        from airsage.monitoring import model_quality
+
         accuracy = float(quality["accuracy"])
         n = int(quality.get("n") or 0)
-        std = math.sqrt(accuracy * (1 - accuracy) / n) if n else 0.0
-        statistics["multiclass_classification_metrics"] = {
-            "accuracy": {"value": accuracy, "standard_deviation": std},
-        }
-        constraints["multiclass_classification_constraints"] = {
-            "accuracy": {
-                "threshold": max(0.0, accuracy - settings.accuracy_tolerance),
-                "comparison_operator": "LessThanThreshold",
-            }
-        }
+        if quality.get("pairs"):
+            quality_statistics = model_quality.statistics_document(list(quality["pairs"]))
+        else:  # only the accuracy of a reference split is known
+            std = math.sqrt(accuracy * (1 - accuracy) / n) if n else 0.0
+            quality_statistics = {"version": 0.0, "dataset": {"item_count": n},
+                                  model_quality.METRICS_KEY: {
+                                      "accuracy": {"value": accuracy, "standard_deviation": std}}}
+        quality_constraints = model_quality.constraints_document(
+            quality_statistics[model_quality.METRICS_KEY], settings.accuracy_tolerance)
         airsage_block["baseline_accuracy"] = accuracy
         airsage_block["quality_reference"] = quality.get("reference")
         airsage_block["quality_rows"] = n
@@ -184,7 +191,9 @@ def build_baseline(
         "documents": rows,
         "tokens": vocabulary,
     }
-    return Baseline(statistics=statistics, constraints=constraints, vocabulary=vocabulary_doc)
+    return Baseline(statistics=statistics, constraints=constraints, vocabulary=vocabulary_doc,
+                    model_quality_statistics=quality_statistics,
+                    model_quality_constraints=quality_constraints)
 
 
 def _constraint(entry: Mapping[str, Any], max_domain_size: int = 100) -> dict[str, Any]:

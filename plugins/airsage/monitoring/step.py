@@ -264,7 +264,9 @@ def create_baseline(
             if len(labels):
                 reference = monitoring.baseline_split if source == "features" else source
                 quality = {"accuracy": float((labels == predicted).mean()), "n": len(labels),
-                           "reference": reference}
+                           "reference": reference,
+                           "pairs": [(int(p), int(a)) for p, a in zip(predicted, labels,
+                                                                      strict=True)]}
     columns = {name: frame[name].tolist() for name in monitoring.features}
     columns[monitoring.text_column] = texts
     rows: dict[str, Any] = {"source": source, "source_key": source_key,
@@ -285,6 +287,11 @@ def create_baseline(
     prefix = LakeLayout.baseline(model_name, str(model_version))
     documents = {STATISTICS_FILE: baseline.statistics, CONSTRAINTS_FILE: baseline.constraints,
                  VOCABULARY_FILE: baseline.vocabulary}
+    if baseline.model_quality_statistics is not None:  # Model Monitor's model-quality files
+        from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
+
+        documents[MODEL_QUALITY_DIR + STATISTICS_FILE] = baseline.model_quality_statistics
+        documents[MODEL_QUALITY_DIR + CONSTRAINTS_FILE] = baseline.model_quality_constraints
     for name, document in documents.items():
         lake.write_bytes(prefix + name, json.dumps(document, indent=2).encode("utf-8"))
     return BaselineResult(
@@ -451,6 +458,13 @@ def _read_model_monitor_report(
             "(expected an object with a 'violations' list)"
         )
     violations = [Violation.from_dict(item) for item in raw if isinstance(item, Mapping)]
+    from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
+
+    quality_key = report_prefix + MODEL_QUALITY_DIR + VIOLATIONS_FILE
+    if lake.exists(quality_key):  # a model-quality schedule's report, copied beside it
+        quality = _json(lake, quality_key)
+        violations += [Violation.from_dict(item) for item in (quality or {}).get("violations", [])
+                       if isinstance(item, Mapping)]
     samples = 0
     statistics_key = report_prefix + STATISTICS_FILE
     if lake.exists(statistics_key):
