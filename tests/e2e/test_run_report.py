@@ -88,7 +88,8 @@ def test_a_run_stopped_by_a_gate_still_gets_its_report_and_stays_failed(
     from airsage.data.generator import GeneratorConfig, generate_batch, write_batch
 
     day = "2026-06-02"
-    biased = generate_batch(GeneratorConfig(rows=1500, seed=5, day=day, biased_category="Intimate",
+    # a daily-sized batch, so that Intimate has the rows the gate needs to judge it
+    biased = generate_batch(GeneratorConfig(rows=4000, seed=5, day=day, biased_category="Intimate",
                                             bias_strength=0.6))
     pipeline.land(write_batch(biased, tmp_path / "biased.csv", "csv"), day)
     summary = pipeline.run(day)
