@@ -200,6 +200,13 @@ def main() -> None:
                   "stratified 10% of each training fold, tfidf_linear trains on the whole fold",
         "results": [],
     }
+    kept: list[dict[str, Any]] = []
+    if args.out.exists():  # a partial run keeps the entries it does not recompute
+        previous = json.loads(args.out.read_text())
+        kept = [entry for entry in previous.get("results", [])
+                if entry["dataset"] not in datasets or entry["setting"] not in chosen]
+        report["machine_other_runs"] = [*previous.get("machine_other_runs", []), previous["machine"]]
+    report["results"] = list(kept)
     for dataset, frame in datasets.items():
         for name in chosen:
             family, overrides = SETTINGS[name]

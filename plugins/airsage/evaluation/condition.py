@@ -135,7 +135,7 @@ def _same_split(candidate: EvaluationReport, champion: EvaluationReport) -> str 
         if first.get(key) != second.get(key):
             return (f"the champion was evaluated on {key}={second.get(key)!r}, the candidate "
                     f"on {key}={first.get(key)!r}; evaluate the champion on the candidate's "
-                    "test split (evaluate_model(..., report_name='champion'))")
+                    "evaluation set (evaluate_model(..., report_name='champion'))")
     return None
 
 

@@ -126,7 +126,8 @@ def evaluate_model(
     report_name: str = "candidate",
     model_artifact_path: Path | None = None,
 ) -> EvaluationReport:
-    """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the day's test split.
+    """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the run's evaluation
+    set (the ``test`` split under the run day's features).
 
     ``model_artifact_path``, when given, is a local model.tar.gz used instead of the lake key
     (a registered champion whose artifact lives in the registry's store); the key is then

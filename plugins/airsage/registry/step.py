@@ -71,7 +71,7 @@ def _registry(settings: Settings) -> Any:
 def _champion_report(
     settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion
 ) -> EvaluationReport:
-    """Evaluate the champion's own model.tar.gz on the candidate's test split."""
+    """Evaluate the champion's own model.tar.gz on the candidate's evaluation set, in this run."""
     from airsage.evaluation.step import evaluate_model
 
     lake_key = champion.tags.get(LINEAGE_ARTIFACT_KEY, "")

@@ -84,7 +84,8 @@ def train_model(
     hyperparameters: dict[str, Any] | None = None,
     job_name: str | None = None,
 ) -> TrainingJobResult:
-    """Train on the day's features with the target's runner; fail unless the job completed."""
+    """Train on the run's features (its window of days) with the target's runner; fail unless
+    the job completed."""
     from airsage.targets import implementation
 
     settings.dataset(dataset)
