@@ -36,7 +36,7 @@ LINEAGE_ARTIFACT_KEY = "lineage.model_artifact_key"
 
 
 PREPARE_LINEAGE_KEYS = ("day", "dataset_hash", "rows", "input_rows", "class_counts", "split_keys",
-                        "report_key", "data_docs_key")
+                        "report_key", "data_docs_key", "window_days", "evaluation_set")
 
 
 def _prepare_lineage(prepare: Mapping[str, Any]) -> dict[str, Any]:
