@@ -98,8 +98,11 @@ def _cpu_seconds() -> float:
 
 
 def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, Any],
-                   folds: int) -> dict[str, Any]:
-    """k-fold CV of one family and setting: per-fold scores, their mean and std, the time."""
+                   folds: int, on_fold: Any = None) -> dict[str, Any]:
+    """k-fold CV of one family and setting: per-fold scores, their mean and std, the time.
+
+    ``on_fold(per_fold)`` is called after each fold, so a long run leaves its finished folds.
+    """
     from sklearn.metrics import accuracy_score, f1_score, recall_score
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -135,6 +138,8 @@ def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, 
         per_fold.append(entry)
         print(f"    fold {fold}: macro F1 {entry['macro_f1']:.4f} accuracy {entry['accuracy']:.4f} "
               f"({entry['wall_seconds']:.0f}s wall, {entry['cpu_seconds']:.0f}s CPU)", flush=True)
+        if on_fold is not None:
+            on_fold(per_fold)
 
     def stats(values: list[float]) -> tuple[float, float]:
         return round(float(np.mean(values)), 4), round(float(np.std(values, ddof=1)), 4)
@@ -200,6 +205,11 @@ def main() -> None:
                   "stratified 10% of each training fold, tfidf_linear trains on the whole fold",
         "results": [],
     }
+    def write(document: dict[str, Any]) -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        document["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        args.out.write_text(json.dumps(document, indent=2) + "\n")
+
     kept: list[dict[str, Any]] = []
     if args.out.exists():  # a partial run keeps the entries it does not recompute
         previous = json.loads(args.out.read_text())
@@ -216,16 +226,20 @@ def main() -> None:
             hyperparameters = {**family_defaults.get(family, {}), **overrides,
                                "num_threads": args.threads}
             print(f"  {dataset} {name}: {len(rows)} rows", flush=True)
-            scores = cross_validate(rows, family, hyperparameters, args.folds)
-            report["results"].append({"dataset": dataset, "family": family, "setting": name,
-                                      "rows": len(rows), "hyperparameters": hyperparameters,
-                                      **scores})
+            entry = {"dataset": dataset, "family": family, "setting": name, "rows": len(rows),
+                     "hyperparameters": hyperparameters}
+
+            def save_partial(per_fold: list[dict[str, Any]], entry: dict[str, Any] = entry) -> None:
+                partial = {**entry, "folds": args.folds, "complete": False,
+                           "folds_done": len(per_fold), "per_fold": per_fold}
+                write({**report, "results": [*report["results"], partial]})
+
+            scores = cross_validate(rows, family, hyperparameters, args.folds, save_partial)
+            report["results"].append({**entry, **scores, "complete": True})
             print(f"  {dataset} {name}: macro F1 {scores['macro_f1_mean']:.4f} "
                   f"± {scores['macro_f1_std']:.4f}, accuracy {scores['accuracy_mean']:.4f}, "
                   f"{scores['wall_seconds']:.0f}s wall, {scores['cpu_seconds']:.0f}s CPU", flush=True)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-            args.out.write_text(json.dumps(report, indent=2) + "\n")
+            write(report)
     print(f"wrote {args.out}")
 
 
