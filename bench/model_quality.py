@@ -55,6 +55,8 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "tfidf_linear_unweighted": ("tfidf_linear", {}),
     "bert_frozen": ("bert", {"epochs": 0, "class_weight": "balanced"}),
     "bert_finetuned": ("bert", {}),
+    "bert_finetuned_patient": ("bert", {"learning_rate": 5e-5, "epochs": 3,
+                                        "early_stopping_patience": 2}),
 }
 
 
