@@ -11,7 +11,9 @@ Outputs, under ``<root>/evaluation/``:
   ``.standard_deviation``, as a SageMaker Pipelines PropertyFile/JsonGet reads it;
 - ``analysis.json``: post-training bias metrics of the predictions, in SageMaker Clarify's
   ``post_training_bias_metrics`` shape;
-- ``explanations.json``: the model's own top features and a word-occlusion attribution.
+- ``explanations.json``: the model's own top features and a word-occlusion attribution;
+- ``predictions.json``: ``review_id``, ``label`` and ``predicted`` per test row, in the split's
+  order, so two models scored on the same rows can be compared by a paired test.
 
 ``<root>`` is ``/opt/ml/processing`` unless ``AIRSAGE_PROCESSING_ROOT`` says otherwise;
 ``--model``, ``--test`` and ``--output`` override single paths. ``--config`` is a JSON object
@@ -22,6 +24,7 @@ with ``text_column``, ``label_column``, ``evaluation`` (bootstrap / attribution 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -134,19 +137,29 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
                     f"{list(frame.columns)}"
                 )
         frame = frame[frame[label_column].notna()].reset_index(drop=True)
+        if "review_id" in frame.columns:  # one canonical row order for paired comparisons
+            frame = frame.sort_values("review_id", kind="mergesort").reset_index(drop=True)
         texts = frame[text_column].fillna("").astype(str).tolist()
         truth = frame[label_column].astype(int).to_numpy()
         predicted = np.asarray(model.predict(texts)).astype(int)
+        ids = (frame["review_id"].astype("int64").tolist() if "review_id" in frame.columns
+               else list(range(len(frame))))
+        evaluation_set_sha256 = hashlib.sha256(
+            ",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
         labels = sorted({int(v) for v in model.labels} | {int(v) for v in truth})
-
         evaluation = evaluation_document(
             truth, predicted, labels,
             metadata={"model_family": model.family, "model_labels": list(model.labels),
-                      "label_column": label_column, "text_column": text_column},
+                      "label_column": label_column, "text_column": text_column,
+                      "evaluation_set_sha256": evaluation_set_sha256},
             bootstrap_samples=int(settings.get("bootstrap_samples", 200)),
             seed=int(settings.get("seed", 0)),
         )
-        outputs: dict[str, Any] = {"evaluation.json": evaluation}
+        outputs: dict[str, Any] = {
+            "evaluation.json": evaluation,
+            "predictions.json": {"review_id": ids, "label": truth.tolist(),
+                                 "predicted": predicted.tolist()},
+        }
 
         bias = config.get("bias") or {}
         if bias.get("facet"):

@@ -11,8 +11,9 @@ import pytest
 from airsage.errors import GateFailedError, InputDataError
 from airsage.lake.layout import SPLITS, LakeLayout
 from airsage.lake.local import LocalLake
-from airsage.prepare.base import FEATURE_COLUMNS, PrepareOptions
+from airsage.prepare.base import FEATURE_COLUMNS, PrepareOptions, sentiment_of_rating
 from airsage.prepare.prepare import prepare_dataset
+from airsage.prepare.split import in_evaluation_set
 from airsage.prepare.text import clean_text
 
 
@@ -49,12 +50,18 @@ def test_prepare_writes_the_contract(settings, lake, curate, messy, day) -> None
         assert str(frame["review_id"].dtype) == "int64"
         assert set(frame["sentiment"]) == {-1, 0, 1}
         assert len(frame) == result.rows[name]
-    assert result.dropped == {"missing_id": 0, "duplicate_id": 1, "empty_text": 2,
-                              "invalid_rating": 1, "undersampled": 192 - 3 * 27}
+    assert result.dropped["undersampled"] == 192 - sum(result.rows.values())
+    assert {k: v for k, v in result.dropped.items() if k != "undersampled"} == {
+        "missing_id": 0, "duplicate_id": 1, "empty_text": 2, "invalid_rating": 1,
+        "duplicate_across_days": 0}
     assert result.input_rows == 196
-    # undersampled to the rarest class (27 negatives survive cleaning), then 90/5/5 per class
-    assert result.class_counts["test"] == {"-1": 1, "0": 1, "1": 1}
-    assert sum(result.rows.values()) == 3 * 27
+    # the evaluation set and the training pool are each undersampled to their rarest class
+    for name in ("train", "test"):
+        counts = set(result.class_counts[name].values())
+        assert len(counts) == 1 and counts != {0}, result.class_counts
+    assert result.window_days == (day,)
+    assert result.evaluation_set["rows"] == result.rows["test"]
+    assert result.evaluation_set["version"] == 1
     texts = pd.concat(frames.values())["review_text"]
     assert texts.map(clean_text).tolist() == texts.tolist()  # every text is already clean
     assert not texts.str.contains("<|\n|&nbsp;").any()
@@ -81,14 +88,24 @@ def test_balance_strategies(settings, lake, curate, make_reviews, day, balance) 
     options = PrepareOptions.from_settings(settings, balance=balance)
     result = prepare_dataset(settings, lake, "reviews", day, options=options)
     frames = _split_frames(lake, result)
-    held_out = {name: result.class_counts[name] for name in ("validation", "test")}
-    assert held_out == {name: {"-1": 1, "0": 2, "1": 5} for name in held_out}
+    batch = make_reviews({-1: 20, 0: 40, 1: 100})
+    batch["sentiment"] = batch["rating"].map(sentiment_of_rating)
+    held = batch[in_evaluation_set(batch["review_id"], options.splits["test"], 1)]
+    expected_test = {str(label): int((held["sentiment"] == label).sum()) for label in (-1, 0, 1)}
+    assert result.class_counts["test"] == expected_test  # natural class mix, hash-chosen ids
+    pool = {label: count - expected_test[str(label)]
+            for label, count in {-1: 20, 0: 40, 1: 100}.items()}
+    # validation takes 0.05 / (0.85 + 0.05) of each class of the rest, rounded half up
+    validation = {str(label): int(count / 18 + 0.5) for label, count in pool.items()}
+    assert result.class_counts["validation"] == validation
+    train = {str(label): pool[label] - validation[str(label)] for label in pool}
     if balance == "none":
-        assert result.class_counts["train"] == {"-1": 18, "0": 36, "1": 90}
+        assert result.class_counts["train"] == train
         assert result.oversampled_rows == 0
     else:
-        assert result.class_counts["train"] == {"-1": 90, "0": 90, "1": 90}
-        assert result.oversampled_rows == 270 - 144
+        most = max(train.values())
+        assert result.class_counts["train"] == {label: most for label in train}
+        assert result.oversampled_rows == 3 * most - sum(train.values())
         # copies stay inside train: no held-out review is ever repeated into it
         train_ids = set(frames["train"]["review_id"])
         for name in ("validation", "test"):
@@ -121,19 +138,21 @@ def test_time_ordered_split_trains_on_the_past(settings, lake, curate, make_revi
     result = prepare_dataset(settings, lake, "reviews", day, options=options)
     frames = _split_frames(lake, result)
     assert frames["train"]["review_id"].max() < frames["validation"]["review_id"].min()
-    assert frames["validation"]["review_id"].max() < frames["test"]["review_id"].min()
-    assert result.rows == {"train": 108, "validation": 6, "test": 6}
+    # the evaluation set is hash-chosen, never time-ordered: the same ids in every window
+    held = in_evaluation_set(pd.Series(range(1, 121)), options.splits["test"], 1)
+    assert frames["test"]["review_id"].tolist() == [i + 1 for i in held[held].index]
+    assert result.rows["validation"] == int((120 - result.rows["test"]) / 18 + 0.5)
 
 
 def test_time_ordered_split_without_every_class_late_is_refused(settings, lake, curate,
                                                                 make_reviews, day) -> None:
-    # ids grouped by class: the latest rows (the test split) are all positive
+    # ids grouped by class: the latest rows (the validation split) are all positive
     curate(make_reviews({-1: 30, 0: 30, 1: 60}))
     options = PrepareOptions.from_settings(settings, balance="none", time_column="review_id")
     with pytest.raises(GateFailedError) as caught:
         prepare_dataset(settings, lake, "reviews", day, options=options)
     checks = [failure.check for failure in caught.value.failures]
-    assert 'expect_column_distinct_values_to_equal_set(sentiment) where split=="test"' in checks
+    assert 'expect_column_distinct_values_to_equal_set(sentiment) where split=="validation"' in checks
     assert not list(lake.list(LakeLayout("reviews").features(day)))
 
 

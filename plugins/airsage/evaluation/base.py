@@ -19,6 +19,7 @@ EVALUATION_FILE = "evaluation.json"
 BIAS_FILE = "analysis.json"
 EXPLANATIONS_FILE = "explanations.json"
 BLESSING_FILE = "blessing.json"
+PREDICTIONS_FILE = "predictions.json"
 METRICS_KEY = "multiclass_classification_metrics"
 COMPARABLE_METRICS = ("accuracy", "macro_f1", "weighted_f1")
 
@@ -65,6 +66,9 @@ class EvaluationSettings:
     top_k: int = 15
     seed: int = 0
     timeout_seconds: float = 1800.0
+    paired_test: str = "bootstrap_macro_f1"
+    confidence: float = 0.95
+    paired_bootstrap_samples: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EvaluationSettings:
@@ -87,7 +91,26 @@ class EvaluationSettings:
                 "worse than the champion a candidate may be, so it must be >= 0"
             )
         timeout = _float_or_none(raw, "timeout_seconds", source)
+        from airsage.evaluation.paired import PAIRED_TESTS
+
+        paired_test = str(raw.get("paired_test", "bootstrap_macro_f1"))
+        if paired_test not in PAIRED_TESTS:
+            raise ConfigurationError(
+                f"evaluation.paired_test in {source} is {paired_test!r}; valid tests: "
+                f"{', '.join(PAIRED_TESTS)}"
+            )
+        confidence = _float_or_none(raw, "confidence", source)
+        confidence = 0.95 if confidence is None else confidence
+        if not 0.5 <= confidence < 1.0:
+            raise ConfigurationError(
+                f"evaluation.confidence in {source} is {confidence}; it must lie in [0.5, 1) "
+                "(0.95: a 95% interval, or p < 0.05 for McNemar)"
+            )
         return cls(
+            paired_test=paired_test,
+            confidence=confidence,
+            paired_bootstrap_samples=max(
+                1, _positive_int(raw, "paired_bootstrap_samples", 1000, source)),
             accuracy_threshold=_float_or_none(raw, "accuracy_threshold", source),
             champion_tolerance=tolerance,
             champion_metric=metric,
@@ -128,6 +151,7 @@ class EvaluationReport:
     bias_report_key: str = ""
     explanations_key: str = ""
     report_uri: str = ""
+    predictions_key: str = ""
 
     @property
     def accuracy(self) -> float | None:
@@ -166,6 +190,7 @@ class EvaluationReport:
             "bias_report_key": self.bias_report_key,
             "explanations_key": self.explanations_key,
             "report_uri": self.report_uri,
+            "predictions_key": self.predictions_key,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "baseline_accuracy": self.baseline_accuracy,
@@ -187,6 +212,7 @@ class EvaluationReport:
                 bias_report_key=str(raw.get("bias_report_key", "")),
                 explanations_key=str(raw.get("explanations_key", "")),
                 report_uri=str(raw.get("report_uri", "")),
+                predictions_key=str(raw.get("predictions_key", "")),
             )
         except KeyError as exc:
             raise ConfigurationError(

@@ -3,8 +3,13 @@
 A candidate is blessed only when every check passes:
 
 1. its test accuracy reaches ``accuracy_threshold``;
-2. it is not worse than the current champion, both evaluated by the same job on the
-   candidate's test split, by more than ``champion_tolerance`` (no champion: passes);
+2. it beats the current champion (no champion: passes). Both are evaluated by the same job,
+   in the same run, on the same evaluation set (the run's ``test`` split, held out of every
+   training window), and compared by a paired test of their per-row predictions
+   (``paired_test``: a bootstrap confidence interval of the macro-F1 difference, or McNemar's
+   exact test; see :mod:`airsage.evaluation.paired`): a candidate no better than the champion
+   beyond noise is refused, and the champion stays. ``paired_test="none"`` compares the two
+   point values of ``champion_metric`` with ``champion_tolerance`` instead;
 3. its post-training bias metrics are within the configured limits.
 
 Every check fails closed: a missing threshold, tolerance, metric or report is a failure,
@@ -22,6 +27,7 @@ from typing import Any
 
 from airsage.errors import GateFailedError, GateFailure
 from airsage.evaluation.base import BLESSING_FILE, REPORT_KIND, EvaluationReport
+from airsage.evaluation.paired import PAIRED_TESTS, run_paired_test
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 
@@ -125,12 +131,62 @@ def _same_split(candidate: EvaluationReport, champion: EvaluationReport) -> str 
     """Why the two reports are not comparable, or None when they measured the same rows."""
     first = candidate.evaluation.get("metadata") or {}
     second = champion.evaluation.get("metadata") or {}
-    for key in ("test_split", "test_rows"):
+    for key in ("test_split", "test_rows", "evaluation_set_sha256"):
         if first.get(key) != second.get(key):
             return (f"the champion was evaluated on {key}={second.get(key)!r}, the candidate "
                     f"on {key}={first.get(key)!r}; evaluate the champion on the candidate's "
-                    "test split (evaluate_model(..., report_name='champion'))")
+                    "evaluation set (evaluate_model(..., report_name='champion'))")
     return None
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """How to compare the candidate with the champion row by row, and the two predictions
+    documents (``predictions.json``: review_id, label, predicted) it reads."""
+
+    test: str
+    candidate_predictions: Mapping[str, Sequence[Any]] | None
+    champion_predictions: Mapping[str, Sequence[Any]] | None
+    confidence: float = 0.95
+    samples: int = 1000
+    seed: int = 0
+
+
+def _paired_check(
+    candidate: EvaluationReport,
+    champion: EvaluationReport,
+    tolerance: float | None,
+    paired: PairedComparison,
+) -> ConditionCheck:
+    name = f"champion_{paired.test}"
+    tolerance = 0.0 if tolerance is None else tolerance
+    mismatch = _same_split(candidate, champion)
+    if mismatch:
+        return ConditionCheck(name, False, None, f"same evaluation set as {champion.report_key}",
+                              mismatch)
+    if paired.candidate_predictions is None or paired.champion_predictions is None:
+        return ConditionCheck(
+            name, False, None, "per-row predictions of both models",
+            "a paired test needs the predictions.json of both evaluations; re-run the "
+            "evaluation step (its job writes them) or set evaluation.paired_test: none",
+        )
+    try:
+        result = run_paired_test(
+            paired.test, paired.candidate_predictions, paired.champion_predictions,
+            confidence=paired.confidence, tolerance=tolerance, samples=paired.samples,
+            seed=paired.seed,
+        )
+    except ValueError as exc:
+        return ConditionCheck(name, False, None, "the same evaluation rows for both models",
+                              str(exc))
+    expected = ("candidate better: CI lower end > " f"{-tolerance:+g}"
+                if paired.test == "bootstrap_macro_f1"
+                else f"candidate better with p < {1 - paired.confidence:.4g}")
+    message = result.describe()
+    if not result.candidate_better:
+        message += f"; not better than the champion ({champion.model_artifact_key}) beyond " \
+                   "noise: the champion stays"
+    return ConditionCheck(name, result.candidate_better, result.to_dict(), expected, message)
 
 
 def _champion_check(
@@ -138,7 +194,13 @@ def _champion_check(
     champion: EvaluationReport | None,
     tolerance: float | None,
     metric: str,
+    paired: PairedComparison | None = None,
 ) -> ConditionCheck:
+    if paired is not None and paired.test != "none":
+        if champion is None:
+            return ConditionCheck(f"champion_{paired.test}", True, None, "no champion",
+                                  "no approved champion yet: the threshold alone decides")
+        return _paired_check(candidate, champion, tolerance, paired)
     name = f"champion_{metric}"
     measured = candidate.metric(metric)
     if champion is None:
@@ -210,11 +272,18 @@ def bless(
     champion_tolerance: float | None,
     bias_thresholds: Mapping[str, Any] | None,
     champion_metric: str = "accuracy",
+    paired: PairedComparison | None = None,
 ) -> Blessing:
-    """Decide whether ``candidate`` may be registered (see the module doc)."""
+    """Decide whether ``candidate`` may be registered (see the module doc).
+
+    ``paired`` names the paired test and carries both models' per-row predictions; without
+    it the champion check compares point values of ``champion_metric``.
+    """
+    if paired is not None and paired.test not in PAIRED_TESTS:
+        raise ValueError(f"paired test {paired.test!r} is not one of {', '.join(PAIRED_TESTS)}")
     checks: Sequence[ConditionCheck] = [
         _accuracy_check(candidate, accuracy_threshold),
-        _champion_check(candidate, champion, champion_tolerance, champion_metric),
+        _champion_check(candidate, champion, champion_tolerance, champion_metric, paired),
         *_bias_checks(candidate, bias_thresholds or {}),
     ]
     failures = tuple(check.failure() for check in checks if not check.passed)

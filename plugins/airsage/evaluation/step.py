@@ -1,8 +1,11 @@
-"""The evaluate step: run the evaluation job on a model and the day's test split.
+"""The evaluate step: run the evaluation job on a model and the run's evaluation set.
 
-The Airflow layer calls :func:`evaluate_model` for the candidate, and the registry step
-calls it again with ``report_name="champion"`` for the current champion, so both are
-measured by the same job on the same rows.
+The run's ``test`` split is its evaluation set (held out of every training window by a stable
+hash of the review id, see :mod:`airsage.prepare.split`). The Airflow layer calls
+:func:`evaluate_model` for the candidate, and the registry step calls it again with
+``report_name="champion"`` for the current champion, so both are measured by the same job on
+the same rows in the same run; each writes its per-row ``predictions.json`` for the paired
+test of the condition step.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from airsage.evaluation.base import (
     BIAS_FILE,
     EVALUATION_FILE,
     EXPLANATIONS_FILE,
+    PREDICTIONS_FILE,
     REPORT_KIND,
     EvaluationReport,
     EvaluationSettings,
@@ -122,7 +126,8 @@ def evaluate_model(
     report_name: str = "candidate",
     model_artifact_path: Path | None = None,
 ) -> EvaluationReport:
-    """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the day's test split.
+    """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the run's evaluation
+    set (the ``test`` split under the run day's features).
 
     ``model_artifact_path``, when given, is a local model.tar.gz used instead of the lake key
     (a registered champion whose artifact lives in the registry's store); the key is then
@@ -174,7 +179,7 @@ def evaluate_model(
     )
     keys = {
         name: layout.report(REPORT_KIND, day_text, f"{report_name}/{name}")
-        for name in (EVALUATION_FILE, BIAS_FILE, EXPLANATIONS_FILE)
+        for name in (EVALUATION_FILE, BIAS_FILE, EXPLANATIONS_FILE, PREDICTIONS_FILE)
     }
     uris = {}
     for name, key in keys.items():
@@ -195,4 +200,12 @@ def evaluate_model(
         bias_report_key=keys[BIAS_FILE] if BIAS_FILE in outputs else "",
         explanations_key=keys[EXPLANATIONS_FILE] if EXPLANATIONS_FILE in outputs else "",
         report_uri=uris[EVALUATION_FILE],
+        predictions_key=keys[PREDICTIONS_FILE] if PREDICTIONS_FILE in outputs else "",
     )
+
+
+def read_predictions(lake: Lake, report: EvaluationReport) -> dict[str, Any] | None:
+    """The report's ``predictions.json`` (review_id, label, predicted), or None without one."""
+    if not report.predictions_key or not lake.exists(report.predictions_key):
+        return None
+    return json.loads(lake.read_bytes(report.predictions_key))

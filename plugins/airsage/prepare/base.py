@@ -7,6 +7,7 @@ read the curated file; the names are decided here once.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt_
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -59,8 +60,15 @@ def sentiment_of_rating(rating: Any) -> int | None:
 class PrepareOptions:
     """How a run prepares its features; read from the ``prepare:`` section, overridable per run.
 
-    ``time_column`` switches the split from stratified-random to time-ordered (the earliest
-    rows train, the latest test) for runs that must not learn from the future.
+    A run trains on a *window* of curated days ending at its own day: the ``window_days``
+    most recent days up to it, or, when ``window_since`` is set, every day from that date.
+    The ``test`` split is the *evaluation set*: the ``splits["test"]`` share of review ids
+    chosen by a stable hash salted with ``evaluation_version``, so the same review is held out
+    in every window and no model of that version ever trains on it; ``train`` and
+    ``validation`` divide the remaining rows in their configured proportion.
+
+    ``time_column`` switches the train/validation split from stratified-random to
+    time-ordered (the earliest rows train, the latest validate).
     """
 
     balance: str = "undersample"
@@ -69,6 +77,9 @@ class PrepareOptions:
     min_text_length: int = 1
     time_column: str | None = None
     split_max_kl_divergence: float = 0.01
+    window_days: int = 1
+    window_since: str | None = None
+    evaluation_version: int = 1
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_STRATEGIES:
@@ -95,6 +106,25 @@ class PrepareOptions:
             raise ConfigurationError(
                 f"prepare: min_text_length must be at least 1, got {self.min_text_length}"
             )
+        if int(self.window_days) < 1:
+            raise ConfigurationError(
+                f"prepare: window_days must be at least 1 (the run's own day), got "
+                f"{self.window_days}; set prepare.window_days or the run's 'window_days'"
+            )
+        if self.window_since is not None:
+            try:
+                since = dt_.date.fromisoformat(str(self.window_since)[:10]).isoformat()
+            except ValueError:
+                raise ConfigurationError(
+                    f"prepare: window_since {self.window_since!r} is not a date (YYYY-MM-DD); "
+                    "set it to the first day to train on, or leave it empty for window_days"
+                ) from None
+            object.__setattr__(self, "window_since", since)
+        if int(self.evaluation_version) < 1:
+            raise ConfigurationError(
+                f"prepare: evaluation_version must be a positive integer, got "
+                f"{self.evaluation_version}"
+            )
         if not self.split_max_kl_divergence > 0:
             raise ConfigurationError(
                 "prepare: split_max_kl_divergence must be positive, "
@@ -118,6 +148,9 @@ class PrepareOptions:
                 split_max_kl_divergence=float(
                     section.get("split_max_kl_divergence", cls.split_max_kl_divergence)
                 ),
+                window_days=int(section.get("window_days", cls.window_days)),
+                window_since=str(section["window_since"]) if section.get("window_since") else None,
+                evaluation_version=int(section.get("evaluation_version", cls.evaluation_version)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(
@@ -182,7 +215,9 @@ class ExpectationsResult:
 class PrepareResult:
     """What a prepare run wrote: one Parquet file per split, its counts and its lineage hash.
 
-    ``channels`` maps each split to the lake prefix a training job reads as its channel.
+    ``channels`` maps each split to the lake prefix a training job reads as its channel;
+    ``window_days`` are the curated days the splits were drawn from; ``evaluation_set``
+    describes the test split (version, share, rows, sha256 of its review ids).
     """
 
     dataset: str
@@ -199,11 +234,16 @@ class PrepareResult:
     data_docs_key: str
     report_key: str
     options: PrepareOptions
+    window_days: tuple[str, ...] = ()
+    evaluation_set: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
             "day": self.day,
+            "window_days": list(self.window_days),
+            "evaluation_set": dict(self.evaluation_set),
+            "evaluation_set_hash": self.evaluation_set.get("ids_sha256", ""),
             "split_keys": dict(self.split_keys),
             "channels": dict(self.channels),
             "rows": dict(self.rows),

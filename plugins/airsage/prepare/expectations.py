@@ -42,7 +42,20 @@ def suite_name(dataset: str) -> str:
     return f"{dataset}_features"
 
 
-def build_suite(dataset: str, options: PrepareOptions) -> Any:
+def split_weights(options: PrepareOptions, test_share: float | None = None) -> list[float]:
+    """The expected share of each split: the configured fractions, or, when the test split is
+    the hash-held-out evaluation set of realised share ``test_share``, train and validation
+    dividing the rest in their configured proportion."""
+    if test_share is None:
+        return [options.splits[name] for name in SPLITS]
+    rest = options.splits["train"] + options.splits["validation"]
+    shares = {"train": options.splits["train"] / rest * (1.0 - test_share),
+              "validation": options.splits["validation"] / rest * (1.0 - test_share),
+              "test": test_share}
+    return [shares[name] for name in SPLITS]
+
+
+def build_suite(dataset: str, options: PrepareOptions, test_share: float | None = None) -> Any:
     """The expectations every prepared dataset must meet (a ``gx.ExpectationSuite``)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -70,7 +83,7 @@ def build_suite(dataset: str, options: PrepareOptions) -> Any:
             column=SPLIT_COLUMN,
             partition_object={
                 "values": list(SPLITS),
-                "weights": [options.splits[name] for name in SPLITS],
+                "weights": split_weights(options, test_share),
             },
             threshold=options.split_max_kl_divergence,
         ),
@@ -177,8 +190,13 @@ def validate_splits(
     day: dt_.date | str,
     splits: Mapping[str, pd.DataFrame],
     options: PrepareOptions,
+    *,
+    test_share: float | None = None,
 ) -> ExpectationsResult:
     """Run the suite, keep its result and Data Docs in the lake, raise if it failed.
+
+    ``test_share`` is the realised share of a hash-held-out test split (the evaluation set),
+    whose size follows the hash rather than the configured fraction.
 
     The report is written before the verdict is raised, so a refused dataset still leaves
     its Data Docs for the person who has to find out why.
@@ -202,7 +220,7 @@ def validate_splits(
             batch = source.add_dataframe_asset("features").add_batch_definition_whole_dataframe(
                 "all_splits"
             )
-            suite = context.suites.add(build_suite(dataset, options))
+            suite = context.suites.add(build_suite(dataset, options, test_share))
             validation = context.validation_definitions.add(
                 gx.ValidationDefinition(name=f"{dataset}_features_{day_value}", data=batch,
                                         suite=suite)

@@ -1,13 +1,24 @@
-"""Prepare one curated partition into train/validation/test features (the labs' processing job).
+"""Prepare a window of curated days into train/validation/test features (the labs' processing
+job, over more than one day).
 
 Order matters and is deliberate:
 
-1. deduplicate ids, clean text, label: a row that cannot be learnt from goes, and is counted;
-2. refuse a batch that cannot be stratified (a class missing or too small), naming the class;
-3. undersample (the labs' default) *before* splitting, oversample the training split *after*
-   it, because oversampling first would copy a review into validation and test;
-4. split, then the leakage guard, then the Great Expectations suite; only a dataset that
-   passes is written, so a refused batch never leaves features a training run could pick up.
+1. choose the window: the run's day and the curated days before it (``window_days``), or every
+   curated day since ``window_since``; never a day after the run's, so a backfill of an old
+   day trains on old data only;
+2. per day, deduplicate ids, clean text, label; then across days keep one row per review id
+   (the newest day's): a row that cannot be learnt from goes, and is counted;
+3. refuse a window that cannot be stratified (a class missing or too small), naming the class;
+4. hold out the evaluation set (the ``test`` split: a stable-hash share of review ids, the same
+   in every window, see :func:`airsage.prepare.split.in_evaluation_set`), then undersample
+   each side (the labs' default) and split the rest into train and validation; oversample the
+   training split *after* splitting, because oversampling first would copy a review into
+   validation and test;
+5. the leakage guard, then the Great Expectations suite; only a dataset that passes is
+   written, so a refused window never leaves features a training run could pick up.
+
+The features are keyed by the run's day (``features/<dataset>/dt=<day>/``), so the training,
+evaluation and registration steps of a run read one prefix whatever its window.
 """
 
 from __future__ import annotations
@@ -99,6 +110,66 @@ def clean_rows(
     return frame.reset_index(drop=True), dropped
 
 
+DAY_COLUMN = "_window_day"
+
+
+def window_days(lake: Lake, dataset: str, day: dt_.date | str, options: PrepareOptions) -> list[str]:
+    """The curated days a run for ``day`` trains on, oldest first; ``day`` itself must be one.
+
+    ``window_since`` takes every curated day from that date to ``day``; otherwise the
+    ``window_days`` calendar days ending at ``day`` (days without curated data are skipped:
+    a quarantined day never enters a window).
+    """
+    layout = LakeLayout(dataset)
+    end = dt_.date.fromisoformat(partition_value(day))
+    if options.window_since is not None:
+        start = dt_.date.fromisoformat(options.window_since)
+        if start > end:
+            raise InputDataError(
+                f"prepare: window_since {options.window_since} is after the run's day "
+                f"{end.isoformat()}; choose a date on or before it"
+            )
+    else:
+        start = end - dt_.timedelta(days=int(options.window_days) - 1)
+    chosen = []
+    current = start
+    while current <= end:
+        if current == end or lake.exists(layout.curated(current) + CURATED_FILE):
+            chosen.append(current.isoformat())
+        current += dt_.timedelta(days=1)
+    return chosen
+
+
+def read_window(
+    settings: Settings, lake: Lake, dataset: str, days: list[str], options: PrepareOptions
+) -> tuple[pd.DataFrame, dict[str, int], int]:
+    """Cleaned, labelled rows of every day, one per review id; the drops; the input rows.
+
+    A review id landed on two days keeps the newest day's row (the latest version of the
+    review); the older copies are counted as ``duplicate_across_days``.
+    """
+    frames, dropped, input_rows = [], {}, 0
+    for day in days:
+        curated = read_curated(lake, dataset, day)
+        input_rows += len(curated)
+        rows, day_dropped = clean_rows(curated, settings, dataset, options)
+        for reason, count in day_dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        frames.append(rows.assign(**{DAY_COLUMN: day}))
+    frame = pd.concat(frames, ignore_index=True)
+    newest_first = frame.sort_values([DAY_COLUMN, "review_id"], ascending=[False, True],
+                                      kind="mergesort")
+    unique = newest_first.drop_duplicates("review_id", keep="first")
+    dropped["duplicate_across_days"] = len(frame) - len(unique)
+    unique = unique.drop(columns=DAY_COLUMN).sort_values("review_id", kind="mergesort")
+    return unique.reset_index(drop=True), dropped, input_rows
+
+
+def _ids_sha256(frame: pd.DataFrame) -> str:
+    ids = ",".join(str(i) for i in sorted(frame["review_id"].astype("int64").tolist()))
+    return hashlib.sha256(ids.encode()).hexdigest()
+
+
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.loc[:, list(FEATURE_COLUMNS)].to_parquet(buffer, index=False, engine="pyarrow")
@@ -122,34 +193,42 @@ def prepare_dataset(
     *,
     options: PrepareOptions | None = None,
 ) -> PrepareResult:
-    """Write ``features/<dataset>/dt=<day>/<split>/part-0.parquet`` for the three splits.
+    """Write ``features/<dataset>/dt=<day>/<split>/part-0.parquet`` for the three splits,
+    drawn from the window of curated days ending at ``day`` (see the module doc).
 
-    Raises InputDataError for a batch that cannot be prepared (no curated file, a class
-    missing or too small, leakage) and GateFailedError(gate="expectations") when the Great
-    Expectations suite refuses the result; in both cases no features are left for the day.
+    Raises InputDataError for a window that cannot be prepared (no curated file for the day,
+    a class missing or too small, leakage) and GateFailedError(gate="expectations") when the
+    Great Expectations suite refuses the result; in both cases no features are left for the day.
     """
     options = options or PrepareOptions.from_settings(settings)
     day_value = partition_value(day)
     layout = LakeLayout(dataset)
-    resource = f"{dataset} dt={day_value}"
     lake.delete_prefix(layout.features(day_value))
 
-    curated = read_curated(lake, dataset, day_value)
-    input_rows = len(curated)
-    frame, dropped = clean_rows(curated, settings, dataset, options)
+    days = window_days(lake, dataset, day_value, options)
+    resource = (f"{dataset} dt={day_value}" if len(days) == 1
+                else f"{dataset} window {days[0]}..{days[-1]} ({len(days)} days)")
+    frame, dropped, input_rows = read_window(settings, lake, dataset, days, options)
     splitting.require_classes(frame, options.min_rows_per_class(), resource)
 
+    held_out = splitting.in_evaluation_set(
+        frame["review_id"], options.splits["test"], options.evaluation_version
+    )
+    evaluation, pool = frame[held_out], frame[~held_out]
     if options.balance == "undersample":
-        balanced = splitting.undersample(frame, options.seed)
-        dropped["undersampled"] = len(frame) - len(balanced)
-        frame = balanced
-    if options.time_column:
-        splits = splitting.split_time_ordered(frame, options, options.time_column)
-    else:
-        splits = splitting.split_stratified(frame, options)
-    splitting.check_leakage(splits, resource, options.time_column)
+        balanced_pool = splitting.undersample(pool, options.seed)
+        balanced_evaluation = splitting.undersample(evaluation, options.seed)
+        dropped["undersampled"] = (len(pool) - len(balanced_pool)
+                                   + len(evaluation) - len(balanced_evaluation))
+        pool, evaluation = balanced_pool, balanced_evaluation
+    splits = {**splitting.split_training_pool(pool, options),
+              "test": evaluation.sort_values("review_id", kind="mergesort").reset_index(drop=True)}
+    splitting.check_leakage(splits, resource, options.time_column, ordered=("train", "validation"))
 
-    expectations = validate_splits(lake, dataset, day_value, splits, options)
+    total = sum(len(part) for part in splits.values())
+    test_share = len(splits["test"]) / total if total else options.splits["test"]
+    expectations = validate_splits(lake, dataset, day_value, splits, options,
+                                   test_share=test_share)
 
     oversampled_rows = 0
     if options.balance == "oversample":
@@ -178,6 +257,15 @@ def prepare_dataset(
         data_docs_key=expectations.data_docs_key,
         report_key=layout.report(PREPARE_REPORT, day_value, REPORT_FILE),
         options=options,
+        window_days=tuple(days),
+        evaluation_set={
+            "version": options.evaluation_version,
+            "share": options.splits["test"],
+            "days": list(days),
+            "rows": len(splits["test"]),
+            "key": split_keys["test"],
+            "ids_sha256": _ids_sha256(splits["test"]),
+        },
     )
     lake.write_bytes(result.report_key, json.dumps(result.to_dict(), indent=2).encode())
     return result

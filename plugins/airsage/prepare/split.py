@@ -9,6 +9,7 @@ fingerprint rather than an accident of file order.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping
 
 import pandas as pd
@@ -124,15 +125,65 @@ def split_time_ordered(
     return result
 
 
+EVALUATION_PURPOSE = "evaluation"
+_HASH_RANGE = float(2**64)
+
+
+def in_evaluation_set(review_ids: pd.Series, share: float, version: int) -> pd.Series:
+    """True for the review ids of the held-out evaluation set (version ``version``).
+
+    Membership is a stable hash of the id alone, so a review is in the set on every day and
+    in every window it appears in, and a model of this version never trains on it: that is
+    what makes the champion's and the candidate's scores on it comparable. Bumping
+    ``version`` draws a new set (and makes older models' scores incomparable).
+    """
+    if not 0.0 < share < 1.0:
+        raise InputDataError(f"prepare: the evaluation share must lie in (0, 1), got {share}")
+    return review_ids.map(
+        lambda key: stable_hash(version, EVALUATION_PURPOSE, key) / _HASH_RANGE < share
+    ).astype(bool)
+
+
+def split_training_pool(
+    frame: pd.DataFrame, options: PrepareOptions
+) -> dict[str, pd.DataFrame]:
+    """Train and validation from the rows outside the evaluation set, in their proportion.
+
+    Stratified in stable-hash order per class, or time-ordered (the latest rows validate)
+    when ``options.time_column`` is set.
+    """
+    share = options.splits["validation"] / (options.splits["train"] + options.splits["validation"])
+    if options.time_column:
+        if options.time_column not in frame.columns:
+            raise InputDataError(
+                f"prepare: time_column {options.time_column!r} is not a column of the curated "
+                f"data (columns: {sorted(frame.columns)}); unset prepare.time_column or name one"
+            )
+        rows = frame.sort_values([options.time_column, KEY], kind="mergesort")
+        cut = len(rows) - int(len(rows) * share + 0.5)
+        return {"train": _canonical(rows.iloc[:cut]), "validation": _canonical(rows.iloc[cut:])}
+    parts: dict[str, list[pd.DataFrame]] = {"train": [], "validation": []}
+    for label in SENTIMENT_LABELS:
+        rows = _hash_order(frame[frame[LABEL] == label], options.seed, "split")
+        validation = int(len(rows) * share + 0.5)
+        parts["validation"].append(rows.iloc[:validation])
+        parts["train"].append(rows.iloc[validation:])
+    return {name: _canonical(pd.concat(chunks)) for name, chunks in parts.items()}
+
+
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows by id: the written file depends on the rows, never on how they were gathered."""
     return frame.sort_values(KEY, kind="mergesort").reset_index(drop=True)
 
 
 def check_leakage(
-    splits: Mapping[str, pd.DataFrame], resource: str, time_column: str | None = None
+    splits: Mapping[str, pd.DataFrame],
+    resource: str,
+    time_column: str | None = None,
+    ordered: tuple[str, ...] = SPLITS,
 ) -> None:
-    """Raise when a review id sits in two splits, or (time-ordered) train reaches past test.
+    """Raise when a review id sits in two splits, or (time-ordered) a split of ``ordered``
+    reaches past the next one (the hash-held-out evaluation set is not time-ordered).
 
     Duplicates inside one split are not leakage (oversampling makes them on purpose); the
     Great Expectations suite checks uniqueness separately.
@@ -151,7 +202,7 @@ def check_leakage(
                 )
     if time_column is None:
         return
-    later = {"validation": "train", "test": "validation"}
+    later = {second: first for first, second in itertools.pairwise(ordered)}
     for name, earlier in later.items():
         if splits[earlier].empty or splits[name].empty:
             continue

@@ -1,8 +1,10 @@
 """The condition-and-register step: compare with the champion, bless, register if blessed.
 
 Order matters for an honest comparison: the current Approved champion is evaluated by the
-same evaluation job on the *candidate's* test split (``report_name="champion"``), then
-:func:`airsage.evaluation.condition.bless` decides, the blessing is written to the lake, and
+same evaluation job, in the same run, on the *candidate's* evaluation set (the run's test
+split, held out of every training window; ``report_name="champion"``), then
+:func:`airsage.evaluation.condition.bless` decides on a paired test of the two models'
+per-row predictions (``evaluation.paired_test``), the blessing is written to the lake, and
 only a blessed candidate becomes a model version (Approved with ``auto_approve``, else
 PendingManualApproval, like a SageMaker pipeline's RegisterModel step). A refused candidate
 changes nothing in the registry: the champion stays Approved.
@@ -20,7 +22,7 @@ from typing import Any
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError
 from airsage.evaluation.base import EvaluationReport, EvaluationSettings
-from airsage.evaluation.condition import bless, write_blessing
+from airsage.evaluation.condition import PairedComparison, bless, write_blessing
 from airsage.lake.base import Lake
 from airsage.lake.layout import partition_value
 from airsage.registry.base import (
@@ -34,7 +36,7 @@ LINEAGE_ARTIFACT_KEY = "lineage.model_artifact_key"
 
 
 PREPARE_LINEAGE_KEYS = ("day", "dataset_hash", "rows", "input_rows", "class_counts", "split_keys",
-                        "report_key", "data_docs_key")
+                        "report_key", "data_docs_key", "window_days", "evaluation_set")
 
 
 def _prepare_lineage(prepare: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def _registry(settings: Settings) -> Any:
 def _champion_report(
     settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion
 ) -> EvaluationReport:
-    """Evaluate the champion's own model.tar.gz on the candidate's test split."""
+    """Evaluate the champion's own model.tar.gz on the candidate's evaluation set, in this run."""
     from airsage.evaluation.step import evaluate_model
 
     lake_key = champion.tags.get(LINEAGE_ARTIFACT_KEY, "")
@@ -84,6 +86,25 @@ def _champion_report(
         f"artifact (artifact_uri {champion.artifact_uri}, lake key {lake_key or 'none'}); "
         "restore it, or reject that version with MlflowRegistry.set_status(..., 'Rejected') "
         "so the previous Approved version becomes the champion"
+    )
+
+
+def _paired_comparison(
+    lake: Lake,
+    evaluation_settings: EvaluationSettings,
+    candidate: EvaluationReport,
+    champion: EvaluationReport | None,
+) -> PairedComparison:
+    """The configured paired test with both models' per-row predictions from the lake."""
+    from airsage.evaluation.step import read_predictions
+
+    return PairedComparison(
+        test=evaluation_settings.paired_test,
+        candidate_predictions=read_predictions(lake, candidate),
+        champion_predictions=read_predictions(lake, champion) if champion is not None else None,
+        confidence=evaluation_settings.confidence,
+        samples=evaluation_settings.paired_bootstrap_samples,
+        seed=evaluation_settings.seed,
     )
 
 
@@ -134,6 +155,7 @@ def condition_and_register(
         champion_tolerance=evaluation_settings.champion_tolerance,
         bias_thresholds=bias_thresholds,
         champion_metric=evaluation_settings.champion_metric,
+        paired=_paired_comparison(lake, evaluation_settings, candidate, champion_report),
     )
     blessing_uri = write_blessing(lake, dataset, day_text, blessing)
     if not blessing.blessed:

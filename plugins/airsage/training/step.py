@@ -1,4 +1,5 @@
-"""The ``train`` step the Airflow layer calls: one training job over a day's features.
+"""The ``train`` step the Airflow layer calls: one training job over a run's features (the
+window of curated days ending at the run's day, prepared under that day's ``features/`` key).
 
 The job name is derived from the dataset, the day and the hyperparameters, so rerunning the
 same task rewrites its own ``models/<dataset>/<job>/`` output and nothing else, while a run
@@ -56,10 +57,14 @@ def build_spec(
     *,
     hyperparameters: Mapping[str, Any] | None = None,
     job_name: str | None = None,
+    families: tuple[str, ...] = (),
 ) -> TrainingJobSpec:
-    """The training job a day's run submits, from the ``training:`` settings and overrides."""
+    """The training job a day's run submits, from the ``training:`` settings and overrides.
+
+    ``families``: the families a tuning job may switch to per trial (their defaults ride along).
+    """
     config = TrainingSettings.from_settings(settings)
-    merged = config.base_hyperparameters(hyperparameters)
+    merged = config.base_hyperparameters(hyperparameters, families=families)
     name = job_name or job_name_for(dataset, day, str(merged["model_family"]).replace("_", ""), merged)
     return TrainingJobSpec(
         job_name=name,
@@ -79,7 +84,8 @@ def train_model(
     hyperparameters: dict[str, Any] | None = None,
     job_name: str | None = None,
 ) -> TrainingJobResult:
-    """Train on the day's features with the target's runner; fail unless the job completed."""
+    """Train on the run's features (its window of days) with the target's runner; fail unless
+    the job completed."""
     from airsage.targets import implementation
 
     settings.dataset(dataset)

@@ -5,6 +5,11 @@ Categorical with a ScalingType), the objective metric and direction, job limits,
 stopping, strategy and warm start. The AWS target sends :meth:`TuningSpace.parameter_ranges`
 and :meth:`TuningSpace.tuning_job_config` to ``CreateHyperParameterTuningJob`` unchanged; the
 local target samples the same ranges with Optuna (:meth:`ParameterRange.suggest`).
+
+The model family itself may be a range: a Categorical ``model_family`` (e.g. ``[tfidf_linear,
+bert]``) lets the tuning job choose between TF-IDF and BERT for each window of data, in the
+same space definition on both targets. SageMaker's ranges are flat (no conditional ranges), so
+every trial draws every parameter and each family reads only its own.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ MAX_PARENT_JOBS = 5  # SageMaker's limit of warm-start parents
 # "Auto" resolves to logarithmic when a positive range spans at least this ratio (airsage's rule;
 # SageMaker decides on its own and documents only that it picks one of the two).
 AUTO_LOG_RATIO = 100.0
+FAMILY_PARAMETER = "model_family"
 
 
 def _where(name: str) -> str:
@@ -248,6 +254,17 @@ class TuningSpace:
                 f"tuning.early_stopping {self.early_stopping!r} is not one of "
                 f"{', '.join(EARLY_STOPPING_TYPES)}"
             )
+        for parameter in self.parameter_ranges:
+            if parameter.name != FAMILY_PARAMETER:
+                continue
+            from airsage.training.trainer import FAMILY_NAMES
+
+            unknown = sorted(set(getattr(parameter, "values", ())) - set(FAMILY_NAMES))
+            if parameter.kind != "Categorical" or unknown:
+                raise ConfigurationError(
+                    f"{_where(FAMILY_PARAMETER)} must be a Categorical range of model families "
+                    f"({', '.join(FAMILY_NAMES)}); got {parameter.to_dict()}"
+                )
         if self.strategy not in STRATEGIES:
             raise ConfigurationError(
                 f"tuning.strategy {self.strategy!r} is not supported; use one of {', '.join(STRATEGIES)}"
@@ -297,6 +314,13 @@ class TuningSpace:
             warm_start=warm_start,
             metric_names=tuple(metric_names),
         )
+
+    def families(self) -> tuple[str, ...]:
+        """The model families of a ``model_family`` range, or () when the family is fixed."""
+        for parameter in self.parameter_ranges:
+            if parameter.name == FAMILY_PARAMETER:
+                return tuple(parameter.values)  # type: ignore[union-attr]
+        return ()
 
     def with_changes(self, **changes: Any) -> TuningSpace:
         return replace(self, **changes)

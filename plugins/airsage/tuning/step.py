@@ -33,7 +33,8 @@ def tune_model(
     max_jobs: int | None = None,
     hyperparameters: dict[str, Any] | None = None,
 ) -> TuningResult:
-    """Tune the configured family on the day's train/validation features; return the best job."""
+    """Tune on the run's train/validation features; return the best job. The family is the
+    configured one, or, with a ``model_family`` range, chosen per trial."""
     from airsage.targets import implementation
 
     settings.dataset(dataset)
@@ -42,7 +43,8 @@ def tune_model(
         space = space.with_changes(
             max_jobs=max_jobs, max_parallel_jobs=min(space.max_parallel_jobs, max_jobs)
         )
-    base = build_spec(settings, lake, dataset, day, hyperparameters=hyperparameters)
+    base = build_spec(settings, lake, dataset, day, hyperparameters=hyperparameters,
+                      families=space.families())
     name = job_name_for(
         dataset, day, "hpo", {"base": dict(base.hyperparameters), "space": space.to_dict()},
         max_length=TUNING_JOB_NAME_MAX,
