@@ -26,17 +26,19 @@ def test_every_default_is_the_configured_value() -> None:
         assert dag.params[name] == value, name
         assert "Default from configuration" in dag.params.get_param(name).description
     assert dag.params[PARTITION_DATE] is None
+    assert dag.params["window_days"] == load_settings().section("prepare")["window_days"]
 
 
 def test_a_changed_config_changes_the_forms_defaults() -> None:
     settings = load_settings(environ={
         "AIRSAGE__TRAINING__MODEL_FAMILY": "bert", "AIRSAGE__REGISTRY__AUTO_APPROVE": "false",
         "AIRSAGE__TUNING__MAX_JOBS": "9", "AIRSAGE__PREPARE__BALANCE": "none",
-        "AIRSAGE__TUNING__ENABLED": "true", "AIRSAGE__EVALUATION__ACCURACY_THRESHOLD": "0.7"})
+        "AIRSAGE__TUNING__ENABLED": "true", "AIRSAGE__EVALUATION__ACCURACY_THRESHOLD": "0.7",
+        "AIRSAGE__PREPARE__WINDOW_DAYS": "14", "AIRSAGE__PREPARE__WINDOW_SINCE": "2026-01-01"})
     params = daily_params(RunOptions.from_settings(settings))
     assert {k: p.value for k, p in params.items() if k != PARTITION_DATE} == {
         "model_family": "bert", "auto_approve": False, "max_jobs": 9, "balance": "none",
-        "tuning": True, "accuracy_threshold": 0.7}
+        "tuning": True, "accuracy_threshold": 0.7, "window_days": 14, "window_since": "2026-01-01"}
 
 
 def test_no_param_is_null_or_boolean() -> None:

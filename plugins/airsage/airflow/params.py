@@ -37,6 +37,8 @@ class RunOptions:
     max_jobs: int
     balance: str
     auto_approve: bool
+    window_days: int
+    window_since: str | None
 
     @classmethod
     def from_settings(cls, settings: Any) -> RunOptions:
@@ -53,6 +55,8 @@ class RunOptions:
             max_jobs=int(get("tuning", "max_jobs", 4)),
             balance=str(get("prepare", "balance", "undersample")),
             auto_approve=_as_bool(get("registry", "auto_approve", False)),
+            window_days=int(get("prepare", "window_days", 1)),
+            window_since=str(get("prepare", "window_since", "")) or None,
         )
 
 
@@ -127,6 +131,24 @@ def daily_params(options: RunOptions | None = None) -> dict[str, Param]:
             title="Class balance",
             description="How prepare balances the sentiment classes. "
             + _from_config("prepare.balance", o.balance),
+        ),
+        "window_days": Param(
+            o.window_days,
+            type="integer",
+            minimum=1,
+            maximum=3650,
+            title="Training window (days)",
+            description="Train on the run's day and the curated days before it, this many in all. "
+            + _from_config("prepare.window_days", o.window_days),
+        ),
+        "window_since": Param(
+            o.window_since,
+            type=["null", "string"],
+            format="date",
+            title="Train on every day since",
+            description="YYYY-MM-DD: every curated day from this date up to the run's day "
+            "(replaces the window in days); empty: the window in days. "
+            + _from_config("prepare.window_since", o.window_since or "empty"),
         ),
         "auto_approve": Param(
             o.auto_approve,
