@@ -95,3 +95,24 @@ class ServiceCall:
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "operation": self.operation,
                 "parameters": dict(self.parameters)}
+
+
+class ServiceReader:
+    """Reads a service's results back through a provider hook's boto3 client, made on first
+    use (parsing a DAG touches no network; credentials from the Airflow connection
+    ``aws.conn_id`` or the default chain). Tests hand in a client of their own."""
+
+    def __init__(self, settings: Settings, *, client: Any | None = None) -> None:
+        self.settings = settings
+        self.aws = AwsSettings.from_settings(settings)
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
+        """The boto3 client, from the service's provider hook."""
+        raise NotImplementedError

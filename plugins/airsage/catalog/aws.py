@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceCall
+from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.catalog.base import CrawlResult, compare_schema, enforce_policy, schema_policy
 from airsage.config import Settings
 from airsage.errors import InputDataError
@@ -184,23 +184,15 @@ def collect_crawl(request: CrawlRequest, crawler: Mapping[str, Any], table: Mapp
     )
 
 
-class GlueCatalog:
+class GlueCatalog(ServiceReader):
     """Reads a crawl's outcome back from Glue (the provider's hooks; credentials from the
     Airflow connection ``aws.conn_id`` or, when it is empty, the default chain)."""
 
-    def __init__(self, settings: Settings, *, client: Any | None = None) -> None:
-        self.settings = settings
-        self.aws = AwsSettings.from_settings(settings)
-        self._client = client
+    def _connect(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from airflow.providers.amazon.aws.hooks.glue_crawler import GlueCrawlerHook
-
-            self._client = GlueCrawlerHook(aws_conn_id=self.aws.conn_id or None,
-                                           region_name=self.aws.region).glue_client
-        return self._client
+        return GlueCrawlerHook(aws_conn_id=self.aws.conn_id or None,
+                               region_name=self.aws.region).glue_client
 
     def crawler_exists(self, name: str) -> bool:
         try:

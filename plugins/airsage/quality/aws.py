@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceCall
+from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError, GateFailedError, GateFailure, InputDataError
 from airsage.lake.base import Lake
@@ -359,22 +359,14 @@ def finish_quality(settings: Settings, lake: Lake, report: QualityReport) -> Qua
     return report
 
 
-class GlueQualityGate:
+class GlueQualityGate(ServiceReader):
     """Reads a Glue Data Quality evaluation run's results back (the provider's hook)."""
 
-    def __init__(self, settings: Settings, *, client: Any | None = None) -> None:
-        self.settings = settings
-        self.aws = AwsSettings.from_settings(settings)
-        self._client = client
+    def _connect(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.glue import GlueDataQualityHook
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from airflow.providers.amazon.aws.hooks.glue import GlueDataQualityHook
-
-            self._client = GlueDataQualityHook(aws_conn_id=self.aws.conn_id or None,
-                                               region_name=self.aws.region).conn
-        return self._client
+        return GlueDataQualityHook(aws_conn_id=self.aws.conn_id or None,
+                                   region_name=self.aws.region).conn
 
     def ruleset_exists(self, name: str) -> bool:
         try:

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceCall
+from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError, InputDataError
 from airsage.lake.base import Lake
@@ -191,22 +191,14 @@ def finish_validate(lake: Lake, report: SqlCheckReport) -> SqlCheckReport:
     return report
 
 
-class AthenaSqlEngine:
+class AthenaSqlEngine(ServiceReader):
     """Reads the queries' outcomes back from Athena (the provider's hook)."""
 
-    def __init__(self, settings: Settings, *, client: Any | None = None) -> None:
-        self.settings = settings
-        self.aws = AwsSettings.from_settings(settings)
-        self._client = client
+    def _connect(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-
-            self._client = AthenaHook(aws_conn_id=self.aws.conn_id or None,
-                                      region_name=self.aws.region).get_conn()
-        return self._client
+        return AthenaHook(aws_conn_id=self.aws.conn_id or None,
+                          region_name=self.aws.region).get_conn()
 
     def outcome(self, execution_id: str) -> dict[str, Any]:
         execution = self.client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
