@@ -346,7 +346,8 @@ def report(**context: Any) -> dict[str, Any]:
     settings = task_settings()
     lake = lake_for(settings)
     ti = context["ti"]
-    day = partition_day(context, lake)
+    # the day the run worked on, as ingest decided it (or as it would have, if ingest failed)
+    day = (ti.xcom_pull(task_ids=names.INGEST) or {}).get("day") or partition_day(context, lake)
     results = {step: ti.xcom_pull(task_ids=step) for step in REPORTED_STEPS}
     try:
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
