@@ -129,15 +129,7 @@ def read_metrics(
     With one facet and one group in the report, ``facet`` and ``value_or_threshold`` may be
     omitted. A report without the stage, facet or group is refused, naming what it holds.
     """
-    if stage not in SECTIONS:
-        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(SECTIONS)}")
-    section = analysis.get(SECTIONS[stage])
-    if not isinstance(section, Mapping) or not isinstance(section.get("facets"), Mapping):
-        raise InputDataError(
-            f"bias report has no {SECTIONS[stage]!r} section with facets; sections present: "
-            f"{sorted(k for k in analysis if k != 'version')}"
-        )
-    facets = section["facets"]
+    facets = _stage_facets(analysis, stage)
     if facet is None:
         if len(facets) != 1:
             raise InputDataError(f"bias report holds facets {sorted(facets)}; name one")
@@ -155,8 +147,26 @@ def read_metrics(
             f"bias report: facet {facet!r} holds groups {present}; expected exactly one "
             f"matching {value_or_threshold!r}"
         )
+    return _group_metrics(groups[0], facet)
+
+
+def _stage_facets(analysis: Mapping[str, Any], stage: str) -> Mapping[str, Any]:
+    """A stage's ``facets`` mapping, or a refusal naming the sections the report has."""
+    if stage not in SECTIONS:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(SECTIONS)}")
+    section = analysis.get(SECTIONS[stage])
+    if not isinstance(section, Mapping) or not isinstance(section.get("facets"), Mapping):
+        raise InputDataError(
+            f"bias report has no {SECTIONS[stage]!r} section with facets; sections present: "
+            f"{sorted(k for k in analysis if k != 'version')}"
+        )
+    return section["facets"]
+
+
+def _group_metrics(group: Mapping[str, Any], facet: str) -> MetricValues:
+    """One group's metrics as Clarify reports them (an infinity stays infinite)."""
     out = MetricValues()
-    for entry in groups[0].get("metrics", []):
+    for entry in group.get("metrics", []):
         try:
             value = parse_value(entry.get("value"))
         except (TypeError, ValueError):
@@ -187,26 +197,10 @@ def read_groups(
 
     ``rows`` and ``skipped`` are airsage's additions (None in a report written by Clarify).
     """
-    if stage not in SECTIONS:
-        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(SECTIONS)}")
-    section = analysis.get(SECTIONS[stage])
-    if not isinstance(section, Mapping) or not isinstance(section.get("facets"), Mapping):
-        raise InputDataError(
-            f"bias report has no {SECTIONS[stage]!r} section with facets; sections present: "
-            f"{sorted(k for k in analysis if k != 'version')}"
-        )
-    groups = []
-    for facet, entries in section["facets"].items():
-        for entry in entries:
-            metrics = MetricValues()
-            for item in entry.get("metrics", []):
-                value = item.get("value")
-                metrics.set(str(item["name"]), None if value is None else float(value),
-                            item.get("error") or None)
-            groups.append({"facet": str(facet), "value": str(entry.get("value_or_threshold")),
-                           "rows": entry.get("rows"), "skipped": entry.get("skipped"),
-                           "metrics": metrics})
-    return groups
+    return [{"facet": str(facet), "value": str(entry.get("value_or_threshold")),
+             "rows": entry.get("rows"), "skipped": entry.get("skipped"),
+             "metrics": _group_metrics(entry, str(facet))}
+            for facet, entries in _stage_facets(analysis, stage).items() for entry in entries]
 
 
 def _measure(metric: str, value: float) -> float:
