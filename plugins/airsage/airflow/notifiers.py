@@ -98,10 +98,10 @@ def report_link(settings: Any, dataset: str, partition: str | None) -> str | Non
     """Where the run's report is (written by the run's last task, whatever happened)."""
     if not partition:
         return None
+    from airsage.airflow.runtime import lake_for
     from airsage.reports.run import report_key
-    from airsage.targets import implementation
 
-    return str(implementation("lake", settings).uri(report_key(dataset, partition)))
+    return str(lake_for(settings).uri(report_key(dataset, partition)))
 
 
 class AirsageNotifier(BaseNotifier):
