@@ -185,6 +185,21 @@ class AirflowServices:
         return records
 
 
+    def explain(self, run_id: str, dag_id: str = "reviews_daily", lines: int = 30) -> str:
+        """Every task's state and, for each task that did not succeed or skip, the end of each
+        attempt's log: what a failing assertion on a run prints (CI shows nothing else)."""
+        states = self.task_states(run_id, dag_id)
+        told = [json.dumps(states, sort_keys=True)]
+        for task_id, state in sorted(states.items()):
+            if state in ("success", "skipped"):
+                continue
+            folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+            for attempt in sorted(folder.glob("attempt=*.log")):
+                tail = attempt.read_text(errors="replace").splitlines()[-lines:]
+                told.append(f"--- {task_id} ({state}) {attempt.name}:\n" + "\n".join(tail))
+        told.append("--- components:\n" + self.logs_tail())
+        return "\n".join(told)
+
 def _q(run_id: str) -> str:
     from urllib.parse import quote
 

@@ -109,7 +109,7 @@ def test_a_run_triggered_through_the_rest_api_with_conf_succeeds_and_its_logs_ex
     })
     done = services.wait_for_run(run["dag_run_id"])
     states = services.task_states(run["dag_run_id"])
-    assert done["state"] == "success", states
+    assert done["state"] == "success", services.explain(run["dag_run_id"])
     assert states["deploy"] == "success", states
 
     quality = services.task_log(run["dag_run_id"], "quality_gate")
@@ -137,7 +137,7 @@ def test_a_concurrent_backfill_leaves_the_newest_days_model_serving(airflow: Any
     assert sorted(r["data_interval_start"][:10] for r in runs) == BACKFILL
     for run in runs:
         done = services.wait_for_run(run["dag_run_id"], timeout=1500)
-        assert done["state"] == "success", services.task_states(run["dag_run_id"])
+        assert done["state"] == "success", services.explain(run["dag_run_id"])
 
     serving, registry = _serving(settings)
     assert serving.data_day == BACKFILL[-1], serving
@@ -167,7 +167,7 @@ def test_a_rejection_through_the_rest_api_marks_the_version_rejected(airflow: An
                  "/hitlDetails", {"chosen_options": ["Reject"], "params_input": {}})
     done = services.wait_for_run(run_id)
     states = services.task_states(run_id)
-    assert done["state"] == "success", states
+    assert done["state"] == "success", services.explain(run_id)
     assert states["record_rejection"] == "success" and states["record_approval"] == "skipped", states
     assert states["deploy"] == "skipped", states
 
