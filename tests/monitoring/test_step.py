@@ -174,10 +174,11 @@ def _traffic(lake, model, *, drift, seed):
             write_capture_file(lake, ENDPOINT, variant, when, lines)
 
 
-def test_run_monitor_on_clean_traffic(baselined, settings, lake, model):
+def test_run_monitor_on_clean_traffic(baselined, settings, lake, model, job_runner):
     _traffic(lake, model, drift=0.0, seed=300)
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     assert result.samples == 280  # 2 hours x 2 variants x 70
     assert result.summary["variants"] == {"AllTraffic": 2, "Canary": 2}
     assert result.summary["status"] == "ok"
@@ -190,7 +191,8 @@ def test_run_monitor_on_clean_traffic(baselined, settings, lake, model):
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
 
-def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings, lake, model):
+def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings, lake, model,
+                                                            job_runner):
     _traffic(lake, model, drift=1.0, seed=400)
     truth_lines = []
     for hour in (10, 11):
@@ -200,7 +202,8 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
                 truth_lines.append(ground_truth_line(f"{variant}-{hour}-{start}", [5, 5]))
     write_ground_truth(lake, ENDPOINT, dt_.datetime(2024, 5, 1, 11, tzinfo=dt_.UTC), truth_lines)
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     checks = {(v.feature_name, v.constraint_check_type) for v in result.violations}
     assert ("age", "baseline_drift_check") in checks
     assert ("review_text_oov_rate", "text_drift_check") in checks
@@ -226,7 +229,7 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
 
 
 def test_a_model_quality_constraints_file_beside_the_baseline_is_applied(
-        baselined, settings, lake, model):
+        baselined, settings, lake, model, job_runner):
     _traffic(lake, model, drift=0.0, seed=500)
     truth = []
     for hour in (10, 11):
@@ -242,16 +245,17 @@ def test_a_model_quality_constraints_file_beside_the_baseline_is_applied(
             "weighted_f1": {"threshold": 1.5, "comparison_operator": "LessThanThreshold"}},
     }).encode())
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     assert {(v.feature_name, v.constraint_check_type) for v in result.violations} == {
         ("weighted_f1", "model_quality_check")}
     assert result.should_retrain is True
 
 
-def test_run_monitor_without_baseline_says_what_to_do(settings, lake):
+def test_run_monitor_without_baseline_says_what_to_do(settings, lake, job_runner):
     with pytest.raises(InputDataError, match="create the model version's baseline"):
         run_monitor(settings, lake, endpoint=ENDPOINT, model_name="nope", model_version="1",
-                    interval_start=START, interval_end=END)
+                    interval_start=START, interval_end=END, runner=job_runner)
 
 
 def test_model_monitor_source_reads_the_schedule_report(tmp_path, lake):
@@ -317,10 +321,10 @@ def test_interval_hours():
         interval_hours(END, START)
 
 
-def test_a_broken_baseline_fails_the_job_with_its_reason(settings, lake):
+def test_a_broken_baseline_fails_the_job_with_its_reason(settings, lake, job_runner):
     prefix = LakeLayout.baseline("broken", "1")
     lake.write_bytes(prefix + "statistics.json", b'{"version": 0, "features": []}')
     lake.write_bytes(prefix + "constraints.json", b"{not json")
     with pytest.raises(StepFailed, match=r"baseline constraints .* is not valid JSON"):
         run_monitor(settings, lake, endpoint=ENDPOINT, model_name="broken", model_version="1",
-                    interval_start=START, interval_end=END)
+                    interval_start=START, interval_end=END, runner=job_runner)

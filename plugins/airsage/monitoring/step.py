@@ -7,6 +7,12 @@ violations (missing/extra columns, wrong types, incompleteness, unknown categori
 reported but do not count by default: they point at a client or pipeline bug that a new
 model would not fix. An interval with fewer than ``min_samples`` instances has no drift
 verdict and so cannot ask for a retrain through drift.
+
+``run_monitor`` has the seam's three phases (DESIGN.md, "The step seam"):
+:func:`monitor_request` (pure: the interval's capture and ground-truth keys, the model
+version's baseline prefix in; the interval's report prefix out) → the runner the Airflow
+layer hands in (locally :class:`airsage.jobs.local.LocalJobRunner`) →
+:func:`collect_monitor` (the report read back from the lake, the violation policy applied).
 """
 
 from __future__ import annotations
@@ -15,22 +21,25 @@ import datetime as dt_
 import io
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
+from airsage.jobs.request import JobRequest, JobRunner, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 from airsage.monitoring.base import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
+    SUMMARY_FILE,
     VIOLATIONS_FILE,
     VOCABULARY_FILE,
     BaselineResult,
     MonitoringResult,
     MonitoringSettings,
+    MonitorJobOutput,
     Violation,
     ViolationPolicy,
 )
@@ -38,6 +47,12 @@ from airsage.monitoring.base import (
 STEP_BASELINE = "monitoring baseline"
 CURATED_FILE = "reviews.parquet"
 STEP_MONITOR = "drift monitor"
+JOB_SCRIPT = "monitor.py"
+# the monitor job's channels and output (include/jobs/monitor.py reads and writes them)
+CAPTURE_CHANNEL = "endpoint"
+BASELINE_CHANNEL = "baseline"
+GROUND_TRUTH_CHANNEL = "groundtruth"
+REPORT_OUTPUT = "report"
 
 
 # -- baseline ---------------------------------------------------------------------------------
@@ -374,6 +389,124 @@ def decide_retrain(
     }
 
 
+def _variants(endpoint: str, keys: Sequence[str]) -> dict[str, int]:
+    """Capture files per variant (``capture/<endpoint>/<variant>/...``)."""
+    prefix = LakeLayout.capture_prefix(endpoint)
+    counts: dict[str, int] = {}
+    for key in keys:
+        variant = key[len(prefix):].split("/", 1)[0]
+        counts[variant] = counts.get(variant, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def monitor_request(
+    settings: Settings,
+    *,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    interval_start: dt_.datetime,
+    interval_end: dt_.datetime,
+    capture_keys: Sequence[str],
+    ground_truth_keys: Sequence[str],
+) -> JobRequest:
+    """The monitor job of one interval (pure): the captures of every variant and the ground
+    truth (the keys :func:`capture_keys` and :func:`ground_truth_keys` listed), the model
+    version's baseline prefix in; ``LakeLayout.monitoring_report(endpoint, start)`` out."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    start, end = _utc(interval_start), _utc(interval_end)
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(endpoint, start, "monitor",
+                          {"end": end.isoformat(), "model": [model_name, str(model_version)]}),
+        script=JOB_SCRIPT,
+        inputs={CAPTURE_CHANNEL: tuple(capture_keys),
+                BASELINE_CHANNEL: LakeLayout.baseline(model_name, str(model_version)),
+                GROUND_TRUTH_CHANNEL: tuple(ground_truth_keys)},
+        outputs={REPORT_OUTPUT: LakeLayout.monitoring_report(endpoint, start)},
+        config={"monitoring_config": monitoring.job_config(), "end_time": end.isoformat()},
+        timeout_seconds=monitoring.job_timeout_seconds,
+    )
+
+
+def ground_truth_keys(lake: Lake, settings: Settings, endpoint: str,
+                      interval_start: dt_.datetime, interval_end: dt_.datetime) -> list[str]:
+    """Ground-truth keys of the interval plus ``monitoring.ground_truth_delay_hours``."""
+    delay = MonitoringSettings.from_settings(settings).ground_truth_delay_hours
+    hours = interval_hours(interval_start, _utc(interval_end) + dt_.timedelta(hours=delay))
+    return [key for hour in hours for key in lake.list(LakeLayout.ground_truth_hour(endpoint, hour))]
+
+
+def _report_json(lake: Lake, key: str, required: bool = True) -> dict[str, Any] | None:
+    if not lake.exists(key):
+        if required:
+            raise StepFailed(f"{STEP_MONITOR}: the monitor job wrote no {lake.uri(key)}; "
+                             "rerun the task")
+        return None
+    return _json(lake, key)
+
+
+def collect_monitor(
+    settings: Settings,
+    lake: Lake,
+    request: JobRequest,
+    *,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    interval_start: dt_.datetime,
+    interval_end: dt_.datetime,
+) -> MonitoringResult:
+    """Read the monitor job's report back from the lake and apply the violation policy."""
+    from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
+
+    monitoring = MonitoringSettings.from_settings(settings)
+    prefix = request.output(REPORT_OUTPUT)
+    output = MonitorJobOutput(
+        statistics=_report_json(lake, prefix + STATISTICS_FILE) or {},
+        violations=_report_json(lake, prefix + VIOLATIONS_FILE) or {},
+        summary=_report_json(lake, prefix + SUMMARY_FILE) or {},
+        model_quality=_report_json(lake, prefix + MODEL_QUALITY_DIR + STATISTICS_FILE,
+                                   required=False),
+    )
+    # Model quality is its own file set (Model Monitor's model-quality job): written next to
+    # the data-quality files, its violations counted with theirs.
+    quality = _report_json(lake, prefix + MODEL_QUALITY_DIR + VIOLATIONS_FILE,
+                           required=False) or {}
+    violations = [Violation.from_dict(raw)
+                  for raw in [*output.violations.get("violations", []),
+                              *quality.get("violations", [])]]
+    captures = request.inputs[CAPTURE_CHANNEL]
+    truth = request.inputs[GROUND_TRUTH_CHANNEL]
+    summary: dict[str, Any] = {
+        **_summary_head(monitoring, endpoint, model_name, model_version, interval_start,
+                        interval_end),
+        **output.summary,
+        "variants": _variants(endpoint, captures),
+        "capture_files": len(captures),
+        "ground_truth_files": len(truth),
+    }
+    should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
+    summary["retrain_decision"] = decision
+    return MonitoringResult(violations=violations, summary=summary,
+                            report_key=prefix + VIOLATIONS_FILE,
+                            samples=int(output.summary.get("samples", 0)),
+                            should_retrain=should_retrain)
+
+
+def _summary_head(monitoring: MonitoringSettings, endpoint: str, model_name: str,
+                  model_version: str, interval_start: dt_.datetime,
+                  interval_end: dt_.datetime) -> dict[str, Any]:
+    return {
+        "source": monitoring.source,
+        "endpoint": endpoint,
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "interval_start": _utc(interval_start).isoformat(),
+        "interval_end": _utc(interval_end).isoformat(),
+    }
+
+
 def run_monitor(
     settings: Settings,
     lake: Lake,
@@ -383,62 +516,52 @@ def run_monitor(
     model_version: str,
     interval_start: dt_.datetime,
     interval_end: dt_.datetime,
+    runner: JobRunner | None = None,
 ) -> MonitoringResult:
     """Monitor ``[interval_start, interval_end)`` of ``endpoint``'s captured traffic.
 
-    With ``monitoring.source: airsage`` the monitor job runs over the captures of every
-    variant and the ground truth of the interval (plus ``ground_truth_delay_hours``) and
-    writes its reports to ``LakeLayout.monitoring_report(endpoint, interval_start)``. With
-    ``model_monitor`` a SageMaker Model Monitor schedule has written that report already,
-    and its ``constraint_violations.json`` is read instead.
+    With ``monitoring.source: airsage`` ``runner`` runs the monitor job over the captures of
+    every variant and the ground truth of the interval (plus ``ground_truth_delay_hours``),
+    which writes its reports to ``LakeLayout.monitoring_report(endpoint, interval_start)``.
+    With ``model_monitor`` a SageMaker Model Monitor schedule has written that report
+    already, and its ``constraint_violations.json`` is read instead (no runner needed).
     """
-    from airsage.targets import implementation
-
     monitoring = MonitoringSettings.from_settings(settings)
     hours = interval_hours(interval_start, interval_end)
-    report_prefix = LakeLayout.monitoring_report(endpoint, _utc(interval_start))
-    report_key = report_prefix + VIOLATIONS_FILE
-    summary: dict[str, Any] = {
-        "source": monitoring.source,
-        "endpoint": endpoint,
-        "model_name": model_name,
-        "model_version": str(model_version),
-        "interval_start": _utc(interval_start).isoformat(),
-        "interval_end": _utc(interval_end).isoformat(),
-    }
     if monitoring.source == "model_monitor":
+        report_prefix = LakeLayout.monitoring_report(endpoint, _utc(interval_start))
         violations, samples, extra = _read_model_monitor_report(lake, report_prefix)
-        summary.update(extra)
-    else:
-        by_variant = capture_keys(lake, endpoint, hours)
-        truth_hours = interval_hours(
-            interval_start,
-            _utc(interval_end) + dt_.timedelta(hours=monitoring.ground_truth_delay_hours),
-        )
-        truth_keys = [key for hour in truth_hours
-                      for key in lake.list(LakeLayout.ground_truth_hour(endpoint, hour))]
-        job = implementation("monitoring", settings)
-        output = job.run(
-            lake,
-            capture_keys=[key for keys in by_variant.values() for key in keys],
-            baseline_prefix=LakeLayout.baseline(model_name, str(model_version)),
-            ground_truth_keys=truth_keys,
-            output_prefix=report_prefix,
-            config=monitoring.job_config(),
-        )
-        violations = [Violation.from_dict(raw)
-                      for raw in output.violations.get("violations", [])]
-        samples = int(output.summary.get("samples", 0))
-        summary.update(output.summary)
-        summary.update({
-            "variants": {variant: len(keys) for variant, keys in sorted(by_variant.items())},
-            "capture_files": sum(len(keys) for keys in by_variant.values()),
-            "ground_truth_files": len(truth_keys),
-        })
-    should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
-    summary["retrain_decision"] = decision
-    return MonitoringResult(violations=violations, summary=summary, report_key=report_key,
-                            samples=samples, should_retrain=should_retrain)
+        summary = {**_summary_head(monitoring, endpoint, model_name, model_version,
+                                   interval_start, interval_end), **extra}
+        should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
+        summary["retrain_decision"] = decision
+        return MonitoringResult(violations=violations, summary=summary,
+                                report_key=report_prefix + VIOLATIONS_FILE, samples=samples,
+                                should_retrain=should_retrain)
+    if runner is None:
+        raise ConfigurationError(
+            f"{STEP_MONITOR}: monitoring.source is 'airsage', which runs the monitor job: "
+            "pass the target's job runner (the Airflow layer hands it in)")
+    baseline_prefix = LakeLayout.baseline(model_name, str(model_version))
+    for what, name in (("statistics", STATISTICS_FILE), ("constraints", CONSTRAINTS_FILE)):
+        if not lake.exists(baseline_prefix + name):
+            raise InputDataError(
+                f"{STEP_MONITOR}: the baseline {what} {lake.uri(baseline_prefix + name)} does "
+                "not exist; create the model version's baseline "
+                "(airsage.monitoring.step.create_baseline) first"
+            )
+    by_variant = capture_keys(lake, endpoint, hours)
+    request = monitor_request(
+        settings, endpoint=endpoint, model_name=model_name, model_version=str(model_version),
+        interval_start=interval_start, interval_end=interval_end,
+        capture_keys=[key for keys in by_variant.values() for key in keys],
+        ground_truth_keys=ground_truth_keys(lake, settings, endpoint, interval_start,
+                                            interval_end),
+    )
+    runner.run(lake, request)
+    return collect_monitor(settings, lake, request, endpoint=endpoint, model_name=model_name,
+                           model_version=str(model_version), interval_start=interval_start,
+                           interval_end=interval_end)
 
 
 def _read_model_monitor_report(
