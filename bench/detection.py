@@ -73,11 +73,12 @@ TRAFFIC_ROWS = 300  # per hour: above the monitor's min_samples (200)
 
 class InProcessBiasJob:
     """``include/jobs/bias.py`` called in this process: the same script functions as the
-    local subprocess runs, without a Python start-up per day (the benchmark runs ~70 days)."""
+    local runner's subprocess runs, on the same request (lake key in, report prefix out),
+    without a Python start-up per day (the benchmark runs ~70 days)."""
 
     _script: Any = None
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self) -> None:
         if InProcessBiasJob._script is None:
             import importlib.util
 
@@ -88,13 +89,17 @@ class InProcessBiasJob:
             spec.loader.exec_module(module)
             InProcessBiasJob._script = module
 
-    def run(self, dataset_path: Path, analysis_config: dict[str, Any], output_dir: Path) -> dict:
+    def run(self, lake: Any, request: Any, *, on_metric: Any = None) -> None:
         script = InProcessBiasJob._script
-        analysis = script.analyze(script.read_dataset(Path(dataset_path), analysis_config),
-                                  dict(analysis_config))
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / "analysis.json").write_text(json.dumps(analysis))
-        return analysis
+        data_key = request.inputs[script.DATA_CHANNEL]
+        with tempfile.TemporaryDirectory(prefix="airsage-bias-bench-") as tmp:
+            local = lake.download(data_key, Path(tmp) / Path(data_key).name)
+            analysis = script.analyze(script.read_dataset(local, dict(request.config)),
+                                      dict(request.config))
+        lake.write_bytes(request.output(script.OUTPUT) + script.ANALYSIS_FILE,
+                         json.dumps(analysis).encode())
+
+    attempt = run
 
 
 class Plane:
@@ -129,7 +134,8 @@ class Plane:
             step = "curate"
             curated = curate_partition(self.settings, self.lake, DATASET, day, relation)
             step = "bias_gate"
-            report = run_bias_gate(self.settings, self.lake, DATASET, day, data_key=curated.key)
+            report = run_bias_gate(self.settings, self.lake, DATASET, day, data_key=curated.key,
+                                   runner=InProcessBiasJob())
             outcome["warnings"] = [f"{c.metric} ({c.group}): {c.reason}" for c in report.warnings]
             outcome["bias_status"] = report.status
         except (GateFailedError, InputDataError) as exc:
@@ -273,9 +279,6 @@ def main() -> None:
                         default=ROOT / "bench" / "results" / "detection.json")
     args = parser.parse_args()
     started = time.perf_counter()
-    from airsage import targets
-
-    targets.register("bias", "local", f"{__name__}:InProcessBiasJob")
     work = Path(tempfile.mkdtemp(prefix="airsage-detection-"))
     false_alarms: Counter[str] = Counter()
     clean_runs: Counter[str] = Counter()

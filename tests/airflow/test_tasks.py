@@ -44,6 +44,7 @@ def test_a_bias_warn_sends_a_warning_alert_and_the_batch_goes_on(monkeypatch) ->
     sent = []
     monkeypatch.setattr(tasks, "task_settings", lambda: object())
     monkeypatch.setattr(tasks, "lake_for", lambda settings: object())
+    monkeypatch.setattr(tasks, "_job_runner", lambda settings: object())
     monkeypatch.setattr(gate, "run_bias_gate", lambda *args, **kwargs: report)
     monkeypatch.setattr(notifiers, "send_alert", lambda alert, settings=None: sent.append(alert))
 
