@@ -49,6 +49,7 @@ from airsage.config import Settings, load_settings  # noqa: E402
 from airsage.data.generator import DEPARTMENTS, GeneratorConfig, generate_batch  # noqa: E402
 from airsage.errors import GateFailedError, InputDataError  # noqa: E402
 from airsage.ingest import land_file  # noqa: E402
+from airsage.jobs.local import LocalJobRunner  # noqa: E402
 from airsage.lake.local import LocalLake  # noqa: E402
 from airsage.lake.quarantine import quarantine  # noqa: E402
 from airsage.monitoring.base import MonitoringSettings  # noqa: E402
@@ -236,7 +237,8 @@ def train_and_baseline(plane: Plane, day: str, source: str, *, label_noise: floa
     plane.lake.upload(tar, key)
     settings = plane.settings.with_overrides({"monitoring": {"baseline_source": source}})
     result = create_baseline(settings, plane.lake, DATASET, day, model_name=f"bench-{source}",
-                             model_version=version, model_artifact_key=key)
+                             model_version=version, model_artifact_key=key,
+                             runner=LocalJobRunner(settings))
     documents = {name: json.loads(plane.lake.read_bytes(result.baseline_prefix + name))
                  for name in ("statistics.json", "constraints.json", "vocabulary.json")}
     return model, {"documents": documents, "rows": result.item_count, "source": result.source}

@@ -191,7 +191,7 @@ def test_the_contract_defaults_to_sagemakers_paths() -> None:
 def test_every_shipped_script_reads_the_one_root_variable() -> None:
     """No script keeps a root variable of its own (the four old runners each had one)."""
     jobs = Path(contract.__file__).resolve().parents[3] / "include" / "jobs"
-    for name in ("bias.py", "evaluate.py", "monitor.py", "train.py"):
+    for name in ("baseline.py", "bias.py", "evaluate.py", "monitor.py", "train.py"):
         text = (jobs / name).read_text()
         assert "contract.run_job(" in text, name
         for old in ("AIRSAGE_PROCESSING_ROOT", "AIRSAGE_OPT_ML", "airsage_monitoring_config"):

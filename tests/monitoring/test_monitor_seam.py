@@ -88,3 +88,75 @@ def test_collect_without_the_jobs_report_is_a_step_failure(settings, lake):
     _write(lake, "statistics.json", {})
     with pytest.raises(StepFailed, match=r"wrote no .*constraint_violations"):
         collect_monitor(settings, lake, _request(settings), **INTERVAL)
+
+
+# -- the baseline step ------------------------------------------------------------------------
+DAY = "2024-05-01"
+MODEL_KEY = "models/reviews/train-job-1/output/model.tar.gz"
+CURATED = f"curated/reviews/dt={DAY}/reviews.parquet"
+TRAIN = f"features/reviews/dt={DAY}/train/part-0.parquet"
+VALIDATION = f"features/reviews/dt={DAY}/validation/part-0.parquet"
+
+
+def test_baseline_sources_resolve_the_configured_rows_against_the_lake(settings, lake):
+    from airsage.errors import InputDataError
+    from airsage.lake.quarantine import quarantine
+    from airsage.monitoring.step import baseline_sources
+
+    with pytest.raises(InputDataError, match=r"train features .* run the prepare step"):
+        baseline_sources(settings, lake, "reviews", DAY)  # auto, nothing landed: features
+    for key in (CURATED, TRAIN, VALIDATION, "curated/reviews/dt=2024-04-30/reviews.parquet",
+                "curated/reviews/dt=2024-04-29/reviews.parquet"):
+        lake.write_bytes(key, b"PAR1")
+    quarantine(lake, "reviews", "2024-04-29", step="bias_gate", reason="biased")
+    assert baseline_sources(settings, lake, "reviews", DAY) == {
+        "source": "unseen", "source_key": CURATED, "excluded_key": TRAIN,
+        "earlier_keys": ["curated/reviews/dt=2024-04-30/reviews.parquet"],
+        "validation_key": None}
+    curated = settings.with_overrides({"monitoring": {"baseline_source": "curated"}})
+    assert baseline_sources(curated, lake, "reviews", DAY) == {
+        "source": "curated", "source_key": CURATED, "excluded_key": None, "earlier_keys": [],
+        "validation_key": VALIDATION}
+
+
+def test_the_baseline_request_names_the_model_the_rows_and_the_baseline_prefix(settings):
+    from airsage.monitoring.step import baseline_request
+
+    sources = {"source": "unseen", "source_key": CURATED, "excluded_key": TRAIN,
+               "earlier_keys": ["curated/reviews/dt=2024-04-30/reviews.parquet"],
+               "validation_key": None}
+    request = baseline_request(settings, "reviews", DAY, model_name="reviews-sentiment",
+                               model_version="3", model_artifact_key=MODEL_KEY, sources=sources)
+    assert request.script == "baseline.py"
+    assert request.inputs == {"model": MODEL_KEY, "rows": CURATED, "train": TRAIN,
+                              "earlier": ("curated/reviews/dt=2024-04-30/reviews.parquet",)}
+    assert request.outputs == {"baseline": "monitoring/baselines/reviews-sentiment/3/"}
+    assert request.config["source"] == "unseen" and request.config["model_version"] == "3"
+    assert request.config["monitoring"] == dict(settings.section("monitoring"))
+    other = baseline_request(settings, "reviews", DAY, model_name="reviews-sentiment",
+                             model_version="4", model_artifact_key=MODEL_KEY, sources=sources)
+    assert other.job_name != request.job_name
+    assert JobRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
+
+
+def test_collect_baseline_reads_what_the_job_recorded(settings, lake):
+    from airsage.monitoring.step import baseline_request, collect_baseline
+
+    sources = {"source": "curated", "source_key": CURATED, "excluded_key": None,
+               "earlier_keys": [], "validation_key": VALIDATION}
+    request = baseline_request(settings, "reviews", DAY, model_name="m", model_version="1",
+                               model_artifact_key=MODEL_KEY, sources=sources)
+    prefix = request.outputs["baseline"]
+    with pytest.raises(StepFailed, match="wrote no"):
+        collect_baseline(lake, request)
+    lake.write_bytes(prefix + "statistics.json", b"{}")
+    lake.write_bytes(prefix + "vocabulary.json", b"{}")
+    lake.write_bytes(prefix + "constraints.json", json.dumps({"airsage": {
+        "baseline_accuracy": 0.81, "quality_reference": "validation",
+        "baseline_rows": {"count": 640}}}).encode())
+    result = collect_baseline(lake, request)
+    assert (result.item_count, result.baseline_accuracy, result.quality_reference) == (
+        640, 0.81, "validation")
+    assert result.source == "curated" and result.source_key == CURATED
+    assert result.excluded_key is None
+    assert result.constraints_key == prefix + "constraints.json"

@@ -26,7 +26,7 @@ def _impl(capability: str, settings: Any) -> Any:
 
 
 def _job_runner(settings: Any) -> Any:
-    """The run phase of the job steps (bias, train, evaluate, monitor) on the local target:
+    """The run phase of the job steps (bias, train, evaluate, baseline, monitor) locally:
     the one runner for every script of include/jobs/, handed to each step."""
     from airsage.jobs.local import LocalJobRunner
 
@@ -298,7 +298,7 @@ def baseline(**context: Any) -> dict[str, Any]:
         result = create_baseline(
             settings, lake, names.DATASET, registered["day"],
             model_name=version["name"], model_version=version["version"],
-            model_artifact_key=registered["model_artifact_key"],
+            model_artifact_key=registered["model_artifact_key"], runner=_job_runner(settings),
         )
     return narrated(names.BASELINE, {**result.to_dict(), "model_version": version})
 

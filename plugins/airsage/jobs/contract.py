@@ -3,7 +3,8 @@
 One root variable, ``AIRSAGE_JOB_ROOT`` (default ``/opt/ml``, where SageMaker mounts a job),
 and under it SageMaker's own layout:
 
-- processing job: inputs in ``processing/input/<channel>/``, outputs in
+- processing job: inputs in ``processing/input/<channel>/`` (a prefix keeps the paths below
+  it; a list of keys, a manifest, is flattened by :func:`manifest_name`), outputs in
   ``processing/output/<name>/`` (uploaded to their lake keys when the job succeeds), the
   config in ``processing/input/config/config.json`` (one JSON object);
 - training job: channels in ``input/data/<channel>/``, hyperparameters in
@@ -65,6 +66,11 @@ def training_channel(channel: str, environ: Mapping[str, str] | None = None) -> 
 
 def training_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return job_root(environ) / "input" / "config"
+
+
+def manifest_name(key: str) -> str:
+    """The file name a key of a manifest input gets in its channel (distinct per key)."""
+    return key.replace("/", "__")
 
 
 def failure_path(kind: str, environ: Mapping[str, str] | None = None) -> Path:

@@ -139,7 +139,7 @@ class LocalJobRunner:
             if isinstance(source, tuple):  # a manifest: distinct names, the keys' order kept
                 for key in source:
                     self._download(lake, request, channel, key,
-                                   directory / key.replace("/", "__"))
+                                   directory / contract.manifest_name(key))
             elif source.endswith("/"):
                 keys = list(lake.list(source))
                 if not keys:

@@ -18,11 +18,8 @@ layer hands in (locally :class:`airsage.jobs.local.LocalJobRunner`) →
 from __future__ import annotations
 
 import datetime as dt_
-import io
 import json
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from airsage.config import Settings
@@ -47,6 +44,8 @@ from airsage.monitoring.base import (
 STEP_BASELINE = "monitoring baseline"
 CURATED_FILE = "reviews.parquet"
 STEP_MONITOR = "drift monitor"
+BASELINE_SCRIPT = "baseline.py"
+BASELINE_OUTPUT = "baseline"  # the baseline job's output, processing/output/baseline/
 JOB_SCRIPT = "monitor.py"
 # the monitor job's channels and output (include/jobs/monitor.py reads and writes them)
 CAPTURE_CHANNEL = "endpoint"
@@ -56,37 +55,6 @@ REPORT_OUTPUT = "report"
 
 
 # -- baseline ---------------------------------------------------------------------------------
-def _read_parquet(lake: Lake, key: str, what: str) -> Any:
-    import pandas as pd
-
-    try:
-        data = lake.read_bytes(key)
-    except FileNotFoundError as exc:
-        raise InputDataError(
-            f"{STEP_BASELINE}: the {what} {lake.uri(key)} does not exist; run the prepare step "
-            "for that day first"
-        ) from exc
-    try:
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputDataError(
-            f"{STEP_BASELINE}: the {what} {lake.uri(key)} is not a readable Parquet file: {exc}"
-        ) from exc
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN and pandas.NA (a nullable string column's missing value)."""
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))
-
-
-def _accuracy(model: Any, frame: Any, text_column: str, label_column: str) -> tuple[float, int]:
-    labels = frame[label_column].astype(int).to_numpy()
-    predicted = model.predict(frame[text_column].tolist())
-    return float((predicted == labels).mean()), len(labels)
-
-
 def unseen_rows(
     curated: Any, train: Any, *, id_column: str, label_column: str, text_column: str,
     seed: int = 0,
@@ -148,31 +116,120 @@ def unseen_rows(
     return rows.reset_index(drop=True), {"unseen_rows": len(unseen), "strata": counts}
 
 
-def _with_earlier_days(
-    lake: Lake, layout: LakeLayout, day: dt_.date | str, frame: Any, days: int
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Add the curated rows of up to ``days`` earlier accepted days (never trained on).
-
-    The model trained on this day's split only, so earlier days are unseen too, and they
-    have the natural mix as they are. The rows matter: the Robust comparison subtracts a
-    margin that shrinks with the baseline's size, so a baseline of one day's held-out share
-    (~10 % of a day) would hide real drift. A quarantined day is not accepted data: skipped.
-    """
-    import pandas as pd
-
+def _earlier_keys(lake: Lake, layout: LakeLayout, day: dt_.date | str, days: int) -> list[str]:
+    """Curated keys of up to ``days`` earlier accepted days (a quarantined day is skipped)."""
     current = dt_.date.fromisoformat(partition_value(day))
-    frames, used = [frame], []
+    keys = []
     for back in range(1, days + 1):
         earlier = (current - dt_.timedelta(days=back)).isoformat()
         key = layout.curated(earlier) + CURATED_FILE
-        if not lake.exists(key) or lake.exists(layout.quarantine_marker(earlier)):
-            continue
-        rows = _read_parquet(lake, key, "curated data of an earlier day")
-        frames.append(rows)
-        used.append({"key": key, "rows": len(rows)})
-    if not used:
-        return frame, used
-    return pd.concat(frames, ignore_index=True), used
+        if lake.exists(key) and not lake.exists(layout.quarantine_marker(earlier)):
+            keys.append(key)
+    return keys
+
+
+def baseline_sources(settings: Settings, lake: Lake, dataset: str,
+                     day: dt_.date | str) -> dict[str, Any]:
+    """Which rows the baseline is computed from: ``monitoring.baseline_source`` resolved
+    against what the lake holds (see :func:`create_baseline`). Returns ``source``,
+    ``source_key``, ``excluded_key``, ``earlier_keys`` and ``validation_key``; a missing
+    source says which step to run first."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    layout = LakeLayout(dataset)
+    curated_key = layout.curated(day) + CURATED_FILE
+    train_key = layout.features(day, "train") + "part-0.parquet"
+    source = monitoring.baseline_source
+    if source == "auto":
+        source = "unseen" if lake.exists(curated_key) and lake.exists(train_key) else \
+            "curated" if lake.exists(curated_key) else "features"
+    sources: dict[str, Any] = {"source": source, "excluded_key": None, "earlier_keys": [],
+                               "validation_key": None}
+    if source == "unseen":
+        sources.update(source_key=curated_key, excluded_key=train_key,
+                       earlier_keys=_earlier_keys(lake, layout, day,
+                                                  monitoring.baseline_history_days))
+        required = {"curated data": curated_key, "train features": train_key}
+    elif source == "curated":
+        sources["source_key"] = curated_key
+        required = {"curated data": curated_key}
+    else:
+        sources["source_key"] = layout.features(day, monitoring.baseline_split) + "part-0.parquet"
+        required = {f"{monitoring.baseline_split} features": sources["source_key"]}
+    for what, key in required.items():
+        if not lake.exists(key):
+            raise InputDataError(
+                f"{STEP_BASELINE}: the {what} {lake.uri(key)} does not exist; run the prepare "
+                "step for that day first")
+    validation_key = layout.features(day, "validation") + "part-0.parquet"
+    if source != "unseen" and monitoring.baseline_split != "validation" \
+            and lake.exists(validation_key):
+        sources["validation_key"] = validation_key
+    return sources
+
+
+def baseline_request(
+    settings: Settings,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    model_name: str,
+    model_version: str,
+    model_artifact_key: str,
+    sources: Mapping[str, Any],
+) -> JobRequest:
+    """The baseline job of a model version (pure): the model and the rows of ``sources``
+    (:func:`baseline_sources`) in, ``LakeLayout.baseline(model_name, model_version)`` out."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    settings.dataset(dataset)
+    day_text = partition_value(day)
+    inputs: dict[str, Any] = {"model": model_artifact_key, "rows": sources["source_key"]}
+    if sources.get("excluded_key"):
+        inputs["train"] = sources["excluded_key"]
+    if sources.get("earlier_keys"):
+        inputs["earlier"] = tuple(sources["earlier_keys"])
+    if sources.get("validation_key"):
+        inputs["validation"] = sources["validation_key"]
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(dataset, day_text, "baseline", [model_name, str(model_version)]),
+        script=BASELINE_SCRIPT,
+        inputs=inputs,
+        outputs={BASELINE_OUTPUT: LakeLayout.baseline(model_name, str(model_version))},
+        config={"monitoring": dict(settings.section("monitoring")), "dataset": dataset,
+                "day": day_text, "model_name": model_name, "model_version": str(model_version),
+                "model_artifact_key": model_artifact_key, "source": sources["source"],
+                "source_key": sources["source_key"],
+                "excluded_key": sources.get("excluded_key"),
+                "earlier_keys": list(sources.get("earlier_keys") or [])},
+        timeout_seconds=monitoring.job_timeout_seconds,
+    )
+
+
+def collect_baseline(lake: Lake, request: JobRequest) -> BaselineResult:
+    """Read the baseline back from the lake: where it lives and what it was computed from."""
+    prefix = request.output(BASELINE_OUTPUT)
+    for name in (STATISTICS_FILE, CONSTRAINTS_FILE, VOCABULARY_FILE):
+        if not lake.exists(prefix + name):
+            raise StepFailed(f"{STEP_BASELINE}: job {request.job_name} wrote no "
+                             f"{lake.uri(prefix + name)}; rerun the task")
+    constraints = _json(lake, prefix + CONSTRAINTS_FILE)
+    block = (constraints or {}).get("airsage") or {}
+    rows = block.get("baseline_rows") or {}
+    config = request.config
+    return BaselineResult(
+        model_name=str(config["model_name"]),
+        model_version=str(config["model_version"]),
+        baseline_prefix=prefix,
+        statistics_key=prefix + STATISTICS_FILE,
+        constraints_key=prefix + CONSTRAINTS_FILE,
+        vocabulary_key=prefix + VOCABULARY_FILE,
+        item_count=int(rows.get("count", 0)),
+        source_key=str(config["source_key"]),
+        baseline_accuracy=block.get("baseline_accuracy"),
+        quality_reference=block.get("quality_reference"),
+        source=str(config["source"]),
+        excluded_key=config.get("excluded_key"),
+    )
 
 
 def create_baseline(
@@ -184,9 +241,11 @@ def create_baseline(
     model_name: str,
     model_version: str,
     model_artifact_key: str,
+    runner: JobRunner,
 ) -> BaselineResult:
     """Baseline a model version on rows it never saw and its own predictions on them.
 
+    ``runner`` runs ``include/jobs/baseline.py`` (the Airflow layer hands in the target's).
     The reference rows (``monitoring.baseline_source``):
 
     - ``unseen`` (and ``auto`` when the curated day and its training split exist): the
@@ -200,134 +259,19 @@ def create_baseline(
     - ``features``: ``LakeLayout(dataset).features(day, monitoring.baseline_split)``
       ``/part-0.parquet`` (the balanced training split by default).
 
-    It predicts with the model in ``model_artifact_key`` (a ``model.tar.gz``), and writes
-    ``statistics.json``, ``constraints.json`` and ``vocabulary.json`` to
+    The job predicts with the model in ``model_artifact_key`` (a ``model.tar.gz``), and
+    writes ``statistics.json``, ``constraints.json`` and ``vocabulary.json`` to
     ``LakeLayout.baseline(model_name, model_version)``. ``constraints.json``'s ``airsage``
     block records the rows: source and excluded keys, their count and ids, and the model
     version. The accuracy baseline comes from the unseen rows themselves; for the other
     sources from the validation split when it exists (training accuracy is optimistic).
     """
-    from airsage.monitoring.baseline import build_baseline
-    from airsage.training.model import load_model, unpack_model
-
-    monitoring = MonitoringSettings.from_settings(settings)
-    settings.dataset(dataset)
-    layout = LakeLayout(dataset)
-    curated_key = layout.curated(day) + CURATED_FILE
-    train_key = layout.features(day, "train") + "part-0.parquet"
-    source = monitoring.baseline_source
-    if source == "auto":
-        source = "unseen" if lake.exists(curated_key) and lake.exists(train_key) else \
-            "curated" if lake.exists(curated_key) else "features"
-    id_column = (monitoring.identifier_columns or ("review_id",))[0]
-    selection: dict[str, Any] = {}
-    excluded_key = None
-    if source == "unseen":
-        source_key, excluded_key = curated_key, train_key
-        curated = _read_parquet(lake, curated_key, "curated data")
-        train = _read_parquet(lake, train_key, "train features")
-        frame, selection = unseen_rows(curated, train, id_column=id_column,
-                                       label_column=monitoring.label_column,
-                                       text_column=monitoring.text_column)
-        frame, selection["earlier_days"] = _with_earlier_days(
-            lake, layout, day, frame, monitoring.baseline_history_days)
-    elif source == "curated":
-        source_key = curated_key
-        frame = _read_parquet(lake, source_key, "curated data")
-    else:
-        source_key = layout.features(day, monitoring.baseline_split) + "part-0.parquet"
-        frame = _read_parquet(lake, source_key, f"{monitoring.baseline_split} features")
-    missing = [name for name in monitoring.features if name not in frame.columns]
-    if missing:
-        raise InputDataError(
-            f"{STEP_BASELINE}: {lake.uri(source_key)} lacks the feature column(s) {missing}; "
-            f"it has {list(frame.columns)} (monitoring.features expects "
-            f"{list(monitoring.features)})"
-        )
-    if frame.empty:
-        raise InputDataError(f"{STEP_BASELINE}: {lake.uri(source_key)} has no rows to baseline")
-    if not lake.exists(model_artifact_key):
-        raise InputDataError(
-            f"{STEP_BASELINE}: model artifact {lake.uri(model_artifact_key)} of "
-            f"{model_name} version {model_version} does not exist"
-        )
-    with tempfile.TemporaryDirectory(prefix="airsage-baseline-") as tmp:
-        tar_path = lake.download(model_artifact_key, Path(tmp) / "model.tar.gz")
-        model = load_model(unpack_model(tar_path, Path(tmp) / "model"))
-        texts = [None if _missing(text) else str(text)
-                 for text in frame[monitoring.text_column].tolist()]
-        try:
-            probabilities = model.predict_proba(texts)
-        except Exception as exc:
-            raise StepFailed(
-                f"{STEP_BASELINE}: model {model_name} version {model_version} failed to predict "
-                f"on {lake.uri(source_key)}: {exc}"
-            ) from exc
-        quality = None
-        validation_key = layout.features(day, "validation") + "part-0.parquet"
-        label = monitoring.label_column
-        if source != "unseen" and lake.exists(validation_key) \
-                and monitoring.baseline_split != "validation":
-            validation = _read_parquet(lake, validation_key, "validation features")
-            if label in validation.columns and not validation.empty:
-                accuracy, n = _accuracy(model, validation, monitoring.text_column, label)
-                quality = {"accuracy": accuracy, "n": n, "reference": "validation"}
-        if quality is None and label in frame.columns:
-            known = frame[label].notna().to_numpy()
-            labels = frame[label][known].astype(int).to_numpy()
-            predicted = [model.labels[i] for i in probabilities[known].argmax(axis=1)]
-            if len(labels):
-                reference = monitoring.baseline_split if source == "features" else source
-                quality = {"accuracy": float((labels == predicted).mean()), "n": len(labels),
-                           "reference": reference,
-                           "pairs": [(int(p), int(a)) for p, a in zip(predicted, labels,
-                                                                      strict=True)]}
-    columns = {name: frame[name].tolist() for name in monitoring.features}
-    columns[monitoring.text_column] = texts
-    rows: dict[str, Any] = {"source": source, "source_key": source_key,
-                            "excluded_key": excluded_key, "count": len(frame), **selection}
-    if id_column in frame.columns:
-        rows["id_column"] = id_column
-        rows["ids"] = [_plain(value) for value in frame[id_column].tolist()]
-    baseline = build_baseline(
-        columns,
-        probabilities=probabilities,
-        labels=model.labels,
-        settings=monitoring,
-        quality=quality,
-        metadata={"model_name": model_name, "model_version": str(model_version),
-                  "dataset": dataset, "day": partition_value(day), "source_key": source_key,
-                  "model_artifact_key": model_artifact_key, "baseline_rows": rows},
-    )
-    prefix = LakeLayout.baseline(model_name, str(model_version))
-    documents = {STATISTICS_FILE: baseline.statistics, CONSTRAINTS_FILE: baseline.constraints,
-                 VOCABULARY_FILE: baseline.vocabulary}
-    if baseline.model_quality_statistics is not None:  # Model Monitor's model-quality files
-        from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
-
-        documents[MODEL_QUALITY_DIR + STATISTICS_FILE] = baseline.model_quality_statistics
-        documents[MODEL_QUALITY_DIR + CONSTRAINTS_FILE] = baseline.model_quality_constraints
-    for name, document in documents.items():
-        lake.write_bytes(prefix + name, json.dumps(document, indent=2).encode("utf-8"))
-    return BaselineResult(
-        model_name=model_name,
-        model_version=str(model_version),
-        baseline_prefix=prefix,
-        statistics_key=prefix + STATISTICS_FILE,
-        constraints_key=prefix + CONSTRAINTS_FILE,
-        vocabulary_key=prefix + VOCABULARY_FILE,
-        item_count=len(frame),
-        source_key=source_key,
-        baseline_accuracy=None if quality is None else quality["accuracy"],
-        quality_reference=None if quality is None else quality["reference"],
-        source=source,
-        excluded_key=excluded_key,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-safe id (numpy integers become ints)."""
-    return value.item() if hasattr(value, "item") else value
+    sources = baseline_sources(settings, lake, dataset, day)
+    request = baseline_request(settings, dataset, day, model_name=model_name,
+                               model_version=str(model_version),
+                               model_artifact_key=model_artifact_key, sources=sources)
+    runner.run(lake, request)
+    return collect_baseline(lake, request)
 
 
 # -- monitor ----------------------------------------------------------------------------------
