@@ -27,9 +27,16 @@ def _impl(capability: str, settings: Any) -> Any:
 
 def _job_runner(settings: Any) -> Any:
     """The run phase of the job steps (bias, train, evaluate, baseline, monitor) locally:
-    the one runner for every script of include/jobs/, handed to each step."""
+    the one runner for every script of include/jobs/, handed to each step. Their SageMaker
+    jobs on the aws target are not built yet: refused rather than run on the worker."""
+    from airsage.errors import ConfigurationError
     from airsage.jobs.local import LocalJobRunner
 
+    if settings.target != "local":
+        raise ConfigurationError(
+            f"the job steps (bias, train, evaluate, baseline, monitor) have no "
+            f"{settings.target!r} runner yet (SageMaker processing and training jobs); run "
+            "them on the local target")
     return LocalJobRunner(settings)
 
 
