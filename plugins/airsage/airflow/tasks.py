@@ -25,18 +25,31 @@ def _impl(capability: str, settings: Any) -> Any:
     return implementation(capability, settings)
 
 
+class _NoJobRunner:
+    """The job runner of a target that has none yet: refuses when a step asks it to run (a
+    step that needs no job, such as reading a Model Monitor report, still works)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        from airsage.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"the job steps (bias, train, evaluate, baseline, monitor) have no {self.target!r} "
+            "runner yet (SageMaker processing and training jobs); run them on the local target")
+
+    run = attempt = _refuse
+
+
 def _job_runner(settings: Any) -> Any:
     """The run phase of the job steps (bias, train, evaluate, baseline, monitor) locally:
     the one runner for every script of include/jobs/, handed to each step. Their SageMaker
     jobs on the aws target are not built yet: refused rather than run on the worker."""
-    from airsage.errors import ConfigurationError
     from airsage.jobs.local import LocalJobRunner
 
     if settings.target != "local":
-        raise ConfigurationError(
-            f"the job steps (bias, train, evaluate, baseline, monitor) have no "
-            f"{settings.target!r} runner yet (SageMaker processing and training jobs); run "
-            "them on the local target")
+        return _NoJobRunner(settings.target)
     return LocalJobRunner(settings)
 
 
