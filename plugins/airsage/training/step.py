@@ -117,7 +117,7 @@ def collect_training(lake: Lake, request: JobRequest, outcome: JobOutcome) -> Tr
     spec = TrainingJobSpec(job_name=request.job_name, hyperparameters=dict(request.config),
                            channels={k: v for k, v in request.inputs.items()
                                      if isinstance(v, str)},
-                           metric_definitions=request.metric_definitions,
+                           metric_definitions=tuple(dict(d) for d in request.metric_definitions),
                            timeout_seconds=request.timeout_seconds)
     if outcome.status != "Completed":
         error = InputDataError if outcome.exit_code == EXIT_BAD_INPUT else StepFailed
