@@ -49,6 +49,7 @@ from airsage.config import Settings, load_settings  # noqa: E402
 from airsage.data.generator import DEPARTMENTS, GeneratorConfig, generate_batch  # noqa: E402
 from airsage.errors import GateFailedError, InputDataError  # noqa: E402
 from airsage.ingest import land_file  # noqa: E402
+from airsage.jobs.local import LocalJobRunner  # noqa: E402
 from airsage.lake.local import LocalLake  # noqa: E402
 from airsage.lake.quarantine import quarantine  # noqa: E402
 from airsage.monitoring.base import MonitoringSettings  # noqa: E402
@@ -73,11 +74,12 @@ TRAFFIC_ROWS = 300  # per hour: above the monitor's min_samples (200)
 
 class InProcessBiasJob:
     """``include/jobs/bias.py`` called in this process: the same script functions as the
-    local subprocess runs, without a Python start-up per day (the benchmark runs ~70 days)."""
+    local runner's subprocess runs, on the same request (lake key in, report prefix out),
+    without a Python start-up per day (the benchmark runs ~70 days)."""
 
     _script: Any = None
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self) -> None:
         if InProcessBiasJob._script is None:
             import importlib.util
 
@@ -88,13 +90,17 @@ class InProcessBiasJob:
             spec.loader.exec_module(module)
             InProcessBiasJob._script = module
 
-    def run(self, dataset_path: Path, analysis_config: dict[str, Any], output_dir: Path) -> dict:
+    def run(self, lake: Any, request: Any, *, on_metric: Any = None) -> None:
         script = InProcessBiasJob._script
-        analysis = script.analyze(script.read_dataset(Path(dataset_path), analysis_config),
-                                  dict(analysis_config))
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / "analysis.json").write_text(json.dumps(analysis))
-        return analysis
+        data_key = request.inputs[script.DATA_CHANNEL]
+        with tempfile.TemporaryDirectory(prefix="airsage-bias-bench-") as tmp:
+            local = lake.download(data_key, Path(tmp) / Path(data_key).name)
+            analysis = script.analyze(script.read_dataset(local, dict(request.config)),
+                                      dict(request.config))
+        lake.write_bytes(request.output(script.OUTPUT) + script.ANALYSIS_FILE,
+                         json.dumps(analysis).encode())
+
+    attempt = run
 
 
 class Plane:
@@ -129,7 +135,8 @@ class Plane:
             step = "curate"
             curated = curate_partition(self.settings, self.lake, DATASET, day, relation)
             step = "bias_gate"
-            report = run_bias_gate(self.settings, self.lake, DATASET, day, data_key=curated.key)
+            report = run_bias_gate(self.settings, self.lake, DATASET, day, data_key=curated.key,
+                                   runner=InProcessBiasJob())
             outcome["warnings"] = [f"{c.metric} ({c.group}): {c.reason}" for c in report.warnings]
             outcome["bias_status"] = report.status
         except (GateFailedError, InputDataError) as exc:
@@ -230,7 +237,8 @@ def train_and_baseline(plane: Plane, day: str, source: str, *, label_noise: floa
     plane.lake.upload(tar, key)
     settings = plane.settings.with_overrides({"monitoring": {"baseline_source": source}})
     result = create_baseline(settings, plane.lake, DATASET, day, model_name=f"bench-{source}",
-                             model_version=version, model_artifact_key=key)
+                             model_version=version, model_artifact_key=key,
+                             runner=LocalJobRunner(settings))
     documents = {name: json.loads(plane.lake.read_bytes(result.baseline_prefix + name))
                  for name in ("statistics.json", "constraints.json", "vocabulary.json")}
     return model, {"documents": documents, "rows": result.item_count, "source": result.source}
@@ -273,9 +281,6 @@ def main() -> None:
                         default=ROOT / "bench" / "results" / "detection.json")
     args = parser.parse_args()
     started = time.perf_counter()
-    from airsage import targets
-
-    targets.register("bias", "local", f"{__name__}:InProcessBiasJob")
     work = Path(tempfile.mkdtemp(prefix="airsage-detection-"))
     false_alarms: Counter[str] = Counter()
     clean_runs: Counter[str] = Counter()

@@ -71,6 +71,14 @@ def lake(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
+def job_runner(settings: Any) -> Any:
+    """The local target's one job runner for the scripts of include/jobs/ (the test's home)."""
+    from airsage.jobs.local import LocalJobRunner
+
+    return LocalJobRunner(settings)
+
+
+@pytest.fixture
 def shared_sample() -> Path:
     """The real 1k-row sample beside the project; the test skips on a fresh clone without it."""
     if not SHARED_DATA.exists():

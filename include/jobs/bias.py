@@ -1,11 +1,12 @@
 """airsage's bias job: SageMaker Clarify's processing contract, Clarify's metric definitions.
 
-Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING_ROOT``
-(default ``/opt/ml/processing``) so a local subprocess runs this file unchanged:
+Contract: airsage's job contract (:mod:`airsage.jobs.contract`; the paths Clarify's own
+container reads, rooted at ``AIRSAGE_JOB_ROOT``, default ``/opt/ml``), so a local subprocess
+runs this file unchanged:
 
-- ``input/data/``: the dataset, one file or a directory of files (CSV, JSON Lines, Parquet);
-  ``AIRSAGE_BIAS_DATA`` may name a file or directory elsewhere.
-- ``input/config/analysis_config.json``: Clarify's analysis config; the keys read are
+- ``processing/input/data/``: the dataset, one file or a directory of files (CSV, JSON
+  Lines, Parquet);
+- ``processing/input/config/config.json``: Clarify's analysis config; the keys read are
   ``dataset_type``, ``headers`` (CSV without a header row), ``label``,
   ``label_values_or_threshold``, ``facet: [{name_or_index, value_or_threshold}]``,
   ``group_variable``, ``predicted_label`` (a column of model predictions, for post-training
@@ -19,18 +20,17 @@ Contract (the one Clarify's own container reads), rooted at ``AIRSAGE_PROCESSING
   "threshold") say it explicitly instead. airsage also reads ``min_group_size``: a group with
   fewer rows is reported with empty metrics and ``skipped: "too few rows to judge ..."``
   instead of noise or an infinite KL. Every group entry carries ``rows``, its number of rows.
-- ``output/analysis.json``: the report; ``AIRSAGE_BIAS_OUTPUT`` may name another directory.
+- ``processing/output/analysis/analysis.json``: the report.
 
-Exit codes: 0 on success, 2 when the input or the config cannot be used (retrying will not
-help; the message is on stderr and in ``output/failure``), 1 for anything else.
+Exit codes (the contract's): 0 on success, 2 when the input or the config cannot be used
+(retrying will not help; the reason is stderr's last line and ``output/message``), 1 for
+anything else.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +46,17 @@ from airsage.bias.metrics import (
 )
 from airsage.bias.report import ANALYSIS_VERSION, stage_section
 from airsage.errors import ConfigurationError, InputDataError
+from airsage.jobs import contract
 
-DEFAULT_ROOT = "/opt/ml/processing"
-EXIT_BAD_INPUT = 2
+DATA_CHANNEL = "data"
+OUTPUT = "analysis"
+ANALYSIS_FILE = "analysis.json"
 READERS = {
     "text/csv": "csv",
     "application/jsonlines": "jsonl",
     "application/x-parquet": "parquet",
 }
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-
-
-def paths() -> dict[str, Path]:
-    root = Path(os.environ.get("AIRSAGE_PROCESSING_ROOT", DEFAULT_ROOT))
-    return {
-        "data": Path(os.environ.get("AIRSAGE_BIAS_DATA", root / "input" / "data")),
-        "config": Path(os.environ.get("AIRSAGE_BIAS_CONFIG",
-                                      root / "input" / "config" / "analysis_config.json")),
-        "output": Path(os.environ.get("AIRSAGE_BIAS_OUTPUT", root / "output")),
-    }
 
 
 def _read_one(path: Path, fmt: str, headers: list[str] | None) -> pd.DataFrame:
@@ -323,32 +315,17 @@ def analyze(data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
     return analysis
 
 
-def main() -> int:
-    where = paths()
-    where["output"].mkdir(parents=True, exist_ok=True)
-    try:
-        try:
-            config = json.loads(where["config"].read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigurationError(f"bias job: no analysis config at {where['config']}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"bias job: {where['config']} is not JSON: {exc}") from exc
-        analysis = analyze(read_dataset(where["data"], config), config)
-    except (ConfigurationError, InputDataError) as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        (where["output"] / "failure").write_text(message, encoding="utf-8")
-        print(message, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception:
-        (where["output"] / "failure").write_text(traceback.format_exc(), encoding="utf-8")
-        raise
-    target = where["output"] / "analysis.json"
+def main() -> None:
+    config = contract.read_config()
+    analysis = analyze(read_dataset(contract.processing_input(DATA_CHANNEL), config), config)
+    output = contract.processing_output(OUTPUT)
+    output.mkdir(parents=True, exist_ok=True)
+    target = output / ANALYSIS_FILE
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(analysis, indent=2, allow_nan=False), encoding="utf-8")
     tmp.replace(target)
     print(f"bias job: wrote {target}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(contract.run_job(main, kind="processing"))

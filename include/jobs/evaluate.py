@@ -1,11 +1,16 @@
 """Evaluate a model on a test split: a SageMaker processing-job script.
 
-Inputs (the processing job's ProcessingInputs; roots remappable for a local subprocess):
+Inputs (the processing job's ProcessingInputs, under ``processing/input/`` of airsage's job
+contract, :mod:`airsage.jobs.contract`; root ``AIRSAGE_JOB_ROOT``, default ``/opt/ml``):
 
-- ``<root>/model/model.tar.gz``: the training job's artifact (airsage's model contract);
-- ``<root>/test/*.parquet`` (or ``*.csv``): the prepared test split.
+- ``model/*.tar.gz``: the model artifact (airsage's model contract);
+- ``test/*.parquet`` (or ``*.csv``): the prepared test split;
+- optional, for post-training bias on every held-out row: ``curated/*.parquet`` (the run
+  day's curated rows) and ``train/``, ``validation/`` (the splits the model trained and was
+  selected on, whose ``review_id`` values are left out). Without them bias is measured on
+  the test split.
 
-Outputs, under ``<root>/evaluation/``:
+Outputs, under ``processing/output/evaluation/``:
 
 - ``evaluation.json``: ``multiclass_classification_metrics.<metric>.value`` and
   ``.standard_deviation``, as a SageMaker Pipelines PropertyFile/JsonGet reads it;
@@ -15,38 +20,65 @@ Outputs, under ``<root>/evaluation/``:
 - ``predictions.json``: ``review_id``, ``label`` and ``predicted`` per test row, in the split's
   order, so two models scored on the same rows can be compared by a paired test.
 
-``<root>`` is ``/opt/ml/processing`` unless ``AIRSAGE_PROCESSING_ROOT`` says otherwise;
-``--model``, ``--test`` and ``--output`` override single paths. ``--config`` is a JSON object
-with ``text_column``, ``label_column``, ``evaluation`` (bootstrap / attribution settings) and
-``bias`` (facet, facet_values or facet_threshold, label, label_values, group).
+The config (``processing/input/config/config.json``) is a JSON object with ``text_column``,
+``label_column``, ``evaluation`` (bootstrap / attribution settings) and ``bias`` (facet,
+facet_values or facet_threshold, label, label_values, group). Exit code 2: the inputs cannot
+be used (no test rows, a missing column).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ROOT = "/opt/ml/processing"
+from airsage.jobs import contract
+
+OUTPUT = "evaluation"
+HOLDOUT_CHANNELS = ("curated", "train", "validation")
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    root = Path(os.environ.get("AIRSAGE_PROCESSING_ROOT", DEFAULT_ROOT))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=root / "model" / "model.tar.gz")
-    parser.add_argument("--test", type=Path, default=root / "test")
-    parser.add_argument("--bias-data", type=Path, default=root / "bias",
-                        help="held-out rows for post-training bias (default: the test split)")
-    parser.add_argument("--output", type=Path, default=root / "evaluation")
-    parser.add_argument("--config", default=os.environ.get("AIRSAGE_EVALUATION_CONFIG", "{}"),
-                        help="JSON object (see the module doc)")
-    return parser.parse_args(argv)
+def _model_file() -> Path:
+    from airsage.errors import InputDataError
+
+    directory = contract.processing_input("model")
+    archives = sorted(directory.glob("*.tar.gz")) if directory.is_dir() else []
+    if len(archives) != 1:
+        raise InputDataError(
+            f"evaluate: expected one model .tar.gz in {directory}, found "
+            f"{[p.name for p in archives]}")
+    return archives[0]
+
+
+def _parquet_files(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("*.parquet")) if directory.is_dir() else []
+
+
+def _holdout(text_column: str, label_column: str) -> Any:
+    """Every curated row of the day that the model neither trained nor was selected on.
+
+    Undersampling holds back most rows of the larger classes; with the test split they keep
+    the day's natural class mix and enough rows of a small facet for post-training bias to
+    mean something. None without a curated input (bias is then measured on the test split).
+    """
+    import pandas as pd
+
+    curated_files = _parquet_files(contract.processing_input("curated"))
+    if not curated_files:
+        return None
+    curated = pd.concat([pd.read_parquet(f) for f in curated_files], ignore_index=True)
+    seen: set[int] = set()
+    for split in ("train", "validation"):
+        for path in _parquet_files(contract.processing_input(split)):
+            ids = pd.read_parquet(path, columns=["review_id"])["review_id"]
+            seen.update(ids.astype("int64").tolist())
+    text = curated[text_column].fillna("").astype(str).str.strip()
+    keep = (~curated["review_id"].isin(seen)) & (text != "") & curated[label_column].notna()
+    return curated[keep].reset_index(drop=True)
 
 
 def _read_test(test_dir: Path) -> Any:
@@ -108,7 +140,7 @@ def _bias_analysis(
     )
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any]:
+def run() -> dict[str, Any]:
     import numpy as np
 
     from airsage.evaluation.metrics import (
@@ -118,16 +150,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     )
     from airsage.training.model import load_model, unpack_model
 
-    args = _parse_args(argv)
-    config = json.loads(args.config) if args.config else {}
+    config = contract.read_config()
     settings = config.get("evaluation") or {}
     text_column = config.get("text_column", "review_text")
     label_column = config.get("label_column", "sentiment")
     started = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="airsage-eval-") as scratch:
-        model = load_model(unpack_model(args.model, Path(scratch) / "model"))
-        frame = _read_test(args.test)
+        model = load_model(unpack_model(_model_file(), Path(scratch) / "model"))
+        frame = _read_test(contract.processing_input("test"))
         for column in (text_column, label_column):
             if column not in frame.columns:
                 from airsage.errors import InputDataError
@@ -167,10 +198,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             # 5% test split holds a handful of rows of a small facet; when the step provides
             # every held-out row (never trained or selected on), bias is measured on those.
             bias = {**bias, "label": label_column}
-            bias_frame = frame
-            if args.bias_data.exists():
-                bias_frame = _read_test(args.bias_data)
-                bias_frame = bias_frame[bias_frame[label_column].notna()].reset_index(drop=True)
+            holdout = _holdout(text_column, label_column)
+            bias_frame = frame if holdout is None else holdout
             bias_texts = bias_frame[text_column].fillna("").astype(str).tolist()
             bias_frame[f"predicted_{label_column}"] = (
                 predicted if bias_frame is frame else np.asarray(model.predict(bias_texts)).astype(int)
@@ -199,23 +228,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         }
 
     evaluation["metadata"]["duration_seconds"] = round(time.monotonic() - started, 3)
-    args.output.mkdir(parents=True, exist_ok=True)
+    output = contract.processing_output(OUTPUT)
+    output.mkdir(parents=True, exist_ok=True)
     for name, document in outputs.items():
-        (args.output / name).write_text(json.dumps(document, indent=2, sort_keys=True))
+        (output / name).write_text(json.dumps(document, indent=2, sort_keys=True))
     accuracy = evaluation["multiclass_classification_metrics"]["accuracy"]["value"]
     print(f"test:accuracy={accuracy:.6f}")
     print(f"test:macro_f1={evaluation['multiclass_classification_metrics']['macro_f1']['value']:.6f}")
     return outputs
 
 
-def main(argv: list[str] | None = None) -> int:
-    try:
-        run(argv)
-    except Exception as exc:
-        print(f"evaluate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        raise
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(contract.run_job(run, kind="processing"))

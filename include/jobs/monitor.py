@@ -1,42 +1,33 @@
-"""airsage's monitor job: a processing-job script in Model Monitor's container contract.
+"""airsage's monitor job: a processing-job script over Model Monitor's file formats.
 
-Inputs and outputs follow the environment variables Model Monitor's container reads, with
-defaults under ``/opt/ml`` (``AIRSAGE_OPT_ML_ROOT`` remaps that root for a local subprocess):
+It follows airsage's job contract (:mod:`airsage.jobs.contract`; root ``AIRSAGE_JOB_ROOT``,
+default ``/opt/ml``). Inputs, under ``processing/input/``:
 
-- ``dataset_source``: captured JSON lines (every file below it), default
-  ``/opt/ml/processing/input/endpoint``;
-- ``baseline_statistics`` / ``baseline_constraints``: the baseline's files, default
-  ``/opt/ml/processing/baseline/stats/statistics.json`` and
-  ``/opt/ml/processing/baseline/constraints/constraints.json``;
-- ``baseline_model_quality_constraints``: a model-quality ``constraints.json`` (Model
-  Monitor's ``multiclass_classification_constraints``), optional, default
-  ``/opt/ml/processing/baseline/model_quality/constraints.json``; without it the data-quality
-  constraints' block is used;
-- ``baseline_vocabulary``: airsage's vocabulary, default
-  ``/opt/ml/processing/baseline/vocabulary/vocabulary.json`` (optional);
-- ``ground_truth_source``: Model Monitor ground-truth JSON lines (optional), default
-  ``/opt/ml/processing/groundtruth``;
-- ``output_path``: where the data-quality ``statistics.json`` and
-  ``constraint_violations.json`` and airsage's ``summary.json`` go, default
-  ``/opt/ml/processing/resultdata``; with ground truth, the model-quality
-  ``statistics.json`` and ``constraint_violations.json`` go to its ``model_quality/``
-  folder, in the shape of Model Monitor's model-quality job;
-- ``end_time``: the interval's end (Model Monitor's variable), written as the
-  model-quality statistics' ``evaluation_time``;
-- ``airsage_monitoring_config``: JSON overrides of the baseline's ``monitoring_config``
-  (thresholds, ``min_samples``, ``min_ground_truth``).
+- ``endpoint/``: captured JSON lines (Model Monitor's data capture), every file below it;
+- ``baseline/``: the model version's baseline prefix: ``statistics.json`` and
+  ``constraints.json`` (required), ``vocabulary.json`` (airsage's, optional) and
+  ``model_quality/constraints.json`` (Model Monitor's ``multiclass_classification_constraints``,
+  optional; without it the data-quality constraints' block is used);
+- ``groundtruth/``: Model Monitor ground-truth JSON lines (optional).
 
-Command-line options of the same names (``--dataset-source`` ...) win over the environment.
-On an error the reason goes to ``/opt/ml/output/message`` and the exit code is 1.
+The config (``processing/input/config/config.json``): ``monitoring_config``, overrides of the
+baseline's ``monitoring_config`` (thresholds, ``min_samples``, ``min_ground_truth``), and
+``end_time``, the interval's end (Model Monitor's variable), written as the model-quality
+statistics' ``evaluation_time``.
+
+Output, ``processing/output/report/``: the data-quality ``statistics.json`` and
+``constraint_violations.json`` and airsage's ``summary.json``; with ground truth, the
+model-quality ``statistics.json`` and ``constraint_violations.json`` in its
+``model_quality/`` folder, in the shape of Model Monitor's model-quality job.
+
+A missing or unreadable baseline exits 1 with the reason in ``output/message`` (the step
+that writes the baseline can repair it); a malformed config exits 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,38 +36,28 @@ try:
 except ModuleNotFoundError:  # a checkout: the package lives in plugins/
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins"))
 
-from airsage.monitoring.base import STATISTICS_FILE, SUMMARY_FILE, VIOLATIONS_FILE
+from airsage.errors import ConfigurationError
+from airsage.jobs import contract
+from airsage.monitoring.base import (
+    CONSTRAINTS_FILE,
+    STATISTICS_FILE,
+    SUMMARY_FILE,
+    VIOLATIONS_FILE,
+    VOCABULARY_FILE,
+)
 from airsage.monitoring.capture import parse_captures, parse_ground_truth
 from airsage.monitoring.checks import evaluate_interval
 from airsage.monitoring.model_quality import MODEL_QUALITY_DIR, violations_document
 
-OPTIONS = {
-    "dataset_source": "processing/input/endpoint",
-    "baseline_statistics": "processing/baseline/stats/statistics.json",
-    "baseline_constraints": "processing/baseline/constraints/constraints.json",
-    "baseline_model_quality_constraints": "processing/baseline/model_quality/constraints.json",
-    "baseline_vocabulary": "processing/baseline/vocabulary/vocabulary.json",
-    "ground_truth_source": "processing/groundtruth",
-    "output_path": "processing/resultdata",
-}
+CAPTURE_CHANNEL = "endpoint"
+BASELINE_CHANNEL = "baseline"
+GROUND_TRUTH_CHANNEL = "groundtruth"
+OUTPUT = "report"
 
 
 class JobError(Exception):
-    """The job cannot run on these inputs (the message says which and why)."""
-
-
-def resolve_paths(argv: list[str] | None, environ: dict[str, str]) -> dict[str, Path]:
-    root = Path(environ.get("AIRSAGE_OPT_ML_ROOT") or "/opt/ml")
-    parser = argparse.ArgumentParser(description="airsage monitor job")
-    for name in OPTIONS:
-        parser.add_argument("--" + name.replace("_", "-"), dest=name)
-    args = parser.parse_args(argv)
-    paths = {}
-    for name, default in OPTIONS.items():
-        value = getattr(args, name) or environ.get(name)
-        paths[name] = Path(value) if value else root / default
-    paths["failure"] = root / "output" / "message"
-    return paths
+    """The job cannot run on these inputs (the message says which and why); exit code 1:
+    a baseline is written by an earlier step, and rerunning that step can repair it."""
 
 
 def _lines(directory: Path) -> Iterator[tuple[str, bytes]]:
@@ -100,27 +81,28 @@ def _read_json(path: Path, what: str, *, required: bool = True) -> dict | None:
         raise JobError(f"monitor job: the {what} {path} is not valid JSON: {exc}") from exc
 
 
-def run(paths: dict[str, Path], environ: dict[str, str]) -> dict:
-    statistics = _read_json(paths["baseline_statistics"], "baseline statistics")
-    constraints = _read_json(paths["baseline_constraints"], "baseline constraints")
-    quality_constraints = _read_json(paths["baseline_model_quality_constraints"],
+def run() -> dict:
+    config = contract.read_config()
+    baseline = contract.processing_input(BASELINE_CHANNEL)
+    statistics = _read_json(baseline / STATISTICS_FILE, "baseline statistics")
+    constraints = _read_json(baseline / CONSTRAINTS_FILE, "baseline constraints")
+    quality_constraints = _read_json(baseline / MODEL_QUALITY_DIR / CONSTRAINTS_FILE,
                                      "baseline model-quality constraints", required=False)
-    vocabulary = _read_json(paths["baseline_vocabulary"], "baseline vocabulary", required=False)
-    try:
-        overrides = json.loads(environ.get("airsage_monitoring_config") or "{}")
-    except json.JSONDecodeError as exc:
-        raise JobError(f"monitor job: airsage_monitoring_config is not JSON: {exc}") from exc
-    source = paths["dataset_source"]
+    vocabulary = _read_json(baseline / VOCABULARY_FILE, "baseline vocabulary", required=False)
+    overrides = config.get("monitoring_config") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigurationError("monitor job: config.monitoring_config must be a JSON object")
+    source = contract.processing_input(CAPTURE_CHANNEL)
     captures = parse_captures(_lines(source) if source.is_dir() else iter(()))
-    truth_dir = paths["ground_truth_source"]
+    truth_dir = contract.processing_input(GROUND_TRUTH_CHANNEL)
     ground_truth = parse_ground_truth(_lines(truth_dir)) if truth_dir.is_dir() else None
     report = evaluate_interval(
         captures, statistics=statistics, constraints=constraints, vocabulary=vocabulary,
         ground_truth=ground_truth, overrides=overrides,
         model_quality_constraints=quality_constraints,
-        evaluation_time=environ.get("end_time") or None,
+        evaluation_time=config.get("end_time") or None,
     )
-    output = paths["output_path"]
+    output = contract.processing_output(OUTPUT)
     documents = {
         STATISTICS_FILE: report.statistics,
         VIOLATIONS_FILE: {"violations": [v.to_dict() for v in report.violations]},
@@ -140,19 +122,5 @@ def run(paths: dict[str, Path], environ: dict[str, str]) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    environ = dict(os.environ)
-    paths = resolve_paths(argv, environ)
-    try:
-        run(paths, environ)
-    except Exception as exc:  # the reason must reach the failure file, whatever it is
-        message = str(exc) if isinstance(exc, JobError) else f"monitor job crashed: {exc!r}"
-        paths["failure"].parent.mkdir(parents=True, exist_ok=True)
-        paths["failure"].write_text(message)
-        traceback.print_exc()
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(contract.run_job(run, kind="processing"))

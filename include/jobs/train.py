@@ -12,9 +12,10 @@ It reads:
 
 It prints metrics as ``validation:accuracy=0.8123`` lines for the metric-definition regexes
 (one ``epoch=N ...`` line per epoch for the bert family, so a tuner can stop poor trials
-early), writes ``SM_OUTPUT_DATA_DIR/metrics.json``, and on any error writes the message and
-traceback to ``<root>/output/failure`` and exits with status 1. The ``/opt/ml`` root can be
-remapped with ``AIRSAGE_OPT_ML``; ``SM_OUTPUT_DIR`` overrides the output directory alone.
+early), writes ``SM_OUTPUT_DATA_DIR/metrics.json``, and on an error writes the message and
+traceback to ``<root>/output/failure`` and exits with status 2 when its input cannot be used
+(a channel without the label column, no rows) or 1 for anything else: airsage's job contract
+(:mod:`airsage.jobs.contract`), whose ``AIRSAGE_JOB_ROOT`` remaps the ``/opt/ml`` root.
 It imports only airsage's pure modules (the package is shipped beside the script).
 """
 
@@ -24,15 +25,16 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
+
+from airsage.jobs import contract
 
 CHANNELS = ("train", "validation", "test")
 
 
 def opt_ml_root() -> Path:
-    return Path(os.environ.get("AIRSAGE_OPT_ML", "/opt/ml"))
+    return contract.job_root()
 
 
 def output_dir() -> Path:
@@ -147,22 +149,5 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def write_failure(exc: BaseException) -> None:
-    """SageMaker shows the failure file as the job's FailureReason."""
-    directory = output_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "failure").write_text(
-            f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
-        )
-    except OSError as write_error:
-        print(f"could not write the failure file in {directory}: {write_error}", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except Exception as error:
-        traceback.print_exc()
-        write_failure(error)
-        sys.exit(1)
+    sys.exit(contract.run_job(lambda: main(sys.argv[1:]), kind="training"))

@@ -44,6 +44,7 @@ def test_a_bias_warn_sends_a_warning_alert_and_the_batch_goes_on(monkeypatch) ->
     sent = []
     monkeypatch.setattr(tasks, "task_settings", lambda: object())
     monkeypatch.setattr(tasks, "lake_for", lambda settings: object())
+    monkeypatch.setattr(tasks, "_job_runner", lambda settings: object())
     monkeypatch.setattr(gate, "run_bias_gate", lambda *args, **kwargs: report)
     monkeypatch.setattr(notifiers, "send_alert", lambda alert, settings=None: sent.append(alert))
 
@@ -102,3 +103,21 @@ def test_the_drift_monitor_trigger_form_validates_the_hour() -> None:
     assert drift_monitor_params()["at"].resolve(None) is None
     with pytest.raises(ParamValidationError):
         drift_monitor_params()["at"].resolve("05/03/2026 2pm")
+
+
+def test_job_steps_get_the_local_runner_and_no_runner_elsewhere(settings) -> None:
+    """The local tasks hand every job step the one runner; another target's SageMaker jobs
+    are not built yet, so a step that would run one is refused (nothing runs on the worker)."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from airsage.errors import ConfigurationError
+    from airsage.jobs.local import LocalJobRunner
+
+    assert isinstance(tasks._job_runner(settings), LocalJobRunner)
+    missing = tasks._job_runner(SimpleNamespace(target="aws"))
+    with pytest.raises(ConfigurationError, match="no 'aws' runner yet"):
+        missing.run(object(), object())
+    with pytest.raises(ConfigurationError, match="run them on the local target"):
+        missing.attempt(object(), object())

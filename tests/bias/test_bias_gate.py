@@ -65,8 +65,8 @@ def test_analysis_config_uses_clarifys_keys(settings):
     assert config["methods"] == {"pre_training_bias": {"methods": "all"}}
 
 
-def test_a_fair_batch_passes_and_its_report_is_in_the_lake(settings, lake):
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775)))
+def test_a_fair_batch_passes_and_its_report_is_in_the_lake(settings, lake, job_runner):
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775)), runner=job_runner)
     assert report.status == "pass", report.verdict.to_dict()
     assert abs(report.metrics["DPL"]) < 0.05
     key = LakeLayout("reviews").report("bias", DAY, PRE_TRAINING_ANALYSIS)
@@ -79,10 +79,10 @@ def test_a_fair_batch_passes_and_its_report_is_in_the_lake(settings, lake):
     assert verdict["status"] == "pass" and verdict["data_key"] == DATA_KEY
 
 
-def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
+def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake, job_runner):
     # Intimate 30 % positive, others 77 %: DPL = 0.77 - 0.30 = 0.47 (> fail 0.2)
     with pytest.raises(GateFailedError) as caught:
-        run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.30)))
+        run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.30)), runner=job_runner)
     error = caught.value
     assert error.gate == "bias" and "reviews" in error.resource and DAY in error.resource
     dpl = {f.check: f for f in error.failures}["DPL (facet department_name=Intimate)"]
@@ -94,39 +94,39 @@ def test_a_biased_batch_fails_on_dpl_with_measured_and_expected(settings, lake):
     assert "DPL (facet department_name=Intimate): measured" in str(error)
 
 
-def test_a_mildly_skewed_batch_passes_with_a_warning(settings, lake):
+def test_a_mildly_skewed_batch_passes_with_a_warning(settings, lake, job_runner):
     # DPL = 0.77 - 0.62 = 0.15: above warn 0.12, below fail 0.2
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)), runner=job_runner)
     assert report.status == "warn"
     assert "DPL" in {c.metric for c in report.warnings}
 
 
-def test_a_missing_batch_and_a_missing_facet_value_are_bad_input(settings, lake):
+def test_a_missing_batch_and_a_missing_facet_value_are_bad_input(settings, lake, job_runner):
     with pytest.raises(InputDataError, match="no batch"):
-        run_bias_gate(settings, lake, "reviews", DAY, DATA_KEY)
+        run_bias_gate(settings, lake, "reviews", DAY, DATA_KEY, runner=job_runner)
     no_intimate = batch(0.775)
     no_intimate = no_intimate[no_intimate["department_name"] != "Intimate"]
     configured = settings.with_overrides({"bias": {"gate_groups": "configured"}})
     with pytest.raises(InputDataError, match="Intimate"):
-        run_bias_gate(configured, lake, "reviews", DAY, put(lake, no_intimate))
+        run_bias_gate(configured, lake, "reviews", DAY, put(lake, no_intimate), runner=job_runner)
 
 
-def test_thresholds_come_from_the_settings(settings, lake):
+def test_thresholds_come_from_the_settings(settings, lake, job_runner):
     strict = settings.with_overrides({"bias": {"thresholds": {"DPL": {"warn": 0.005, "fail": 0.01}}}})
     with pytest.raises(GateFailedError) as caught:
-        run_bias_gate(strict, lake, "reviews", DAY, put(lake, batch(0.70)))
+        run_bias_gate(strict, lake, "reviews", DAY, put(lake, batch(0.70)), runner=job_runner)
     # both departments are judged (each against the other): one DPL failure per group
     assert sorted(f.check for f in caught.value.failures) == [
         "DPL (facet department_name=Intimate)", "DPL (facet department_name=Tops)"]
     assert {f.expected for f in caught.value.failures} == {"|DPL| <= 0.01"}
 
 
-def test_the_real_sample_passes(settings, lake, real_sample):
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, real_sample))
+def test_the_real_sample_passes(settings, lake, real_sample, job_runner):
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, real_sample), runner=job_runner)
     assert report.status == "pass", report.verdict.to_dict()
 
 
-def test_generated_batches_fair_pass_and_biased_fail(settings, lake):
+def test_generated_batches_fair_pass_and_biased_fail(settings, lake, job_runner):
     generator = pytest.importorskip("airsage.data.generator")
 
     def generated(**knobs) -> pd.DataFrame:
@@ -135,11 +135,11 @@ def test_generated_batches_fair_pass_and_biased_fail(settings, lake):
         frame["sentiment"] = sentiment_of(frame["rating"])
         return frame
 
-    fair = run_bias_gate(settings, lake, "reviews", DAY, put(lake, generated()))
+    fair = run_bias_gate(settings, lake, "reviews", DAY, put(lake, generated()), runner=job_runner)
     assert fair.status in ("pass", "warn") and not fair.verdict.failures
     with pytest.raises(GateFailedError) as caught:
         run_bias_gate(settings, lake, "reviews", DAY,
-                      put(lake, generated(biased_category="Intimate", bias_strength=0.6)))
+                      put(lake, generated(biased_category="Intimate", bias_strength=0.6)), runner=job_runner)
     failed = {f.check.split(" ")[0] for f in caught.value.failures}
     assert {"DPL", "KL", "JS", "TVD"} <= failed
 
@@ -173,18 +173,18 @@ def _generated(rows: int = 4000, **knobs) -> pd.DataFrame:
 
 @pytest.mark.parametrize("department", ["Bottoms", "Dresses", "Intimate", "Jackets", "Tops"])
 def test_a_batch_biased_against_any_one_department_fails_under_the_default_config(
-    settings, lake, department
+    settings, lake, department, job_runner
 ):
     """Not only the department named in facet_values: every one is judged in turn."""
     with pytest.raises(GateFailedError) as caught:
         run_bias_gate(settings, lake, "reviews", DAY,
-                      put(lake, _generated(biased_category=department, bias_strength=0.5)))
+                      put(lake, _generated(biased_category=department, bias_strength=0.5)), runner=job_runner)
     checks = {f.check for f in caught.value.failures}
     assert f"DPL (facet department_name={department})" in checks, checks
 
 
-def test_a_fair_generated_day_passes_every_group(settings, lake):
-    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, _generated()))
+def test_a_fair_generated_day_passes_every_group(settings, lake, job_runner):
+    report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, _generated()), runner=job_runner)
     assert report.status == "pass", report.verdict.to_dict()
     judged = {g["value"] for g in report.groups if g["status"] != "skipped"}
     assert judged == {"Bottoms", "Dresses", "Intimate", "Jackets", "Tops"}
@@ -192,12 +192,12 @@ def test_a_fair_generated_day_passes_every_group(settings, lake):
     assert trend["status"] == "skipped" and trend["rows"] < 100
 
 
-def test_a_small_group_is_too_few_rows_to_judge_not_an_infinite_divergence(settings, lake):
+def test_a_small_group_is_too_few_rows_to_judge_not_an_infinite_divergence(settings, lake, job_runner):
     frame = batch(0.775)
     tiny = frame.head(12).assign(department_name="Trend", rating=1, review_id=range(5000, 5012))
     tiny["sentiment"] = sentiment_of(tiny["rating"])
     report = run_bias_gate(settings, lake, "reviews", DAY,
-                           put(lake, pd.concat([frame, tiny], ignore_index=True)))
+                           put(lake, pd.concat([frame, tiny], ignore_index=True)), runner=job_runner)
     assert report.status == "pass", report.verdict.to_dict()
     (trend,) = [g for g in report.groups if g["value"] == "Trend"]
     assert trend == {"facet": "department_name", "value": "Trend", "rows": 12,
@@ -211,22 +211,22 @@ def test_a_small_group_is_too_few_rows_to_judge_not_an_infinite_divergence(setti
     assert entry["metrics"] == [] and entry["rows"] == 12 and "too few rows" in entry["skipped"]
 
 
-def test_no_group_large_enough_fails_closed(settings, lake):
+def test_no_group_large_enough_fails_closed(settings, lake, job_runner):
     with pytest.raises(GateFailedError) as caught:
-        run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775, rows=90)))
+        run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775, rows=90)), runner=job_runner)
     (failure,) = caught.value.failures
     assert failure.expected == "a group with enough rows to judge"
     assert "no facet group has enough rows" in failure.message
     assert "Intimate: too few rows to judge: 9 row(s)" in failure.message
 
 
-def test_a_warning_is_logged_returned_and_made_an_alert(settings, lake, caplog):
+def test_a_warning_is_logged_returned_and_made_an_alert(settings, lake, caplog, job_runner):
     import logging
 
     from airsage.bias.gate import warning_alert
 
     with caplog.at_level(logging.INFO, logger="airsage.bias.gate"):
-        report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)))
+        report = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.62)), runner=job_runner)
     assert report.status == "warn"
     assert {c.group for c in report.warnings if c.metric == "DPL"} == {
         "department_name=Intimate", "department_name=Tops"}
@@ -236,5 +236,5 @@ def test_a_warning_is_logged_returned_and_made_an_alert(settings, lake, caplog):
     alert = warning_alert(report)
     assert alert is not None and alert.severity == "warning"
     assert "DPL (facet department_name=Intimate)" in alert.message
-    fair = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775)))
+    fair = run_bias_gate(settings, lake, "reviews", DAY, put(lake, batch(0.775)), runner=job_runner)
     assert warning_alert(fair) is None

@@ -101,7 +101,7 @@ def test_step_modules_import_no_heavy_libraries() -> None:
         "if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    from airsage.evaluation.local import PLUGINS_DIR
+    from airsage.jobs.local import PLUGINS_DIR
 
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                check=True, env={"PYTHONPATH": str(PLUGINS_DIR)})

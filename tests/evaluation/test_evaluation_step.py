@@ -17,8 +17,9 @@ from airsage.evaluation.step import evaluate_model
 from airsage.lake.layout import LakeLayout
 
 
-def test_evaluation_outputs_shape_and_values(settings, lake, staged, good_model, test_frame):
-    report = evaluate_model(settings, lake, DATASET, DAY, staged)
+def test_evaluation_outputs_shape_and_values(settings, lake, staged, good_model, test_frame,
+                                             job_runner):
+    report = evaluate_model(settings, lake, DATASET, DAY, staged, runner=job_runner)
     model = good_model[0]
     predicted = model.predict(test_frame["review_text"].tolist())
     truth = test_frame["sentiment"].to_numpy()
@@ -53,13 +54,14 @@ def test_evaluation_outputs_shape_and_values(settings, lake, staged, good_model,
     assert again == report
 
 
-def test_missing_test_split_is_an_input_error(settings, lake, good_model):
+def test_missing_test_split_is_an_input_error(settings, lake, good_model, job_runner):
     key = upload_model(lake, good_model[1], "train-good")
     with pytest.raises(InputDataError, match="no test split"):
-        evaluate_model(settings, lake, DATASET, DAY, key)
+        evaluate_model(settings, lake, DATASET, DAY, key, runner=job_runner)
 
 
-def test_crashing_job_raises_step_failed_with_its_last_lines(settings, lake, staged, tmp_path):
+def test_crashing_job_raises_step_failed_with_its_last_lines(settings, lake, staged, tmp_path,
+                                                            job_runner):
     broken = tmp_path / "broken.tar.gz"
     with tarfile.open(broken, "w:gz") as archive:
         for name, data in (("airsage_model.json",
@@ -70,18 +72,19 @@ def test_crashing_job_raises_step_failed_with_its_last_lines(settings, lake, sta
             archive.addfile(info, io.BytesIO(data))
     key = upload_model(lake, Path(broken), "train-broken")
     with pytest.raises(StepFailed, match="exited with code") as caught:
-        evaluate_model(settings, lake, DATASET, DAY, key)
+        evaluate_model(settings, lake, DATASET, DAY, key, runner=job_runner)
     assert "evaluate failed" in str(caught.value) or "Error" in str(caught.value)
 
 
 def test_split_without_the_sensitive_group_records_unmeasurable_bias(
-    settings, lake, good_model, test_frame
+    settings, lake, good_model, test_frame, job_runner
 ):
     from evaldata import write_split
 
     write_split(lake, test_frame.assign(division_name="General"), "test")
     key = upload_model(lake, good_model[1], "train-good")
-    report = evaluate_model(settings, lake, DATASET, DAY, key, report_name="champion")
+    report = evaluate_model(settings, lake, DATASET, DAY, key, report_name="champion",
+                            runner=job_runner)
     assert report.report_key.endswith("champion/evaluation.json")
     metrics = report.posttraining_bias["post_training_bias_metrics"]["facets"]["division_name"]
     dppl = next(m for m in metrics[0]["metrics"] if m["name"] == "DPPL")

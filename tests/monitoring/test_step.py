@@ -35,14 +35,14 @@ def _write_features(lake, split, frame):
 
 
 @pytest.fixture
-def baselined(settings, lake, model_tar):
+def baselined(settings, lake, model_tar, job_runner):
     """A lake with train/validation features, a model artifact and its baseline."""
     _write_features(lake, "train", make_reviews(1500, seed=21))
     _write_features(lake, "validation", make_reviews(300, seed=22))
     artifact = LakeLayout("reviews").model_artifact("train-job-1")
     lake.upload(model_tar, artifact)
     result = create_baseline(settings, lake, "reviews", DAY, model_name="reviews-sentiment",
-                             model_version="3", model_artifact_key=artifact)
+                             model_version="3", model_artifact_key=artifact, runner=job_runner)
     return result
 
 
@@ -67,7 +67,7 @@ def test_create_baseline_writes_the_three_documents(baselined, lake):
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
 
-def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar):
+def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar, job_runner):
     """Default: the curated day minus the training split, in the curated day's mix.
 
     (The issue changed this: the whole curated day holds the training rows, on which the
@@ -85,7 +85,7 @@ def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar)
     lake.upload(model_tar, artifact)
     kwargs = dict(model_name="m", model_version="1", model_artifact_key=artifact)
 
-    auto = create_baseline(settings, lake, "reviews", DAY, **kwargs)
+    auto = create_baseline(settings, lake, "reviews", DAY, **kwargs, runner=job_runner)
     assert auto.source == "unseen" and auto.quality_reference == "unseen"
     assert auto.source_key == layout.curated(DAY) + "reviews.parquet"
     assert auto.excluded_key == layout.features(DAY, "train") + "part-0.parquet"
@@ -103,17 +103,17 @@ def test_baseline_comes_from_rows_the_model_never_saw(settings, lake, model_tar)
     assert text["completeness"] == pytest.approx(760 / 800, abs=0.02)
 
     curated = settings.with_overrides({"monitoring": {"baseline_source": "curated"}})
-    whole = create_baseline(curated, lake, "reviews", DAY, **kwargs)
+    whole = create_baseline(curated, lake, "reviews", DAY, **kwargs, runner=job_runner)
     assert whole.item_count == 800 and whole.quality_reference == "curated"
     assert whole.excluded_key is None
 
     forced = settings.with_overrides({"monitoring": {"baseline_source": "features"}})
-    features = create_baseline(forced, lake, "reviews", DAY, **kwargs)
+    features = create_baseline(forced, lake, "reviews", DAY, **kwargs, runner=job_runner)
     assert features.source_key == layout.features(DAY, "train") + "part-0.parquet"
     assert features.item_count == len(balanced)
 
 
-def test_unseen_baseline_adds_earlier_accepted_days_only(settings, lake, model_tar):
+def test_unseen_baseline_adds_earlier_accepted_days_only(settings, lake, model_tar, job_runner):
     from airsage.lake.quarantine import quarantine
 
     layout = LakeLayout("reviews")
@@ -133,9 +133,9 @@ def test_unseen_baseline_adds_earlier_accepted_days_only(settings, lake, model_t
     lake.upload(model_tar, artifact)
     alone = create_baseline(settings.with_overrides({"monitoring": {"baseline_history_days": 0}}),
                             lake, "reviews", DAY, model_name="m", model_version="2",
-                            model_artifact_key=artifact)
+                            model_artifact_key=artifact, runner=job_runner)
     result = create_baseline(settings, lake, "reviews", DAY, model_name="m", model_version="2",
-                             model_artifact_key=artifact)
+                             model_artifact_key=artifact, runner=job_runner)
     assert result.item_count == alone.item_count + 300
     rows = json.loads(lake.read_bytes(result.constraints_key))["airsage"]["baseline_rows"]
     assert rows["earlier_days"] == [{"key": layout.curated("2024-04-30") + "reviews.parquet",
@@ -154,14 +154,16 @@ def test_unseen_rows_refuses_a_day_the_model_saw_entirely():
                     text_column="review_text")
 
 
-def test_create_baseline_explains_missing_inputs(settings, lake, model_tar):
+def test_create_baseline_explains_missing_inputs(settings, lake, model_tar, job_runner):
     with pytest.raises(InputDataError, match="run the prepare step"):
         create_baseline(settings, lake, "reviews", DAY, model_name="m", model_version="1",
-                        model_artifact_key="models/reviews/x/output/model.tar.gz")
+                        model_artifact_key="models/reviews/x/output/model.tar.gz", runner=job_runner)
     _write_features(lake, "train", make_reviews(50, seed=1).drop(columns=["age"]))
+    lake.upload(model_tar, "models/reviews/x/output/model.tar.gz")
     with pytest.raises(InputDataError, match=r"lacks the feature column\(s\) \['age'\]"):
         create_baseline(settings, lake, "reviews", DAY, model_name="m", model_version="1",
-                        model_artifact_key="models/reviews/x/output/model.tar.gz")
+                        model_artifact_key="models/reviews/x/output/model.tar.gz",
+                        runner=job_runner)
 
 
 def _traffic(lake, model, *, drift, seed):
@@ -174,10 +176,11 @@ def _traffic(lake, model, *, drift, seed):
             write_capture_file(lake, ENDPOINT, variant, when, lines)
 
 
-def test_run_monitor_on_clean_traffic(baselined, settings, lake, model):
+def test_run_monitor_on_clean_traffic(baselined, settings, lake, model, job_runner):
     _traffic(lake, model, drift=0.0, seed=300)
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     assert result.samples == 280  # 2 hours x 2 variants x 70
     assert result.summary["variants"] == {"AllTraffic": 2, "Canary": 2}
     assert result.summary["status"] == "ok"
@@ -190,7 +193,8 @@ def test_run_monitor_on_clean_traffic(baselined, settings, lake, model):
     assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
 
 
-def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings, lake, model):
+def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings, lake, model,
+                                                            job_runner):
     _traffic(lake, model, drift=1.0, seed=400)
     truth_lines = []
     for hour in (10, 11):
@@ -200,7 +204,8 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
                 truth_lines.append(ground_truth_line(f"{variant}-{hour}-{start}", [5, 5]))
     write_ground_truth(lake, ENDPOINT, dt_.datetime(2024, 5, 1, 11, tzinfo=dt_.UTC), truth_lines)
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     checks = {(v.feature_name, v.constraint_check_type) for v in result.violations}
     assert ("age", "baseline_drift_check") in checks
     assert ("review_text_oov_rate", "text_drift_check") in checks
@@ -226,7 +231,7 @@ def test_run_monitor_on_drifted_traffic_asks_for_retraining(baselined, settings,
 
 
 def test_a_model_quality_constraints_file_beside_the_baseline_is_applied(
-        baselined, settings, lake, model):
+        baselined, settings, lake, model, job_runner):
     _traffic(lake, model, drift=0.0, seed=500)
     truth = []
     for hour in (10, 11):
@@ -242,16 +247,17 @@ def test_a_model_quality_constraints_file_beside_the_baseline_is_applied(
             "weighted_f1": {"threshold": 1.5, "comparison_operator": "LessThanThreshold"}},
     }).encode())
     result = run_monitor(settings, lake, endpoint=ENDPOINT, model_name="reviews-sentiment",
-                         model_version="3", interval_start=START, interval_end=END)
+                         model_version="3", interval_start=START, interval_end=END,
+                         runner=job_runner)
     assert {(v.feature_name, v.constraint_check_type) for v in result.violations} == {
         ("weighted_f1", "model_quality_check")}
     assert result.should_retrain is True
 
 
-def test_run_monitor_without_baseline_says_what_to_do(settings, lake):
+def test_run_monitor_without_baseline_says_what_to_do(settings, lake, job_runner):
     with pytest.raises(InputDataError, match="create the model version's baseline"):
         run_monitor(settings, lake, endpoint=ENDPOINT, model_name="nope", model_version="1",
-                    interval_start=START, interval_end=END)
+                    interval_start=START, interval_end=END, runner=job_runner)
 
 
 def test_model_monitor_source_reads_the_schedule_report(tmp_path, lake):
@@ -317,10 +323,10 @@ def test_interval_hours():
         interval_hours(END, START)
 
 
-def test_a_broken_baseline_fails_the_job_with_its_reason(settings, lake):
+def test_a_broken_baseline_fails_the_job_with_its_reason(settings, lake, job_runner):
     prefix = LakeLayout.baseline("broken", "1")
     lake.write_bytes(prefix + "statistics.json", b'{"version": 0, "features": []}')
     lake.write_bytes(prefix + "constraints.json", b"{not json")
     with pytest.raises(StepFailed, match=r"baseline constraints .* is not valid JSON"):
         run_monitor(settings, lake, endpoint=ENDPOINT, model_name="broken", model_version="1",
-                    interval_start=START, interval_end=END)
+                    interval_start=START, interval_end=END, runner=job_runner)

@@ -15,7 +15,7 @@ from pathlib import Path
 hps = json.loads(os.environ["SM_HPS"])
 mode = hps.get("probe_mode", "record")
 model_dir = Path(os.environ["SM_MODEL_DIR"])
-root = Path(os.environ["AIRSAGE_OPT_ML"])
+root = Path(os.environ["AIRSAGE_JOB_ROOT"])
 
 if mode == "record":
     (model_dir / "contract.json").write_text(json.dumps({

@@ -98,7 +98,7 @@ def test_crashing_script_raises_step_failed_with_last_lines_and_failure_file(set
         LocalTrainingRunner(settings).train(lake, "reviews", spec)
 
     message = str(caught.value)
-    assert "crash-probe" in message and "status 3" in message
+    assert "crash-probe" in message and "code 3" in message
     assert "the probe failed on purpose" in message  # the failure file
     assert "about to fail: last words" in message  # the log's last lines
     assert not lake.exists(LakeLayout("reviews").model_artifact("crash-probe"))
@@ -135,9 +135,13 @@ def test_empty_channel_is_an_input_error_naming_the_prefix(settings, lake, featu
         LocalTrainingRunner(settings).train(lake, "reviews", spec)
 
 
-def test_train_model_step_names_jobs_deterministically_and_reruns_in_place(settings, lake, features):
-    first = train_model(settings, lake, "reviews", DAY, hyperparameters={"C": 0.5})
-    again = train_model(settings, lake, "reviews", DAY, hyperparameters={"C": 0.5})
+def test_train_model_step_names_jobs_deterministically_and_reruns_in_place(
+    settings, lake, features, job_runner
+):
+    first = train_model(settings, lake, "reviews", DAY, hyperparameters={"C": 0.5},
+                        runner=job_runner)
+    again = train_model(settings, lake, "reviews", DAY, hyperparameters={"C": 0.5},
+                        runner=job_runner)
     other = build_spec(settings, lake, "reviews", DAY, hyperparameters={"C": 2.0})
 
     assert first.job_name == again.job_name != other.job_name

@@ -30,7 +30,7 @@ def test_hyperparameters_json_then_sm_hps_then_cli(tmp_path: Path, monkeypatch):
     (config / "hyperparameters.json").write_text(
         json.dumps({"C": "1.0", "ngram_max": "2", "model_family": "\"tfidf_linear\"", "a": "x"})
     )
-    monkeypatch.setenv("AIRSAGE_OPT_ML", str(tmp_path))
+    monkeypatch.setenv("AIRSAGE_JOB_ROOT", str(tmp_path))
     monkeypatch.delenv("SM_INPUT_CONFIG_DIR", raising=False)
     monkeypatch.setenv("SM_HPS", json.dumps({"C": 2.0, "b": [1, 2]}))
 

@@ -25,6 +25,34 @@ def _impl(capability: str, settings: Any) -> Any:
     return implementation(capability, settings)
 
 
+class _NoJobRunner:
+    """The job runner of a target that has none yet: refuses when a step asks it to run (a
+    step that needs no job, such as reading a Model Monitor report, still works)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        from airsage.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"the job steps (bias, train, evaluate, baseline, monitor) have no {self.target!r} "
+            "runner yet (SageMaker processing and training jobs); run them on the local target")
+
+    run = attempt = _refuse
+
+
+def _job_runner(settings: Any) -> Any:
+    """The run phase of the job steps (bias, train, evaluate, baseline, monitor) locally:
+    the one runner for every script of include/jobs/, handed to each step. Their SageMaker
+    jobs on the aws target are not built yet: refused rather than run on the worker."""
+    from airsage.jobs.local import LocalJobRunner
+
+    if settings.target != "local":
+        return _NoJobRunner(settings.target)
+    return LocalJobRunner(settings)
+
+
 def _continue(upstream: dict[str, Any]) -> tuple[Any, Any, str]:
     """Settings, lake and partition day for a task that continues an upstream task's result
     (the day travels in every result, so a whole run works on one partition)."""
@@ -111,7 +139,8 @@ def bias_gate(curated: dict[str, Any], **context: Any) -> dict[str, Any]:
 
     settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
-        report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"])
+        report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"],
+                               runner=_job_runner(settings))
     _send_bias_warning(report, settings, context)
     return narrated(names.BIAS_GATE, {**report.to_dict(), "day": day})
 
@@ -165,7 +194,8 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
         else:
             from airsage.training.step import train_model
 
-            job = train_model(settings, lake, names.DATASET, day, hyperparameters=hyperparameters).to_dict()
+            job = train_model(settings, lake, names.DATASET, day, hyperparameters=hyperparameters,
+                              runner=_job_runner(settings)).to_dict()
     from airsage.registry.step import track_training
 
     job["tracking_runs"] = track_training(settings, names.DATASET, day, training=job,
@@ -180,7 +210,8 @@ def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
 
     settings, lake, day = _continue(trained)
     with step_errors(names.EVALUATE, lake=lake, day=day, quarantine_batch=False):
-        report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"])
+        report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"],
+                                runner=_job_runner(settings))
     return narrated(names.EVALUATE, {**report.to_dict(), "day": day})
 
 
@@ -287,7 +318,7 @@ def baseline(**context: Any) -> dict[str, Any]:
         result = create_baseline(
             settings, lake, names.DATASET, registered["day"],
             model_name=version["name"], model_version=version["version"],
-            model_artifact_key=registered["model_artifact_key"],
+            model_artifact_key=registered["model_artifact_key"], runner=_job_runner(settings),
         )
     return narrated(names.BASELINE, {**result.to_dict(), "model_version": version})
 
@@ -407,7 +438,7 @@ def monitor(**context: Any) -> dict[str, Any]:
         result = run_monitor(
             settings, lake, endpoint=endpoint,
             model_name=serving["model_name"], model_version=str(serving["model_version"]),
-            interval_start=start, interval_end=end,
+            interval_start=start, interval_end=end, runner=_job_runner(settings),
         )
     return narrated(names.MONITOR, {
         **result.to_dict(), "endpoint": endpoint, "model_name": serving["model_name"],

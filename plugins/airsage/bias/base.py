@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from airsage.config import Settings
 from airsage.errors import ConfigurationError
@@ -393,12 +392,3 @@ class BiasReport:
             "verdict_uri": self.verdict_uri,
             "groups": [dict(g) for g in self.groups],
         }
-
-
-class BiasJob(Protocol):
-    """Runs the bias job (Clarify's processing contract) over one dataset file."""
-
-    def __init__(self, settings: Settings) -> None: ...
-
-    def run(self, dataset_path: Path, analysis_config: Mapping[str, Any], output_dir: Path) -> dict:
-        """Run the job; return the parsed ``analysis.json`` (also left in ``output_dir``)."""

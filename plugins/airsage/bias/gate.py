@@ -1,9 +1,16 @@
 """The bias gate step (pre-training) and the post-training helper the evaluation step uses.
 
-``run_bias_gate`` turns the ``bias:`` settings into Clarify's analysis config, runs the bias
-job of the configured target over the batch, stores ``analysis.json`` and the verdict under
-``reports/bias/<dataset>/dt=<day>/pre_training/``, and refuses the batch when any metric
-crosses its ``fail`` limit (or cannot be measured while it has one: fail closed).
+The step has the seam's three phases (DESIGN.md, "The step seam"):
+
+- :func:`bias_request` (pure) turns the ``bias:`` settings into Clarify's analysis config
+  and a processing-job request for ``include/jobs/bias.py``: the batch's lake key in, the
+  report prefix ``reports/bias/<dataset>/dt=<day>/pre_training/`` out;
+- the runner the Airflow layer hands in runs it (locally :class:`LocalJobRunner`);
+- :func:`collect_bias` reads ``analysis.json`` back from the lake, writes the verdict beside
+  it, and refuses the batch when any metric crosses its ``fail`` limit (or cannot be
+  measured while it has one: fail closed).
+
+:func:`run_bias_gate` is the three in a row.
 
 With ``bias.gate_groups: all`` (the default) every value of each gate facet is judged in turn
 as the sensitive group, as Clarify does when no facet value is given: a batch biased against
@@ -19,14 +26,13 @@ from __future__ import annotations
 import datetime as dt_
 import json
 import logging
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from airsage import targets
 from airsage.bias.base import (
+    ANALYSIS_FILE,
     FAIL,
     GATE_NAME,
     PASS,
@@ -46,7 +52,8 @@ from airsage.bias.base import (
 )
 from airsage.bias.report import build_analysis, evaluate_thresholds, read_groups
 from airsage.config import Settings
-from airsage.errors import GateFailedError, GateFailure, InputDataError
+from airsage.errors import GateFailedError, GateFailure, InputDataError, StepFailed
+from airsage.jobs.request import JobRequest, JobRunner, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 
@@ -57,6 +64,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+JOB_SCRIPT = "bias.py"
+DATA_CHANNEL = "data"  # the job's input channel (include/jobs/bias.py reads it)
+ANALYSIS_OUTPUT = "analysis"  # the job's output, processing/output/analysis/
+STEP = "bias-gate"
 DATASET_TYPES = {
     ".parquet": "application/x-parquet",
     ".csv": "text/csv",
@@ -242,48 +253,81 @@ def _refuse_if_failed(report: BiasReport, bias: BiasSettings) -> None:
         )
 
 
-def run_bias_gate(
-    settings: Settings, lake: Lake, dataset: str, day: dt_.date | str, data_key: str
-) -> BiasReport:
-    """Measure the batch at ``data_key`` for label bias; raise GateFailedError on a fail.
-
-    ``data_key`` is a lake key of a Parquet (or CSV / JSON Lines) file with the dataset's
-    columns plus the configured label (``sentiment``). Warnings do not stop the batch; they
-    are logged and in the returned report (``warning_alert`` makes the alert).
-    """
+def bias_request(settings: Settings, dataset: str, day: dt_.date | str,
+                 data_key: str) -> JobRequest:
+    """The bias job for the batch at ``data_key`` (pure): Clarify's analysis config as the
+    job's config, the pre-training report prefix as its output."""
     bias = BiasSettings.from_settings(settings)
     settings.dataset(dataset)
     day_text = partition_value(day)
-    layout = LakeLayout(dataset)
-    if not lake.exists(data_key):
-        raise InputDataError(
-            f"bias gate: no batch at lake key {data_key!r} for {dataset} dt={day_text}; "
-            "run the step that writes it first"
-        )
-    suffix = Path(data_key).suffix.lower()
+    suffix = PurePosixPath(data_key).suffix.lower()
     if suffix not in DATASET_TYPES:
         raise InputDataError(
             f"bias gate: cannot tell the format of {data_key!r}; expected one of "
             f"{sorted(DATASET_TYPES)}"
         )
-    job = targets.implementation("bias", settings)
-    with tempfile.TemporaryDirectory(prefix="airsage-bias-gate-") as tmp:
-        local = lake.download(data_key, Path(tmp) / "data" / Path(data_key).name)
-        analysis = job.run(local, analysis_config(bias, dataset_type=DATASET_TYPES[suffix]),
-                           Path(tmp) / "output")
+    analysis_key = LakeLayout(dataset).report(REPORT_KIND, day_text, PRE_TRAINING_ANALYSIS)
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(dataset, day_text, STEP),
+        script=JOB_SCRIPT,
+        inputs={DATA_CHANNEL: data_key},
+        outputs={ANALYSIS_OUTPUT: analysis_key.rsplit("/", 1)[0] + "/"},
+        config=analysis_config(bias, dataset_type=DATASET_TYPES[suffix]),
+        timeout_seconds=bias.job_timeout_seconds,
+    )
+
+
+def collect_bias(settings: Settings, lake: Lake, request: JobRequest, dataset: str,
+                 day: dt_.date | str) -> BiasReport:
+    """Read the job's ``analysis.json`` back, write the verdict beside it, judge.
+
+    Raises GateFailedError (rule, measured, expected) when a metric crosses its ``fail``
+    limit or no group could be judged; a warning is logged and returned in the report.
+    """
+    bias = BiasSettings.from_settings(settings)
+    day_text = partition_value(day)
+    layout = LakeLayout(dataset)
+    report_key = request.output(ANALYSIS_OUTPUT) + ANALYSIS_FILE
+    try:
+        analysis = json.loads(lake.read_bytes(report_key))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StepFailed(
+            f"bias gate: job {request.job_name} completed but left no readable {ANALYSIS_FILE} "
+            f"at {lake.uri(report_key)}: {exc}; rerun the task"
+        ) from exc
     verdict, groups, metrics, worst = judge_groups(analysis, bias)
-    report_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_ANALYSIS)
     verdict_key = layout.report(REPORT_KIND, day_text, PRE_TRAINING_VERDICT)
-    report_uri = _write_json(lake, report_key, analysis)
     shown = (worst.split("=", 1)[1],) if bias.gate_groups == "all" and worst else None
     report = _report(bias, dataset=dataset, day=day_text, stage="pre_training",
-                     metrics=metrics, verdict=verdict, report_uri=report_uri,
+                     metrics=metrics, verdict=verdict, report_uri=lake.uri(report_key),
                      verdict_uri=lake.uri(verdict_key), groups=groups,
                      facet_value_or_threshold=shown)
-    _write_json(lake, verdict_key, {**report.to_dict(), "data_key": data_key})
+    _write_json(lake, verdict_key, {**report.to_dict(), "data_key": request.inputs[DATA_CHANNEL]})
     _log_verdict(report)
     _refuse_if_failed(report, bias)
     return report
+
+
+def run_bias_gate(
+    settings: Settings, lake: Lake, dataset: str, day: dt_.date | str, data_key: str, *,
+    runner: JobRunner,
+) -> BiasReport:
+    """Measure the batch at ``data_key`` for label bias; raise GateFailedError on a fail.
+
+    ``data_key`` is a lake key of a Parquet (or CSV / JSON Lines) file with the dataset's
+    columns plus the configured label (``sentiment``); ``runner`` runs the bias job (the
+    Airflow layer hands in the target's). Warnings do not stop the batch; they are logged
+    and in the returned report (``warning_alert`` makes the alert).
+    """
+    request = bias_request(settings, dataset, day, data_key)
+    if not lake.exists(data_key):
+        raise InputDataError(
+            f"bias gate: no batch at lake key {data_key!r} for {dataset} "
+            f"dt={partition_value(day)}; run the step that writes it first"
+        )
+    runner.run(lake, request)
+    return collect_bias(settings, lake, request, dataset, day)
 
 
 def evaluate_posttraining(

@@ -6,19 +6,24 @@ hash of the review id, see :mod:`airsage.prepare.split`). The Airflow layer call
 ``report_name="champion"`` for the current champion, so both are measured by the same job on
 the same rows in the same run; each writes its per-row ``predictions.json`` for the paired
 test of the condition step.
+
+The seam's three phases (DESIGN.md, "The step seam"): :func:`evaluation_request` (pure: the
+model key, the test split, the held-out rows' sources in; the report prefix
+``reports/evaluation/<dataset>/dt=<day>/<report_name>/`` out) → the runner handed in
+(locally :class:`airsage.jobs.local.LocalJobRunner`) → :func:`collect_evaluation` (the job's
+documents read back from the lake into an :class:`EvaluationReport`).
 """
 
 from __future__ import annotations
 
 import datetime as dt_
 import json
-import shutil
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from airsage.config import Settings
-from airsage.errors import ConfigurationError, InputDataError
+from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.evaluation.base import (
     BIAS_FILE,
     EVALUATION_FILE,
@@ -28,11 +33,19 @@ from airsage.evaluation.base import (
     EvaluationReport,
     EvaluationSettings,
 )
+from airsage.jobs.request import JobRequest, JobRunner, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
+from airsage.prepare.base import CURATED_FILE
 
 TEST_SPLIT = "test"
 DEFAULT_LABEL_COLUMN = "sentiment"
+JOB_SCRIPT = "evaluate.py"
+MODEL_CHANNEL = "model"
+OUTPUT = "evaluation"  # the job's output, processing/output/evaluation/
+# Sources of the held-out rows post-training bias is measured on (include/jobs/evaluate.py).
+HOLDOUT_SPLITS = ("train", "validation")
+STAGED_MODEL = "model.tar.gz"
 
 
 def _bias_config(settings: Settings) -> dict[str, Any]:
@@ -54,7 +67,7 @@ def _bias_config(settings: Settings) -> dict[str, Any]:
 
 
 def job_config(settings: Settings, dataset: str) -> dict[str, Any]:
-    """The ``--config`` JSON the evaluation job receives (same on both targets)."""
+    """The evaluation job's config (its ``config.json``; the same on both targets)."""
     spec = settings.dataset(dataset)
     evaluation = EvaluationSettings.from_settings(settings)
     label_column = str(settings.section("evaluation").get("label_column", DEFAULT_LABEL_COLUMN))
@@ -72,48 +85,105 @@ def job_config(settings: Settings, dataset: str) -> dict[str, Any]:
     }
 
 
-def _job(settings: Settings) -> Any:
-    if settings.target != "local":
-        from airsage.targets import implementation
-
-        try:
-            return implementation("evaluation", settings)
-        except ConfigurationError as exc:
-            raise ConfigurationError(
-                f"evaluate: no evaluation job for target {settings.target!r}; run the local "
-                "target or register one with airsage.targets.register('evaluation', ...)"
-            ) from exc
-    from airsage.evaluation.local import LocalEvaluationJob
-
-    return LocalEvaluationJob(settings)
-
-
-def _write_bias_holdout(lake: Lake, layout: LakeLayout, day: str, destination: Path) -> bool:
-    """Every curated row of the day that the model neither trained nor was selected on.
-
-    Undersampling holds back most rows of the larger classes; with the test split they keep
-    the day's natural class mix and enough rows of a small facet for post-training bias to
-    mean something. Without a curated file the job falls back to the test split.
-    """
-    import pandas as pd
-
-    curated_key = layout.curated(day) + "reviews.parquet"
+def holdout_inputs(lake: Lake, dataset: str, day: dt_.date | str) -> dict[str, str]:
+    """The held-out rows' sources that exist: the day's curated file and the train and
+    validation splits (whose rows the job leaves out). Empty without a curated file: the
+    job then measures post-training bias on the test split."""
+    layout = LakeLayout(dataset)
+    curated_key = layout.curated(day) + CURATED_FILE
     if not lake.exists(curated_key):
-        return False
-    with tempfile.TemporaryDirectory(prefix="airsage-holdout-") as scratch:
-        curated = pd.read_parquet(lake.download(curated_key, Path(scratch) / "curated.parquet"))
-        seen: set[int] = set()
-        for split in ("train", "validation"):
-            for key in lake.list(layout.features(day, split)):
-                if key.endswith(".parquet"):
-                    local = lake.download(key, Path(scratch) / f"{split}.parquet")
-                    ids = pd.read_parquet(local, columns=["review_id"])["review_id"]
-                    seen.update(ids.astype("int64").tolist())
-    text = curated["review_text"].fillna("").astype(str).str.strip()
-    keep = (~curated["review_id"].isin(seen)) & (text != "") & curated["sentiment"].notna()
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    curated[keep].reset_index(drop=True).to_parquet(destination, index=False)
-    return True
+        return {}
+    inputs = {"curated": curated_key}
+    for split in HOLDOUT_SPLITS:
+        prefix = layout.features(day, split)
+        if next(iter(lake.list(prefix)), None) is not None:
+            inputs[split] = prefix
+    return inputs
+
+
+def _check_report_name(report_name: str) -> None:
+    if not report_name or "/" in report_name:
+        raise ConfigurationError(
+            f"evaluate: report_name {report_name!r} must be a non-empty name without '/'"
+        )
+
+
+def evaluation_request(
+    settings: Settings,
+    dataset: str,
+    day: dt_.date | str,
+    model_key: str,
+    *,
+    report_name: str = "candidate",
+    holdout: Mapping[str, str] | None = None,
+) -> JobRequest:
+    """The evaluation job (pure): the model at ``model_key`` on the day's test split, the
+    documents to ``reports/evaluation/<dataset>/dt=<day>/<report_name>/``. ``holdout`` are
+    the held-out rows' sources (:func:`holdout_inputs`)."""
+    _check_report_name(report_name)
+    layout = LakeLayout(dataset)
+    day_text = partition_value(day)
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(dataset, day_text, f"evaluate-{report_name}"),
+        script=JOB_SCRIPT,
+        inputs={MODEL_CHANNEL: model_key, TEST_SPLIT: layout.features(day_text, TEST_SPLIT),
+                **dict(holdout or {})},
+        outputs={OUTPUT: layout.report(REPORT_KIND, day_text, f"{report_name}/")},
+        config=job_config(settings, dataset),
+        timeout_seconds=EvaluationSettings.from_settings(settings).timeout_seconds,
+    )
+
+
+def collect_evaluation(
+    lake: Lake,
+    request: JobRequest,
+    *,
+    dataset: str,
+    day: dt_.date | str,
+    report_name: str,
+    model_artifact_key: str,
+) -> EvaluationReport:
+    """Read the job's documents back from the lake; record where they came from in
+    ``evaluation.json``'s metadata. A missing ``evaluation.json`` fails the step: a blessing
+    must never be computed from a missing report."""
+    prefix = request.output(OUTPUT)
+    day_text = partition_value(day)
+    documents: dict[str, dict[str, Any]] = {}
+    for name in (EVALUATION_FILE, BIAS_FILE, EXPLANATIONS_FILE, PREDICTIONS_FILE):
+        if lake.exists(prefix + name):
+            try:
+                documents[name] = json.loads(lake.read_bytes(prefix + name))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise StepFailed(f"evaluate: {lake.uri(prefix + name)} is not JSON: {exc}; "
+                                 "rerun the task") from exc
+    if EVALUATION_FILE not in documents:
+        raise StepFailed(
+            f"evaluate: job {request.job_name} completed but wrote no {EVALUATION_FILE} under "
+            f"{lake.uri(prefix)}; rerun the task"
+        )
+    evaluation = documents[EVALUATION_FILE]
+    evaluation.setdefault("metadata", {}).update(
+        {"dataset": dataset, "day": day_text, "report_name": report_name,
+         "model_artifact_key": model_artifact_key, "test_split": request.inputs[TEST_SPLIT]}
+    )
+    report_key = prefix + EVALUATION_FILE
+    report_uri = lake.write_bytes(
+        report_key, json.dumps(evaluation, indent=2, sort_keys=True).encode())
+    return EvaluationReport(
+        dataset=dataset,
+        day=day_text,
+        report_name=report_name,
+        model_artifact_key=model_artifact_key,
+        evaluation=evaluation,
+        posttraining_bias=documents.get(BIAS_FILE, {}),
+        feature_attribution=documents.get(EXPLANATIONS_FILE, {}),
+        report_key=report_key,
+        bias_report_key=prefix + BIAS_FILE if BIAS_FILE in documents else "",
+        explanations_key=prefix + EXPLANATIONS_FILE if EXPLANATIONS_FILE in documents else "",
+        report_uri=report_uri,
+        predictions_key=prefix + PREDICTIONS_FILE if PREDICTIONS_FILE in documents else "",
+    )
 
 
 def evaluate_model(
@@ -125,83 +195,51 @@ def evaluate_model(
     *,
     report_name: str = "candidate",
     model_artifact_path: Path | None = None,
+    runner: JobRunner | None = None,
 ) -> EvaluationReport:
     """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the run's evaluation
-    set (the ``test`` split under the run day's features).
+    set (the ``test`` split under the run day's features), with ``runner``.
 
     ``model_artifact_path``, when given, is a local model.tar.gz used instead of the lake key
-    (a registered champion whose artifact lives in the registry's store); the key is then
-    only recorded. Writes ``evaluation.json``, ``analysis.json`` and ``explanations.json``
-    under ``reports/evaluation/<dataset>/dt=<day>/<report_name>/``.
+    (a registered champion whose artifact lives in the registry's store): it is staged into
+    the lake (``LakeLayout.job_input``), since a job reads lake keys only; the key is then
+    only recorded. ``runner`` is the engine the Airflow layer hands in; without one (the
+    registry step's champion evaluation, which does not pass its engine yet) the local
+    runner runs the job.
     """
-    if not report_name or "/" in report_name:
-        raise ConfigurationError(
-            f"evaluate: report_name {report_name!r} must be a non-empty name without '/'"
-        )
+    _check_report_name(report_name)
     layout = LakeLayout(dataset)
     day_text = partition_value(day)
     test_prefix = layout.features(day_text, TEST_SPLIT)
-    test_keys = [k for k in lake.list(test_prefix) if k.endswith((".parquet", ".csv"))]
-    if not test_keys:
+    if not any(k.endswith((".parquet", ".csv")) for k in lake.list(test_prefix)):
         raise InputDataError(
             f"evaluate: no test split for dataset {dataset!r} on {day_text}: nothing under "
             f"{lake.uri(test_prefix)}; run the prepare step for that day first"
         )
-    config = job_config(settings, dataset)
+    request = evaluation_request(settings, dataset, day_text, model_artifact_key,
+                                 report_name=report_name,
+                                 holdout=holdout_inputs(lake, dataset, day_text))
+    if model_artifact_path is not None:
+        source = Path(model_artifact_path)
+        if not source.is_file():
+            raise InputDataError(
+                f"evaluate: model artifact {source} (for {model_artifact_key}) does not exist"
+            )
+        staged = layout.job_input(request.job_name, STAGED_MODEL)
+        lake.upload(source, staged)
+        request = request.with_changes(inputs={**request.inputs, MODEL_CHANNEL: staged})
+    elif not lake.exists(model_artifact_key):
+        raise InputDataError(
+            f"evaluate: no model artifact at {lake.uri(model_artifact_key)}; pass the "
+            "model_artifact_key of a completed training job"
+        )
+    if runner is None:
+        from airsage.jobs.local import LocalJobRunner
 
-    with tempfile.TemporaryDirectory(prefix="airsage-evaluate-") as scratch:
-        root = Path(scratch)
-        model_tar = root / "model" / "model.tar.gz"
-        if model_artifact_path is not None:
-            source = Path(model_artifact_path)
-            if not source.is_file():
-                raise InputDataError(
-                    f"evaluate: model artifact {source} (for {model_artifact_key}) does not exist"
-                )
-            model_tar.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, model_tar)
-        else:
-            if not lake.exists(model_artifact_key):
-                raise InputDataError(
-                    f"evaluate: no model artifact at {lake.uri(model_artifact_key)}; pass the "
-                    "model_artifact_key of a completed training job"
-                )
-            lake.download(model_artifact_key, model_tar)
-        for key in test_keys:
-            lake.download(key, root / "test" / key.rsplit("/", 1)[-1])
-        _write_bias_holdout(lake, layout, day_text, root / "bias" / "holdout.parquet")
-        outputs = _job(settings).run(root, config)
-
-    evaluation = outputs[EVALUATION_FILE]
-    evaluation.setdefault("metadata", {}).update(
-        {"dataset": dataset, "day": day_text, "report_name": report_name,
-         "model_artifact_key": model_artifact_key, "test_split": test_prefix}
-    )
-    keys = {
-        name: layout.report(REPORT_KIND, day_text, f"{report_name}/{name}")
-        for name in (EVALUATION_FILE, BIAS_FILE, EXPLANATIONS_FILE, PREDICTIONS_FILE)
-    }
-    uris = {}
-    for name, key in keys.items():
-        if name in outputs:
-            document = json.dumps(outputs[name], indent=2, sort_keys=True).encode()
-            uris[name] = lake.write_bytes(key, document)
-        else:  # a rerun must not leave an earlier run's report beside this one
-            lake.delete_prefix(key)
-    return EvaluationReport(
-        dataset=dataset,
-        day=day_text,
-        report_name=report_name,
-        model_artifact_key=model_artifact_key,
-        evaluation=evaluation,
-        posttraining_bias=outputs.get(BIAS_FILE, {}),
-        feature_attribution=outputs.get(EXPLANATIONS_FILE, {}),
-        report_key=keys[EVALUATION_FILE],
-        bias_report_key=keys[BIAS_FILE] if BIAS_FILE in outputs else "",
-        explanations_key=keys[EXPLANATIONS_FILE] if EXPLANATIONS_FILE in outputs else "",
-        report_uri=uris[EVALUATION_FILE],
-        predictions_key=keys[PREDICTIONS_FILE] if PREDICTIONS_FILE in outputs else "",
-    )
+        runner = LocalJobRunner(settings)
+    runner.run(lake, request)
+    return collect_evaluation(lake, request, dataset=dataset, day=day_text,
+                              report_name=report_name, model_artifact_key=model_artifact_key)
 
 
 def read_predictions(lake: Lake, report: EvaluationReport) -> dict[str, Any] | None:

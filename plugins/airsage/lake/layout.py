@@ -5,7 +5,8 @@ Layout (identical on S3 and on the local directory):
 - ``raw/<dataset>/dt=YYYY-MM-DD/<file>`` and ``_manifest.json``: landed once, never modified.
 - ``quarantine/<dataset>/dt=YYYY-MM-DD/_QUARANTINED.json``: a marker, the raw data stays put.
 - ``curated/``, ``features/``: prepared data of a daily run (keyed by date: a rerun overwrites).
-- ``models/<dataset>/<job>/``: training/tuning job output (``output/model.tar.gz``).
+- ``models/<dataset>/<job>/``: training/tuning job output (``output/model.tar.gz``), and
+  ``input/`` files a job needs that live outside the lake (a registered model staged in).
 - ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``: Model Monitor data capture.
 - ``monitoring/``: baselines and monitoring reports.
 - ``reports/<kind>/<dataset>/dt=YYYY-MM-DD/``: gate results, bias and evaluation reports.
@@ -81,6 +82,10 @@ class LakeLayout:
 
     def model_artifact(self, job_name: str) -> str:
         return f"models/{self.dataset}/{job_name}/output/model.tar.gz"
+
+    def job_input(self, job_name: str, filename: str) -> str:
+        """Where a file from outside the lake is staged for a job (jobs read lake keys only)."""
+        return f"models/{self.dataset}/{job_name}/input/{filename}"
 
     # -- reports (keyed by the partition date: a rerun overwrites its own) --------------
     def report(self, kind: str, day: dt_.date | str, filename: str) -> str:

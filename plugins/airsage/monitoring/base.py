@@ -8,10 +8,9 @@ for what it lacks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
@@ -309,25 +308,3 @@ class MonitorJobOutput:
     violations: dict[str, Any]
     summary: dict[str, Any]
     model_quality: dict[str, Any] | None = None  # the model-quality statistics.json, if any
-
-
-class MonitorJob(Protocol):
-    """Runs ``include/jobs/monitor.py`` over lake keys and writes its outputs to the lake."""
-
-    def run(
-        self,
-        lake: Any,
-        *,
-        capture_keys: Sequence[str],
-        baseline_prefix: str,
-        ground_truth_keys: Sequence[str],
-        output_prefix: str,
-        config: Mapping[str, Any],
-    ) -> MonitorJobOutput: ...
-
-
-def job_script() -> Path:
-    """The monitor job script, shipped in ``include/jobs``."""
-    from airsage.config import INCLUDE_DIR
-
-    return INCLUDE_DIR / "jobs" / "monitor.py"

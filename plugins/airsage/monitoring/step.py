@@ -7,30 +7,36 @@ violations (missing/extra columns, wrong types, incompleteness, unknown categori
 reported but do not count by default: they point at a client or pipeline bug that a new
 model would not fix. An interval with fewer than ``min_samples`` instances has no drift
 verdict and so cannot ask for a retrain through drift.
+
+``run_monitor`` has the seam's three phases (DESIGN.md, "The step seam"):
+:func:`monitor_request` (pure: the interval's capture and ground-truth keys, the model
+version's baseline prefix in; the interval's report prefix out) → the runner the Airflow
+layer hands in (locally :class:`airsage.jobs.local.LocalJobRunner`) →
+:func:`collect_monitor` (the report read back from the lake, the violation policy applied).
 """
 
 from __future__ import annotations
 
 import datetime as dt_
-import io
 import json
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
+from airsage.jobs.request import JobRequest, JobRunner, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
 from airsage.monitoring.base import (
     CONSTRAINTS_FILE,
     STATISTICS_FILE,
+    SUMMARY_FILE,
     VIOLATIONS_FILE,
     VOCABULARY_FILE,
     BaselineResult,
     MonitoringResult,
     MonitoringSettings,
+    MonitorJobOutput,
     Violation,
     ViolationPolicy,
 )
@@ -38,40 +44,17 @@ from airsage.monitoring.base import (
 STEP_BASELINE = "monitoring baseline"
 CURATED_FILE = "reviews.parquet"
 STEP_MONITOR = "drift monitor"
+BASELINE_SCRIPT = "baseline.py"
+BASELINE_OUTPUT = "baseline"  # the baseline job's output, processing/output/baseline/
+JOB_SCRIPT = "monitor.py"
+# the monitor job's channels and output (include/jobs/monitor.py reads and writes them)
+CAPTURE_CHANNEL = "endpoint"
+BASELINE_CHANNEL = "baseline"
+GROUND_TRUTH_CHANNEL = "groundtruth"
+REPORT_OUTPUT = "report"
 
 
 # -- baseline ---------------------------------------------------------------------------------
-def _read_parquet(lake: Lake, key: str, what: str) -> Any:
-    import pandas as pd
-
-    try:
-        data = lake.read_bytes(key)
-    except FileNotFoundError as exc:
-        raise InputDataError(
-            f"{STEP_BASELINE}: the {what} {lake.uri(key)} does not exist; run the prepare step "
-            "for that day first"
-        ) from exc
-    try:
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputDataError(
-            f"{STEP_BASELINE}: the {what} {lake.uri(key)} is not a readable Parquet file: {exc}"
-        ) from exc
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN and pandas.NA (a nullable string column's missing value)."""
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))
-
-
-def _accuracy(model: Any, frame: Any, text_column: str, label_column: str) -> tuple[float, int]:
-    labels = frame[label_column].astype(int).to_numpy()
-    predicted = model.predict(frame[text_column].tolist())
-    return float((predicted == labels).mean()), len(labels)
-
-
 def unseen_rows(
     curated: Any, train: Any, *, id_column: str, label_column: str, text_column: str,
     seed: int = 0,
@@ -133,31 +116,120 @@ def unseen_rows(
     return rows.reset_index(drop=True), {"unseen_rows": len(unseen), "strata": counts}
 
 
-def _with_earlier_days(
-    lake: Lake, layout: LakeLayout, day: dt_.date | str, frame: Any, days: int
-) -> tuple[Any, list[dict[str, Any]]]:
-    """Add the curated rows of up to ``days`` earlier accepted days (never trained on).
-
-    The model trained on this day's split only, so earlier days are unseen too, and they
-    have the natural mix as they are. The rows matter: the Robust comparison subtracts a
-    margin that shrinks with the baseline's size, so a baseline of one day's held-out share
-    (~10 % of a day) would hide real drift. A quarantined day is not accepted data: skipped.
-    """
-    import pandas as pd
-
+def _earlier_keys(lake: Lake, layout: LakeLayout, day: dt_.date | str, days: int) -> list[str]:
+    """Curated keys of up to ``days`` earlier accepted days (a quarantined day is skipped)."""
     current = dt_.date.fromisoformat(partition_value(day))
-    frames, used = [frame], []
+    keys = []
     for back in range(1, days + 1):
         earlier = (current - dt_.timedelta(days=back)).isoformat()
         key = layout.curated(earlier) + CURATED_FILE
-        if not lake.exists(key) or lake.exists(layout.quarantine_marker(earlier)):
-            continue
-        rows = _read_parquet(lake, key, "curated data of an earlier day")
-        frames.append(rows)
-        used.append({"key": key, "rows": len(rows)})
-    if not used:
-        return frame, used
-    return pd.concat(frames, ignore_index=True), used
+        if lake.exists(key) and not lake.exists(layout.quarantine_marker(earlier)):
+            keys.append(key)
+    return keys
+
+
+def baseline_sources(settings: Settings, lake: Lake, dataset: str,
+                     day: dt_.date | str) -> dict[str, Any]:
+    """Which rows the baseline is computed from: ``monitoring.baseline_source`` resolved
+    against what the lake holds (see :func:`create_baseline`). Returns ``source``,
+    ``source_key``, ``excluded_key``, ``earlier_keys`` and ``validation_key``; a missing
+    source says which step to run first."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    layout = LakeLayout(dataset)
+    curated_key = layout.curated(day) + CURATED_FILE
+    train_key = layout.features(day, "train") + "part-0.parquet"
+    source = monitoring.baseline_source
+    if source == "auto":
+        source = "unseen" if lake.exists(curated_key) and lake.exists(train_key) else \
+            "curated" if lake.exists(curated_key) else "features"
+    sources: dict[str, Any] = {"source": source, "excluded_key": None, "earlier_keys": [],
+                               "validation_key": None}
+    if source == "unseen":
+        sources.update(source_key=curated_key, excluded_key=train_key,
+                       earlier_keys=_earlier_keys(lake, layout, day,
+                                                  monitoring.baseline_history_days))
+        required = {"curated data": curated_key, "train features": train_key}
+    elif source == "curated":
+        sources["source_key"] = curated_key
+        required = {"curated data": curated_key}
+    else:
+        sources["source_key"] = layout.features(day, monitoring.baseline_split) + "part-0.parquet"
+        required = {f"{monitoring.baseline_split} features": sources["source_key"]}
+    for what, key in required.items():
+        if not lake.exists(key):
+            raise InputDataError(
+                f"{STEP_BASELINE}: the {what} {lake.uri(key)} does not exist; run the prepare "
+                "step for that day first")
+    validation_key = layout.features(day, "validation") + "part-0.parquet"
+    if source != "unseen" and monitoring.baseline_split != "validation" \
+            and lake.exists(validation_key):
+        sources["validation_key"] = validation_key
+    return sources
+
+
+def baseline_request(
+    settings: Settings,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    model_name: str,
+    model_version: str,
+    model_artifact_key: str,
+    sources: Mapping[str, Any],
+) -> JobRequest:
+    """The baseline job of a model version (pure): the model and the rows of ``sources``
+    (:func:`baseline_sources`) in, ``LakeLayout.baseline(model_name, model_version)`` out."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    settings.dataset(dataset)
+    day_text = partition_value(day)
+    inputs: dict[str, Any] = {"model": model_artifact_key, "rows": sources["source_key"]}
+    if sources.get("excluded_key"):
+        inputs["train"] = sources["excluded_key"]
+    if sources.get("earlier_keys"):
+        inputs["earlier"] = tuple(sources["earlier_keys"])
+    if sources.get("validation_key"):
+        inputs["validation"] = sources["validation_key"]
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(dataset, day_text, "baseline", [model_name, str(model_version)]),
+        script=BASELINE_SCRIPT,
+        inputs=inputs,
+        outputs={BASELINE_OUTPUT: LakeLayout.baseline(model_name, str(model_version))},
+        config={"monitoring": dict(settings.section("monitoring")), "dataset": dataset,
+                "day": day_text, "model_name": model_name, "model_version": str(model_version),
+                "model_artifact_key": model_artifact_key, "source": sources["source"],
+                "source_key": sources["source_key"],
+                "excluded_key": sources.get("excluded_key"),
+                "earlier_keys": list(sources.get("earlier_keys") or [])},
+        timeout_seconds=monitoring.job_timeout_seconds,
+    )
+
+
+def collect_baseline(lake: Lake, request: JobRequest) -> BaselineResult:
+    """Read the baseline back from the lake: where it lives and what it was computed from."""
+    prefix = request.output(BASELINE_OUTPUT)
+    for name in (STATISTICS_FILE, CONSTRAINTS_FILE, VOCABULARY_FILE):
+        if not lake.exists(prefix + name):
+            raise StepFailed(f"{STEP_BASELINE}: job {request.job_name} wrote no "
+                             f"{lake.uri(prefix + name)}; rerun the task")
+    constraints = _json(lake, prefix + CONSTRAINTS_FILE)
+    block = (constraints or {}).get("airsage") or {}
+    rows = block.get("baseline_rows") or {}
+    config = request.config
+    return BaselineResult(
+        model_name=str(config["model_name"]),
+        model_version=str(config["model_version"]),
+        baseline_prefix=prefix,
+        statistics_key=prefix + STATISTICS_FILE,
+        constraints_key=prefix + CONSTRAINTS_FILE,
+        vocabulary_key=prefix + VOCABULARY_FILE,
+        item_count=int(rows.get("count", 0)),
+        source_key=str(config["source_key"]),
+        baseline_accuracy=block.get("baseline_accuracy"),
+        quality_reference=block.get("quality_reference"),
+        source=str(config["source"]),
+        excluded_key=config.get("excluded_key"),
+    )
 
 
 def create_baseline(
@@ -169,9 +241,11 @@ def create_baseline(
     model_name: str,
     model_version: str,
     model_artifact_key: str,
+    runner: JobRunner,
 ) -> BaselineResult:
     """Baseline a model version on rows it never saw and its own predictions on them.
 
+    ``runner`` runs ``include/jobs/baseline.py`` (the Airflow layer hands in the target's).
     The reference rows (``monitoring.baseline_source``):
 
     - ``unseen`` (and ``auto`` when the curated day and its training split exist): the
@@ -185,134 +259,19 @@ def create_baseline(
     - ``features``: ``LakeLayout(dataset).features(day, monitoring.baseline_split)``
       ``/part-0.parquet`` (the balanced training split by default).
 
-    It predicts with the model in ``model_artifact_key`` (a ``model.tar.gz``), and writes
-    ``statistics.json``, ``constraints.json`` and ``vocabulary.json`` to
+    The job predicts with the model in ``model_artifact_key`` (a ``model.tar.gz``), and
+    writes ``statistics.json``, ``constraints.json`` and ``vocabulary.json`` to
     ``LakeLayout.baseline(model_name, model_version)``. ``constraints.json``'s ``airsage``
     block records the rows: source and excluded keys, their count and ids, and the model
     version. The accuracy baseline comes from the unseen rows themselves; for the other
     sources from the validation split when it exists (training accuracy is optimistic).
     """
-    from airsage.monitoring.baseline import build_baseline
-    from airsage.training.model import load_model, unpack_model
-
-    monitoring = MonitoringSettings.from_settings(settings)
-    settings.dataset(dataset)
-    layout = LakeLayout(dataset)
-    curated_key = layout.curated(day) + CURATED_FILE
-    train_key = layout.features(day, "train") + "part-0.parquet"
-    source = monitoring.baseline_source
-    if source == "auto":
-        source = "unseen" if lake.exists(curated_key) and lake.exists(train_key) else \
-            "curated" if lake.exists(curated_key) else "features"
-    id_column = (monitoring.identifier_columns or ("review_id",))[0]
-    selection: dict[str, Any] = {}
-    excluded_key = None
-    if source == "unseen":
-        source_key, excluded_key = curated_key, train_key
-        curated = _read_parquet(lake, curated_key, "curated data")
-        train = _read_parquet(lake, train_key, "train features")
-        frame, selection = unseen_rows(curated, train, id_column=id_column,
-                                       label_column=monitoring.label_column,
-                                       text_column=monitoring.text_column)
-        frame, selection["earlier_days"] = _with_earlier_days(
-            lake, layout, day, frame, monitoring.baseline_history_days)
-    elif source == "curated":
-        source_key = curated_key
-        frame = _read_parquet(lake, source_key, "curated data")
-    else:
-        source_key = layout.features(day, monitoring.baseline_split) + "part-0.parquet"
-        frame = _read_parquet(lake, source_key, f"{monitoring.baseline_split} features")
-    missing = [name for name in monitoring.features if name not in frame.columns]
-    if missing:
-        raise InputDataError(
-            f"{STEP_BASELINE}: {lake.uri(source_key)} lacks the feature column(s) {missing}; "
-            f"it has {list(frame.columns)} (monitoring.features expects "
-            f"{list(monitoring.features)})"
-        )
-    if frame.empty:
-        raise InputDataError(f"{STEP_BASELINE}: {lake.uri(source_key)} has no rows to baseline")
-    if not lake.exists(model_artifact_key):
-        raise InputDataError(
-            f"{STEP_BASELINE}: model artifact {lake.uri(model_artifact_key)} of "
-            f"{model_name} version {model_version} does not exist"
-        )
-    with tempfile.TemporaryDirectory(prefix="airsage-baseline-") as tmp:
-        tar_path = lake.download(model_artifact_key, Path(tmp) / "model.tar.gz")
-        model = load_model(unpack_model(tar_path, Path(tmp) / "model"))
-        texts = [None if _missing(text) else str(text)
-                 for text in frame[monitoring.text_column].tolist()]
-        try:
-            probabilities = model.predict_proba(texts)
-        except Exception as exc:
-            raise StepFailed(
-                f"{STEP_BASELINE}: model {model_name} version {model_version} failed to predict "
-                f"on {lake.uri(source_key)}: {exc}"
-            ) from exc
-        quality = None
-        validation_key = layout.features(day, "validation") + "part-0.parquet"
-        label = monitoring.label_column
-        if source != "unseen" and lake.exists(validation_key) \
-                and monitoring.baseline_split != "validation":
-            validation = _read_parquet(lake, validation_key, "validation features")
-            if label in validation.columns and not validation.empty:
-                accuracy, n = _accuracy(model, validation, monitoring.text_column, label)
-                quality = {"accuracy": accuracy, "n": n, "reference": "validation"}
-        if quality is None and label in frame.columns:
-            known = frame[label].notna().to_numpy()
-            labels = frame[label][known].astype(int).to_numpy()
-            predicted = [model.labels[i] for i in probabilities[known].argmax(axis=1)]
-            if len(labels):
-                reference = monitoring.baseline_split if source == "features" else source
-                quality = {"accuracy": float((labels == predicted).mean()), "n": len(labels),
-                           "reference": reference,
-                           "pairs": [(int(p), int(a)) for p, a in zip(predicted, labels,
-                                                                      strict=True)]}
-    columns = {name: frame[name].tolist() for name in monitoring.features}
-    columns[monitoring.text_column] = texts
-    rows: dict[str, Any] = {"source": source, "source_key": source_key,
-                            "excluded_key": excluded_key, "count": len(frame), **selection}
-    if id_column in frame.columns:
-        rows["id_column"] = id_column
-        rows["ids"] = [_plain(value) for value in frame[id_column].tolist()]
-    baseline = build_baseline(
-        columns,
-        probabilities=probabilities,
-        labels=model.labels,
-        settings=monitoring,
-        quality=quality,
-        metadata={"model_name": model_name, "model_version": str(model_version),
-                  "dataset": dataset, "day": partition_value(day), "source_key": source_key,
-                  "model_artifact_key": model_artifact_key, "baseline_rows": rows},
-    )
-    prefix = LakeLayout.baseline(model_name, str(model_version))
-    documents = {STATISTICS_FILE: baseline.statistics, CONSTRAINTS_FILE: baseline.constraints,
-                 VOCABULARY_FILE: baseline.vocabulary}
-    if baseline.model_quality_statistics is not None:  # Model Monitor's model-quality files
-        from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
-
-        documents[MODEL_QUALITY_DIR + STATISTICS_FILE] = baseline.model_quality_statistics
-        documents[MODEL_QUALITY_DIR + CONSTRAINTS_FILE] = baseline.model_quality_constraints
-    for name, document in documents.items():
-        lake.write_bytes(prefix + name, json.dumps(document, indent=2).encode("utf-8"))
-    return BaselineResult(
-        model_name=model_name,
-        model_version=str(model_version),
-        baseline_prefix=prefix,
-        statistics_key=prefix + STATISTICS_FILE,
-        constraints_key=prefix + CONSTRAINTS_FILE,
-        vocabulary_key=prefix + VOCABULARY_FILE,
-        item_count=len(frame),
-        source_key=source_key,
-        baseline_accuracy=None if quality is None else quality["accuracy"],
-        quality_reference=None if quality is None else quality["reference"],
-        source=source,
-        excluded_key=excluded_key,
-    )
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-safe id (numpy integers become ints)."""
-    return value.item() if hasattr(value, "item") else value
+    sources = baseline_sources(settings, lake, dataset, day)
+    request = baseline_request(settings, dataset, day, model_name=model_name,
+                               model_version=str(model_version),
+                               model_artifact_key=model_artifact_key, sources=sources)
+    runner.run(lake, request)
+    return collect_baseline(lake, request)
 
 
 # -- monitor ----------------------------------------------------------------------------------
@@ -374,6 +333,124 @@ def decide_retrain(
     }
 
 
+def _variants(endpoint: str, keys: Sequence[str]) -> dict[str, int]:
+    """Capture files per variant (``capture/<endpoint>/<variant>/...``)."""
+    prefix = LakeLayout.capture_prefix(endpoint)
+    counts: dict[str, int] = {}
+    for key in keys:
+        variant = key[len(prefix):].split("/", 1)[0]
+        counts[variant] = counts.get(variant, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def monitor_request(
+    settings: Settings,
+    *,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    interval_start: dt_.datetime,
+    interval_end: dt_.datetime,
+    capture_keys: Sequence[str],
+    ground_truth_keys: Sequence[str],
+) -> JobRequest:
+    """The monitor job of one interval (pure): the captures of every variant and the ground
+    truth (the keys :func:`capture_keys` and :func:`ground_truth_keys` listed), the model
+    version's baseline prefix in; ``LakeLayout.monitoring_report(endpoint, start)`` out."""
+    monitoring = MonitoringSettings.from_settings(settings)
+    start, end = _utc(interval_start), _utc(interval_end)
+    return JobRequest(
+        kind="processing",
+        job_name=job_name(endpoint, start, "monitor",
+                          {"end": end.isoformat(), "model": [model_name, str(model_version)]}),
+        script=JOB_SCRIPT,
+        inputs={CAPTURE_CHANNEL: tuple(capture_keys),
+                BASELINE_CHANNEL: LakeLayout.baseline(model_name, str(model_version)),
+                GROUND_TRUTH_CHANNEL: tuple(ground_truth_keys)},
+        outputs={REPORT_OUTPUT: LakeLayout.monitoring_report(endpoint, start)},
+        config={"monitoring_config": monitoring.job_config(), "end_time": end.isoformat()},
+        timeout_seconds=monitoring.job_timeout_seconds,
+    )
+
+
+def ground_truth_keys(lake: Lake, settings: Settings, endpoint: str,
+                      interval_start: dt_.datetime, interval_end: dt_.datetime) -> list[str]:
+    """Ground-truth keys of the interval plus ``monitoring.ground_truth_delay_hours``."""
+    delay = MonitoringSettings.from_settings(settings).ground_truth_delay_hours
+    hours = interval_hours(interval_start, _utc(interval_end) + dt_.timedelta(hours=delay))
+    return [key for hour in hours for key in lake.list(LakeLayout.ground_truth_hour(endpoint, hour))]
+
+
+def _report_json(lake: Lake, key: str, required: bool = True) -> dict[str, Any] | None:
+    if not lake.exists(key):
+        if required:
+            raise StepFailed(f"{STEP_MONITOR}: the monitor job wrote no {lake.uri(key)}; "
+                             "rerun the task")
+        return None
+    return _json(lake, key)
+
+
+def collect_monitor(
+    settings: Settings,
+    lake: Lake,
+    request: JobRequest,
+    *,
+    endpoint: str,
+    model_name: str,
+    model_version: str,
+    interval_start: dt_.datetime,
+    interval_end: dt_.datetime,
+) -> MonitoringResult:
+    """Read the monitor job's report back from the lake and apply the violation policy."""
+    from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
+
+    monitoring = MonitoringSettings.from_settings(settings)
+    prefix = request.output(REPORT_OUTPUT)
+    output = MonitorJobOutput(
+        statistics=_report_json(lake, prefix + STATISTICS_FILE) or {},
+        violations=_report_json(lake, prefix + VIOLATIONS_FILE) or {},
+        summary=_report_json(lake, prefix + SUMMARY_FILE) or {},
+        model_quality=_report_json(lake, prefix + MODEL_QUALITY_DIR + STATISTICS_FILE,
+                                   required=False),
+    )
+    # Model quality is its own file set (Model Monitor's model-quality job): written next to
+    # the data-quality files, its violations counted with theirs.
+    quality = _report_json(lake, prefix + MODEL_QUALITY_DIR + VIOLATIONS_FILE,
+                           required=False) or {}
+    violations = [Violation.from_dict(raw)
+                  for raw in [*output.violations.get("violations", []),
+                              *quality.get("violations", [])]]
+    captures = request.inputs[CAPTURE_CHANNEL]
+    truth = request.inputs[GROUND_TRUTH_CHANNEL]
+    summary: dict[str, Any] = {
+        **_summary_head(monitoring, endpoint, model_name, model_version, interval_start,
+                        interval_end),
+        **output.summary,
+        "variants": _variants(endpoint, captures),
+        "capture_files": len(captures),
+        "ground_truth_files": len(truth),
+    }
+    should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
+    summary["retrain_decision"] = decision
+    return MonitoringResult(violations=violations, summary=summary,
+                            report_key=prefix + VIOLATIONS_FILE,
+                            samples=int(output.summary.get("samples", 0)),
+                            should_retrain=should_retrain)
+
+
+def _summary_head(monitoring: MonitoringSettings, endpoint: str, model_name: str,
+                  model_version: str, interval_start: dt_.datetime,
+                  interval_end: dt_.datetime) -> dict[str, Any]:
+    return {
+        "source": monitoring.source,
+        "endpoint": endpoint,
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "interval_start": _utc(interval_start).isoformat(),
+        "interval_end": _utc(interval_end).isoformat(),
+    }
+
+
 def run_monitor(
     settings: Settings,
     lake: Lake,
@@ -383,62 +460,52 @@ def run_monitor(
     model_version: str,
     interval_start: dt_.datetime,
     interval_end: dt_.datetime,
+    runner: JobRunner | None = None,
 ) -> MonitoringResult:
     """Monitor ``[interval_start, interval_end)`` of ``endpoint``'s captured traffic.
 
-    With ``monitoring.source: airsage`` the monitor job runs over the captures of every
-    variant and the ground truth of the interval (plus ``ground_truth_delay_hours``) and
-    writes its reports to ``LakeLayout.monitoring_report(endpoint, interval_start)``. With
-    ``model_monitor`` a SageMaker Model Monitor schedule has written that report already,
-    and its ``constraint_violations.json`` is read instead.
+    With ``monitoring.source: airsage`` ``runner`` runs the monitor job over the captures of
+    every variant and the ground truth of the interval (plus ``ground_truth_delay_hours``),
+    which writes its reports to ``LakeLayout.monitoring_report(endpoint, interval_start)``.
+    With ``model_monitor`` a SageMaker Model Monitor schedule has written that report
+    already, and its ``constraint_violations.json`` is read instead (no runner needed).
     """
-    from airsage.targets import implementation
-
     monitoring = MonitoringSettings.from_settings(settings)
     hours = interval_hours(interval_start, interval_end)
-    report_prefix = LakeLayout.monitoring_report(endpoint, _utc(interval_start))
-    report_key = report_prefix + VIOLATIONS_FILE
-    summary: dict[str, Any] = {
-        "source": monitoring.source,
-        "endpoint": endpoint,
-        "model_name": model_name,
-        "model_version": str(model_version),
-        "interval_start": _utc(interval_start).isoformat(),
-        "interval_end": _utc(interval_end).isoformat(),
-    }
     if monitoring.source == "model_monitor":
+        report_prefix = LakeLayout.monitoring_report(endpoint, _utc(interval_start))
         violations, samples, extra = _read_model_monitor_report(lake, report_prefix)
-        summary.update(extra)
-    else:
-        by_variant = capture_keys(lake, endpoint, hours)
-        truth_hours = interval_hours(
-            interval_start,
-            _utc(interval_end) + dt_.timedelta(hours=monitoring.ground_truth_delay_hours),
-        )
-        truth_keys = [key for hour in truth_hours
-                      for key in lake.list(LakeLayout.ground_truth_hour(endpoint, hour))]
-        job = implementation("monitoring", settings)
-        output = job.run(
-            lake,
-            capture_keys=[key for keys in by_variant.values() for key in keys],
-            baseline_prefix=LakeLayout.baseline(model_name, str(model_version)),
-            ground_truth_keys=truth_keys,
-            output_prefix=report_prefix,
-            config=monitoring.job_config(),
-        )
-        violations = [Violation.from_dict(raw)
-                      for raw in output.violations.get("violations", [])]
-        samples = int(output.summary.get("samples", 0))
-        summary.update(output.summary)
-        summary.update({
-            "variants": {variant: len(keys) for variant, keys in sorted(by_variant.items())},
-            "capture_files": sum(len(keys) for keys in by_variant.values()),
-            "ground_truth_files": len(truth_keys),
-        })
-    should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
-    summary["retrain_decision"] = decision
-    return MonitoringResult(violations=violations, summary=summary, report_key=report_key,
-                            samples=samples, should_retrain=should_retrain)
+        summary = {**_summary_head(monitoring, endpoint, model_name, model_version,
+                                   interval_start, interval_end), **extra}
+        should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
+        summary["retrain_decision"] = decision
+        return MonitoringResult(violations=violations, summary=summary,
+                                report_key=report_prefix + VIOLATIONS_FILE, samples=samples,
+                                should_retrain=should_retrain)
+    if runner is None:
+        raise ConfigurationError(
+            f"{STEP_MONITOR}: monitoring.source is 'airsage', which runs the monitor job: "
+            "pass the target's job runner (the Airflow layer hands it in)")
+    baseline_prefix = LakeLayout.baseline(model_name, str(model_version))
+    for what, name in (("statistics", STATISTICS_FILE), ("constraints", CONSTRAINTS_FILE)):
+        if not lake.exists(baseline_prefix + name):
+            raise InputDataError(
+                f"{STEP_MONITOR}: the baseline {what} {lake.uri(baseline_prefix + name)} does "
+                "not exist; create the model version's baseline "
+                "(airsage.monitoring.step.create_baseline) first"
+            )
+    by_variant = capture_keys(lake, endpoint, hours)
+    request = monitor_request(
+        settings, endpoint=endpoint, model_name=model_name, model_version=str(model_version),
+        interval_start=interval_start, interval_end=interval_end,
+        capture_keys=[key for keys in by_variant.values() for key in keys],
+        ground_truth_keys=ground_truth_keys(lake, settings, endpoint, interval_start,
+                                            interval_end),
+    )
+    runner.run(lake, request)
+    return collect_monitor(settings, lake, request, endpoint=endpoint, model_name=model_name,
+                           model_version=str(model_version), interval_start=interval_start,
+                           interval_end=interval_end)
 
 
 def _read_model_monitor_report(

@@ -17,6 +17,9 @@ from typing import Any
 
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError
+from airsage.jobs.request import MODEL_OUTPUT, JobOutcome, JobRequest
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout
 
 DEFAULT_ENTRY_POINT = INCLUDE_DIR / "jobs" / "train.py"
 # SageMaker's rule for TrainingJobName, enforced locally so a name that works here works on AWS.
@@ -199,3 +202,35 @@ class TrainingJobResult:
             "hyperparameters": dict(self.hyperparameters),
             "metric_history": {k: [float(x) for x in v] for k, v in self.metric_history.items()},
         }
+
+
+def training_request(dataset: str, spec: TrainingJobSpec,
+                     default_timeout: float | None = None) -> JobRequest:
+    """The spec as a job request (pure): channels in, ``model.tar.gz`` out."""
+    return JobRequest(
+        kind="training",
+        job_name=spec.job_name,
+        script=str(spec.entry_point),
+        inputs=dict(spec.channels),
+        outputs={MODEL_OUTPUT: LakeLayout(dataset).model_artifact(spec.job_name)},
+        config=dict(spec.hyperparameters),
+        timeout_seconds=spec.timeout_seconds or default_timeout,
+        metric_definitions=spec.metric_definitions,
+    )
+
+
+def training_result(lake: Lake, spec: TrainingJobSpec, outcome: JobOutcome) -> TrainingJobResult:
+    """``DescribeTrainingJob`` of a finished job: status, artifact, metrics, log tail."""
+    artifact_key = outcome.output_keys[0] if outcome.status == "Completed" else None
+    return TrainingJobResult(
+        job_name=spec.job_name,
+        status=outcome.status,
+        model_artifact_key=artifact_key,
+        model_artifact_uri=lake.uri(artifact_key) if artifact_key else None,
+        final_metrics=outcome.final_metrics,
+        failure_reason=outcome.failure_reason,
+        log_tail=outcome.log_tail,
+        duration_seconds=outcome.duration_seconds,
+        hyperparameters=dict(spec.hyperparameters),
+        metric_history=dict(outcome.metric_history),
+    )
