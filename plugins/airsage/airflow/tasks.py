@@ -427,7 +427,7 @@ def signal_drift(monitored: dict[str, Any], **context: Any) -> dict[str, Any]:
             "the violation policy"
         )
     violations = monitored.get("violations", [])
-    extra = {
+    extra: dict[str, Any] = {
         "endpoint": monitored.get("endpoint"),
         "model_version": monitored.get("model_version"),
         "report_key": monitored.get("report_key"),

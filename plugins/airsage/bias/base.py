@@ -60,7 +60,7 @@ SKIPPED = "skipped"
 GATE_GROUPS = ("all", "configured")
 
 
-class MetricValues(dict):  # type: ignore[type-arg]
+class MetricValues(dict[str, float | None]):
     """``{metric name: value or None}`` plus ``reasons``: why a value is None.
 
     A plain dict to every caller, so ``metrics["DPL"]`` just works; the reasons travel with
@@ -400,5 +400,5 @@ class BiasJob(Protocol):
 
     def __init__(self, settings: Settings) -> None: ...
 
-    def run(self, dataset_path: Path, analysis_config: Mapping[str, Any], output_dir: Path) -> dict:
+    def run(self, dataset_path: Path, analysis_config: Mapping[str, Any], output_dir: Path) -> dict[str, Any]:
         """Run the job; return the parsed ``analysis.json`` (also left in ``output_dir``)."""

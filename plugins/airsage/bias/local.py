@@ -54,7 +54,7 @@ class LocalBiasJob:
         env["AIRSAGE_PROCESSING_ROOT"] = str(root)
         return env
 
-    def run(self, dataset_path: Path, analysis_config: Mapping[str, Any], output_dir: Path) -> dict:
+    def run(self, dataset_path: Path, analysis_config: Mapping[str, Any], output_dir: Path) -> dict[str, Any]:
         """Stage the contract dirs, run the script, copy ``analysis.json`` to ``output_dir``.
 
         A job that refuses its input (exit code 2) raises InputDataError: a retry cannot fix

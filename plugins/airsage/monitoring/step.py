@@ -248,7 +248,7 @@ def create_baseline(
                 f"{STEP_BASELINE}: model {model_name} version {model_version} failed to predict "
                 f"on {lake.uri(source_key)}: {exc}"
             ) from exc
-        quality = None
+        quality: dict[str, Any] | None = None
         validation_key = layout.features(day, "validation") + "part-0.parquet"
         label = monitoring.label_column
         if source != "unseen" and lake.exists(validation_key) \
@@ -287,7 +287,8 @@ def create_baseline(
     prefix = LakeLayout.baseline(model_name, str(model_version))
     documents = {STATISTICS_FILE: baseline.statistics, CONSTRAINTS_FILE: baseline.constraints,
                  VOCABULARY_FILE: baseline.vocabulary}
-    if baseline.model_quality_statistics is not None:  # Model Monitor's model-quality files
+    # Model Monitor's model-quality files
+    if baseline.model_quality_statistics is not None and baseline.model_quality_constraints is not None:
         from airsage.monitoring.model_quality import MODEL_QUALITY_DIR
 
         documents[MODEL_QUALITY_DIR + STATISTICS_FILE] = baseline.model_quality_statistics

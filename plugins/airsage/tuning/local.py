@@ -124,7 +124,7 @@ class OptunaTuner:
                 )
             if job.status == "Stopped" and pruned:
                 raise optuna.TrialPruned(job.failure_reason)
-            if state != "Completed":
+            if state != "Completed" or value is None:  # a Completed job without it is Failed
                 raise TrialJobFailed(
                     job.failure_reason
                     or f"the job printed no {space.objective_metric!r} metric; check its regex"
