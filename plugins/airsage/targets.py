@@ -1,16 +1,33 @@
 """Pick each capability's implementation for the configured target, in one place.
 
-The rest of airsage asks ``implementation("quality", settings)`` and never tests the target
-itself. Entries are import strings so that choosing a target imports only what it uses.
+The Airflow layer and the CLI build :class:`Engines` for the target once and hand each step
+the engine it needs; capabilities take their engine as a parameter and never test or look up
+the target themselves. Entries are import strings so that choosing a target imports only
+what it uses; every entry is checked by mypy against its capability's Protocol (see
+``_registered_classes_satisfy_their_protocols``).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airsage.config import TARGETS, Settings
 from airsage.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from airsage.bias.base import BiasJob
+    from airsage.catalog.base import Catalog
+    from airsage.evaluation.base import EvaluationJob
+    from airsage.lake.base import Lake
+    from airsage.monitoring.base import MonitorJob
+    from airsage.quality.base import QualityGate
+    from airsage.registry.base import ModelRegistry
+    from airsage.serving.base import EndpointDeployer
+    from airsage.sql.base import SqlEngine
+    from airsage.training.base import TrainingRunner
+    from airsage.tuning.base import Tuner
 
 # capability -> target -> "module:Class". A class is built with the Settings.
 REGISTRY: dict[str, dict[str, str]] = {
@@ -57,5 +74,102 @@ def resolve(capability: str, target: str) -> type[Any]:
 
 
 def implementation(capability: str, settings: Settings) -> Any:
-    """An instance of the capability's implementation for ``settings.target``."""
+    """An instance of the capability's implementation for ``settings.target`` (untyped:
+    code that builds engines for steps uses :class:`Engines`)."""
     return resolve(capability, settings.target)(settings)
+
+
+class Engines:
+    """Every capability's engine for the target of ``settings``, each built on first use.
+
+    One per task or command: the composition root (a task, the CLI, the demo) picks the
+    engines here and passes each step the one it needs. Each property is typed with its
+    capability's Protocol, so a step's caller and the step agree on the interface.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def target(self) -> str:
+        return self.settings.target
+
+    def _build(self, capability: str) -> Any:
+        return resolve(capability, self.settings.target)(self.settings)
+
+    @cached_property
+    def lake(self) -> Lake:
+        return self._build("lake")
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self._build("catalog")
+
+    @cached_property
+    def sql(self) -> SqlEngine:
+        return self._build("sql")
+
+    @cached_property
+    def quality(self) -> QualityGate:
+        return self._build("quality")
+
+    @cached_property
+    def bias(self) -> BiasJob:
+        return self._build("bias")
+
+    @cached_property
+    def training(self) -> TrainingRunner:
+        return self._build("training")
+
+    @cached_property
+    def tuning(self) -> Tuner:
+        return self._build("tuning")
+
+    @cached_property
+    def evaluation(self) -> EvaluationJob:
+        return self._build("evaluation")
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return self._build("registry")
+
+    @cached_property
+    def serving(self) -> EndpointDeployer:
+        return self._build("serving")
+
+    @cached_property
+    def monitoring(self) -> MonitorJob:
+        return self._build("monitoring")
+
+
+if TYPE_CHECKING:
+
+    def _registered_classes_satisfy_their_protocols(settings: Settings) -> None:
+        """Never run: mypy checks here that each class in :data:`REGISTRY` is built from
+        the Settings and is an instance of its capability's Protocol (keep both in step)."""
+        from airsage.bias.local import LocalBiasJob
+        from airsage.catalog.local import LocalCatalog
+        from airsage.evaluation.local import LocalEvaluationJob
+        from airsage.lake.aws import S3Lake
+        from airsage.lake.local import LocalLake
+        from airsage.monitoring.local import LocalMonitorJob
+        from airsage.quality.local import DuckDBQualityGate
+        from airsage.registry.local import MlflowRegistry
+        from airsage.serving.local import LocalEndpointDeployer
+        from airsage.sql.local import DuckDBSqlEngine
+        from airsage.training.local import LocalTrainingRunner
+        from airsage.tuning.local import OptunaTuner
+
+        lakes: tuple[Lake, ...] = (LocalLake(settings), S3Lake(settings))
+        catalog: Catalog = LocalCatalog(settings)
+        sql: SqlEngine = DuckDBSqlEngine(settings)
+        quality: QualityGate = DuckDBQualityGate(settings)
+        bias: BiasJob = LocalBiasJob(settings)
+        training: TrainingRunner = LocalTrainingRunner(settings)
+        tuning: Tuner = OptunaTuner(settings)
+        evaluation: EvaluationJob = LocalEvaluationJob(settings)
+        registry: ModelRegistry = MlflowRegistry(settings)
+        serving: EndpointDeployer = LocalEndpointDeployer(settings)
+        monitoring: MonitorJob = LocalMonitorJob(settings)
+        del lakes, catalog, sql, quality, bias, training, tuning, evaluation, registry
+        del serving, monitoring

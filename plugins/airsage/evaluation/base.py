@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from airsage.config import Settings
 from airsage.errors import ConfigurationError
@@ -219,3 +220,13 @@ class EvaluationReport:
                 f"an EvaluationReport mapping lacks the key {exc.args[0]!r}; pass the "
                 "dict returned by EvaluationReport.to_dict()"
             ) from exc
+
+
+class EvaluationJob(Protocol):
+    """Runs the evaluation script under the processing-job contract (``model/`` and
+    ``test/`` inputs under ``processing_root``, documents written to ``evaluation/``)."""
+
+    def run(self, processing_root: Path, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Run and return the parsed output documents by file name (``evaluation.json``
+        always; a job that leaves none raises :class:`~airsage.errors.StepFailed`)."""
+        ...
