@@ -29,7 +29,7 @@ def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registr
 
     good_key = upload_model(lake, models["good"], "train-good")
     candidate = evaluate_model(settings, lake, DATASET, DAY, good_key)
-    first = condition_and_register(settings, lake, DATASET, DAY,
+    first = condition_and_register(settings, lake, DATASET, DAY, registry=registry,
                                    training=training(lake, "train-good", good_key),
                                    candidate=candidate, prepare_lineage=PREPARE)
     assert first.blessed and first.champion_version is None
@@ -49,7 +49,7 @@ def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registr
     weak_key = upload_model(lake, models["weak"], "train-weak")
     weak = evaluate_model(settings, lake, DATASET, DAY, weak_key)
     assert weak.accuracy < candidate.accuracy
-    second = condition_and_register(settings, lake, DATASET, DAY,
+    second = condition_and_register(settings, lake, DATASET, DAY, registry=registry,
                                     training=training(lake, "train-weak", weak_key),
                                     candidate=weak, prepare_lineage=PREPARE)
     assert not second.blessed and second.model_version is None
@@ -82,21 +82,21 @@ def test_threshold_override_manual_approval_and_failed_training(settings, regist
     key = upload_model(lake, models["good"], "train-strict")
     candidate = evaluate_model(strict, lake, DATASET, DAY, key)
     job = training(lake, "train-strict", key)
-    refused = condition_and_register(strict, lake, DATASET, DAY, training=job,
+    refused = condition_and_register(strict, lake, DATASET, DAY, registry=registry, training=job,
                                      candidate=candidate, prepare_lineage=PREPARE,
                                      accuracy_threshold=1.01)
     assert not refused.blessed and refused.champion_version is None
     assert "accuracy_threshold" in {f["check"] for f in refused.blessing["failures"]}
     assert registry.list_versions("strict-model") == []
 
-    pending = condition_and_register(strict, lake, DATASET, DAY, training=job,
+    pending = condition_and_register(strict, lake, DATASET, DAY, registry=registry, training=job,
                                      candidate=candidate, prepare_lineage=PREPARE,
                                      auto_approve=False)
     assert pending.blessed and pending.model_version.status == "PendingManualApproval"
     assert registry.latest_version("strict-model") is None
     assert json.loads(json.dumps(pending.to_dict()))["model_version"]["version"] == "1"
     with pytest.raises(InputDataError, match="Completed"):
-        condition_and_register(strict, lake, DATASET, DAY,
+        condition_and_register(strict, lake, DATASET, DAY, registry=registry,
                                training={**job, "status": "Failed"},
                                candidate=candidate, prepare_lineage=PREPARE)
 
@@ -116,7 +116,7 @@ def test_every_tuning_trial_is_tracked_under_its_tuning_run_and_reruns_add_nothi
                            "objective_type": "Maximize", "best_value": 0.78, "trials": trials}}
     lineage = {"dataset_hash": "abc123", "report_key": "reports/prepare/x.json"}
 
-    runs = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    runs = track_training(registry, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
     assert set(runs) == {"tune-7", "tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"}
     client = registry.client
     for name in ("tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"):
@@ -125,5 +125,5 @@ def test_every_tuning_trial_is_tracked_under_its_tuning_run_and_reruns_add_nothi
         assert run.data.tags["airsage.dataset_hash"] == "abc123"
     assert client.get_run(runs["tune-7-trial-1"]).data.metrics["validation:accuracy"] == 0.78
     assert client.get_run(runs["tune-7-trial-2"]).info.status == "FAILED"
-    again = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    again = track_training(registry, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
     assert again == runs

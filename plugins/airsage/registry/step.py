@@ -27,6 +27,7 @@ from airsage.lake.base import Lake
 from airsage.lake.layout import partition_value
 from airsage.registry.base import (
     ApprovalStatus,
+    ModelRegistry,
     ModelVersion,
     RegistrationResult,
     local_path,
@@ -60,12 +61,6 @@ def registry_settings(settings: Settings) -> tuple[str, bool]:
             f"registry.model_name is not set in {settings.source}; name the registered model"
         )
     return str(model_name), bool(section.get("auto_approve", False))
-
-
-def _registry(settings: Settings) -> Any:
-    from airsage.targets import implementation
-
-    return implementation("registry", settings)
 
 
 def _champion_report(
@@ -114,13 +109,15 @@ def condition_and_register(
     dataset: str,
     day: dt_.date | str,
     *,
+    registry: ModelRegistry,
     training: Mapping[str, Any],
     candidate: EvaluationReport,
     prepare_lineage: Mapping[str, Any],
     auto_approve: bool | None = None,
     accuracy_threshold: float | None = None,
 ) -> RegistrationResult:
-    """Bless ``candidate`` against the champion and register it when blessed.
+    """Bless ``candidate`` against the champion and register it when blessed in
+    ``registry`` (the target's, ``Engines.registry``).
 
     ``training`` is ``TrainingJobResult.to_dict()``; ``prepare_lineage`` is what the prepare
     step reports about the data (e.g. ``dataset_hash``, row counts); both become lineage
@@ -143,7 +140,6 @@ def condition_and_register(
     approve = default_approve if auto_approve is None else bool(auto_approve)
     bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
 
-    registry = _registry(settings)
     champion_version = registry.champion(model_name)
     champion_report = (
         _champion_report(settings, lake, dataset, day_text, champion_version)
@@ -215,7 +211,7 @@ def _local_copy(lake: Lake, key: str) -> Iterator[Path]:
 
 
 def track_training(
-    settings: Settings,
+    registry: ModelRegistry,
     dataset: str,
     day: dt_.date | str,
     *,
@@ -227,17 +223,15 @@ def track_training(
     not only what won. Runs are found by job name first, so a rerun adds nothing.
     Returns job name → run id.
     """
-    from airsage.targets import implementation
-
-    registry = implementation("registry", settings)
     day_text = partition_value(day)
     lineage = _prepare_lineage(prepare_lineage)
     dataset_hash = prepare_lineage.get("dataset_hash")
-    common = {"dataset": dataset, "day": day_text, "lineage": lineage,
-              "dataset_hash": str(dataset_hash) if dataset_hash else None}
+    hash_text = str(dataset_hash) if dataset_hash else None
 
     def track(job_name: str, **run: Any) -> str:
-        return registry.find_run(job_name) or registry.log_training(job_name=job_name, **common, **run)
+        return registry.find_run(job_name) or registry.log_training(
+            job_name=job_name, dataset=dataset, day=day_text, lineage=lineage,
+            dataset_hash=hash_text, **run)
 
     tuning = training.get("tuning")
     if not tuning:
