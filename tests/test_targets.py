@@ -40,7 +40,7 @@ def test_an_engine_the_target_lacks_is_refused_with_the_targets_that_have_it() -
     from airsage.targets import Engines
 
     engines = Engines(load_settings(overrides={"target": "aws"}, environ={}))
-    with pytest.raises(ConfigurationError, match="no 'aws' implementation yet.*local"):
+    with pytest.raises(ConfigurationError, match=r"no 'aws' implementation yet.*local"):
         _ = engines.quality
 
 
