@@ -11,21 +11,26 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airsage.errors import AirsageError, ConfigurationError
 
+if TYPE_CHECKING:
+    from airsage.config import Settings
+    from airsage.targets import Engines
 
-def _settings() -> Any:
+
+def _settings() -> Settings:
     from airsage.config import load_settings
 
     return load_settings()
 
 
-def _lake(settings: Any) -> Any:
-    from airsage.targets import implementation
+def _engines() -> Engines:
+    """The configured target's engines; a command hands each step the one it needs."""
+    from airsage.targets import Engines
 
-    return implementation("lake", settings)
+    return Engines(_settings())
 
 
 def _date(value: str) -> str:
@@ -44,7 +49,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     from airsage.ingest import land_file
 
-    settings = _settings()
+    engines = _engines()
+    settings = engines.settings
     start = dt.date.fromisoformat(args.date)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             write_batch(generate_batch(config), path, args.format)
         print(f"wrote {path}")
         if args.land:
-            result = land_file(_lake(settings), settings.dataset(args.dataset), path, day)
+            result = land_file(engines.lake, settings.dataset(args.dataset), path, day)
             print(json.dumps(result.to_dict(), indent=2, default=str))
     return 0
 
@@ -70,33 +76,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from airsage.ingest import land_file
 
-    settings = _settings()
-    result = land_file(_lake(settings), settings.dataset(args.dataset), Path(args.path), args.date)
+    engines = _engines()
+    result = land_file(engines.lake, engines.settings.dataset(args.dataset), Path(args.path),
+                       args.date)
     print(json.dumps(result.to_dict(), indent=2, default=str))
     return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from airsage.targets import implementation
-
     sql = Path(args.file).read_text() if args.file else args.query
     if not sql:
         raise SystemExit("airsage sql: give a query or --file")
     params = {"ds": args.date} if args.date else {}
-    frame = implementation("sql", _settings()).query(sql, **params)
+    frame = _engines().sql.query(sql, **params)
     print(frame.to_string(index=False, max_rows=args.max_rows))
     return 0
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     from airsage.quality.suggest import suggest_ruleset
-    from airsage.targets import implementation
 
-    settings = _settings()
-    relation = implementation("catalog", settings).partition_relation(
-        _lake(settings), args.dataset, args.date
-    )
-    ruleset = suggest_ruleset(relation, dataset=settings.dataset(args.dataset))
+    engines = _engines()
+    relation = engines.catalog.partition_relation(engines.lake, args.dataset, args.date)
+    ruleset = suggest_ruleset(relation, dataset=engines.settings.dataset(args.dataset))
     if args.out:
         Path(args.out).write_text(ruleset)
         print(f"wrote {args.out}")
@@ -112,9 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
-    from airsage.targets import implementation
-
-    deployer = implementation("serving", _settings())
+    deployer = _engines().serving
     if args.endpoint_command == "stop":
         stopped = deployer.stop(args.name)
         print(f"stopped {args.name or 'the endpoint'}" if stopped else "no endpoint was running")
@@ -184,8 +184,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from airsage.reports.run import report_key
 
-    settings = _settings()
-    lake = _lake(settings)
+    lake = _engines().lake
     key = report_key(args.dataset, args.date)
     if not lake.exists(key):
         print(f"no run report for {args.dataset} {args.date} at {lake.uri(key)}; the report task "

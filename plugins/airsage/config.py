@@ -55,12 +55,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node[path[-1]] = yaml.safe_load(raw) if raw != "" else ""
     short = {"AIRSAGE_TARGET": ("target",), "AIRSAGE_HOME": ("home",),
              "AIRSAGE_LAKE_ROOT": ("lake", "root")}
-    for name, path in short.items():
+    for name, keys in short.items():
         if name in environ:
             node = overrides
-            for part in path[:-1]:
+            for part in keys[:-1]:
                 node = node.setdefault(part, {})
-            node[path[-1]] = environ[name]
+            node[keys[-1]] = environ[name]
     return overrides
 
 

@@ -50,7 +50,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
     from airsage.airflow.runner import load_dag, run_dag, unpause
     from airsage.alerts.sinks import log_sink
     from airsage.serving.client import invoke, send_reviews
-    from airsage.targets import implementation
+    from airsage.targets import Engines
 
     settings = load_settings()
     last = dt.date.fromisoformat(end) if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -70,7 +70,7 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
             return 1
     unpause("reviews_daily", "reviews_drift_monitor")
 
-    deployer = implementation("serving", settings)
+    deployer = Engines(settings).serving
     endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
     description = deployer.describe(endpoint)
     if not description.url or not description.variants:

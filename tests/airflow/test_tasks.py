@@ -114,10 +114,13 @@ def test_job_steps_get_the_local_runner_and_no_runner_elsewhere(settings) -> Non
 
     from airsage.errors import ConfigurationError
     from airsage.jobs.local import LocalJobRunner
+    from airsage.jobs.request import JobRequest
 
     assert isinstance(tasks._job_runner(settings), LocalJobRunner)
     missing = tasks._job_runner(SimpleNamespace(target="aws"))
-    with pytest.raises(ConfigurationError, match="no 'aws' runner yet"):
-        missing.run(object(), object())
+    request = JobRequest(kind="processing", job_name="reviews-bias-2026-01-05", script="bias.py",
+                         inputs={"data": "curated/x.parquet"}, outputs={"analysis": "reports/x/"})
+    with pytest.raises(ConfigurationError, match="reviews-bias-2026-01-05: .* no 'aws' runner yet"):
+        missing.run(object(), request)
     with pytest.raises(ConfigurationError, match="run them on the local target"):
-        missing.attempt(object(), object())
+        missing.attempt(object(), request)

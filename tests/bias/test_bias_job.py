@@ -10,10 +10,10 @@ import pytest
 from bias_helpers import confusion_frame
 
 from airsage import targets
-from airsage.bias.local import LocalBiasJob
 from airsage.bias.metrics import posttraining_metrics, pretraining_metrics
 from airsage.bias.report import read_metrics
 from airsage.errors import InputDataError, StepFailed
+from airsage.jobs.local import LocalJobRunner
 from airsage.jobs.request import JobRequest
 
 FRAME = pd.DataFrame({
@@ -57,8 +57,8 @@ def _run(runner, lake, data_key: str, config: dict, script: str = "bias.py") -> 
     return json.loads(lake.read_bytes(OUTPUT + "analysis.json"))
 
 
-def test_the_registry_resolves_the_local_bias_job(settings):
-    assert isinstance(targets.implementation("bias", settings), LocalBiasJob)
+def test_the_local_target_runs_the_bias_job_with_the_one_job_runner(settings):
+    assert isinstance(targets.Engines(settings).jobs, LocalJobRunner)
 
 
 def test_job_writes_the_same_metrics_as_the_library(job_runner, lake):

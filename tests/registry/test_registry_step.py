@@ -22,14 +22,14 @@ def training(lake, job_name: str, key: str) -> dict:
             "hyperparameters": {"C": 5.0}}
 
 
-def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registry, lake,
+def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registry, lake, job_runner,
                                                               frames, models):
     write_split(lake, frames[1], "test")
     layout = LakeLayout(DATASET)
 
     good_key = upload_model(lake, models["good"], "train-good")
-    candidate = evaluate_model(settings, lake, DATASET, DAY, good_key)
-    first = condition_and_register(settings, lake, DATASET, DAY,
+    candidate = evaluate_model(settings, lake, DATASET, DAY, good_key, runner=job_runner)
+    first = condition_and_register(settings, lake, DATASET, DAY, registry=registry, runner=job_runner,
                                    training=training(lake, "train-good", good_key),
                                    candidate=candidate, prepare_lineage=PREPARE)
     assert first.blessed and first.champion_version is None
@@ -47,9 +47,9 @@ def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registr
     assert run_tags["airsage.dataset_hash"] == "sha256:feedbeef"
 
     weak_key = upload_model(lake, models["weak"], "train-weak")
-    weak = evaluate_model(settings, lake, DATASET, DAY, weak_key)
+    weak = evaluate_model(settings, lake, DATASET, DAY, weak_key, runner=job_runner)
     assert weak.accuracy < candidate.accuracy
-    second = condition_and_register(settings, lake, DATASET, DAY,
+    second = condition_and_register(settings, lake, DATASET, DAY, registry=registry, runner=job_runner,
                                     training=training(lake, "train-weak", weak_key),
                                     candidate=weak, prepare_lineage=PREPARE)
     assert not second.blessed and second.model_version is None
@@ -71,7 +71,7 @@ def test_champion_stays_when_a_weakened_candidate_is_evaluated(settings, registr
     assert blessing["blessed"] is False and blessing == second.blessing
 
 
-def test_threshold_override_manual_approval_and_failed_training(settings, registry, lake,
+def test_threshold_override_manual_approval_and_failed_training(settings, registry, lake, job_runner,
                                                                  frames, models):
     import pytest
 
@@ -80,23 +80,25 @@ def test_threshold_override_manual_approval_and_failed_training(settings, regist
     strict = settings.with_overrides({"registry": {"model_name": "strict-model"}})
     write_split(lake, frames[1], "test")
     key = upload_model(lake, models["good"], "train-strict")
-    candidate = evaluate_model(strict, lake, DATASET, DAY, key)
+    candidate = evaluate_model(strict, lake, DATASET, DAY, key, runner=job_runner)
     job = training(lake, "train-strict", key)
-    refused = condition_and_register(strict, lake, DATASET, DAY, training=job,
+    refused = condition_and_register(strict, lake, DATASET, DAY, registry=registry, runner=job_runner,
+                                     training=job,
                                      candidate=candidate, prepare_lineage=PREPARE,
                                      accuracy_threshold=1.01)
     assert not refused.blessed and refused.champion_version is None
     assert "accuracy_threshold" in {f["check"] for f in refused.blessing["failures"]}
     assert registry.list_versions("strict-model") == []
 
-    pending = condition_and_register(strict, lake, DATASET, DAY, training=job,
+    pending = condition_and_register(strict, lake, DATASET, DAY, registry=registry, runner=job_runner,
+                                     training=job,
                                      candidate=candidate, prepare_lineage=PREPARE,
                                      auto_approve=False)
     assert pending.blessed and pending.model_version.status == "PendingManualApproval"
     assert registry.latest_version("strict-model") is None
     assert json.loads(json.dumps(pending.to_dict()))["model_version"]["version"] == "1"
     with pytest.raises(InputDataError, match="Completed"):
-        condition_and_register(strict, lake, DATASET, DAY,
+        condition_and_register(strict, lake, DATASET, DAY, registry=registry, runner=job_runner,
                                training={**job, "status": "Failed"},
                                candidate=candidate, prepare_lineage=PREPARE)
 
@@ -116,7 +118,7 @@ def test_every_tuning_trial_is_tracked_under_its_tuning_run_and_reruns_add_nothi
                            "objective_type": "Maximize", "best_value": 0.78, "trials": trials}}
     lineage = {"dataset_hash": "abc123", "report_key": "reports/prepare/x.json"}
 
-    runs = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    runs = track_training(registry, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
     assert set(runs) == {"tune-7", "tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"}
     client = registry.client
     for name in ("tune-7-trial-0", "tune-7-trial-1", "tune-7-trial-2"):
@@ -125,5 +127,5 @@ def test_every_tuning_trial_is_tracked_under_its_tuning_run_and_reruns_add_nothi
         assert run.data.tags["airsage.dataset_hash"] == "abc123"
     assert client.get_run(runs["tune-7-trial-1"]).data.metrics["validation:accuracy"] == 0.78
     assert client.get_run(runs["tune-7-trial-2"]).info.status == "FAILED"
-    again = track_training(settings, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
+    again = track_training(registry, "reviews", "2026-01-07", training=training, prepare_lineage=lineage)
     assert again == runs

@@ -66,7 +66,8 @@ def test_warm_start_reuses_the_parent_study(settings, lake, features):
 
 def test_tune_model_step_uses_settings_and_writes_its_report(settings, lake, features):
     settings = settings.with_overrides({"tuning": {"early_stopping": "Off", "max_parallel_jobs": 1}})
-    result = tune_model(settings, lake, "reviews", DAY, max_jobs=2, hyperparameters={"max_features": 3000})
+    result = tune_model(settings, lake, "reviews", DAY, tuner=OptunaTuner(settings), max_jobs=2,
+                        hyperparameters={"max_features": 3000})
 
     assert len(result.trials) == 2
     assert len(result.tuning_job_name) <= 32
@@ -94,7 +95,7 @@ def test_tuning_chooses_the_family_from_one_space_definition(settings, lake, fea
     assert {"Name": "model_family", "Values": ["tfidf_linear", "bert"]} in \
         space.parameter_ranges_dict()["CategoricalParameterRanges"]
 
-    result = tune_model(settings, lake, "reviews", DAY, max_jobs=6)
+    result = tune_model(settings, lake, "reviews", DAY, tuner=OptunaTuner(settings), max_jobs=6)
     families = {t.hyperparameters["model_family"] for t in result.trials}
     assert families == {"tfidf_linear", "bert"}, [t.hyperparameters for t in result.trials]
     for trial in result.trials:  # each trial trained the family it drew, with its defaults

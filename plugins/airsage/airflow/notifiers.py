@@ -17,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from airsage.alerts.base import Alert
+from airsage.alerts.base import Alert, AlertSink
 
 
 class NotifierSink:
@@ -39,12 +39,12 @@ def _html(alert: Alert) -> str:
     return f"<pre>{html.escape(alert.as_text())}</pre>"
 
 
-def configured_sinks(settings: Any) -> list[Any]:
+def configured_sinks(settings: Any) -> list[AlertSink]:
     """The log-file sink always; each provider notifier whose configuration exists."""
     from airsage.alerts.sinks import log_sink
 
     section = settings.section("alerts")
-    sinks: list[Any] = [log_sink(settings)]
+    sinks: list[AlertSink] = [log_sink(settings)]
     smtp_id = section.get("smtp_conn_id")
     smtp = _connection(smtp_id)
     if smtp is not None:

@@ -12,13 +12,16 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from airsage.airflow import names
 from airsage.config import Settings, load_settings
 from airsage.errors import ConfigurationError, GateFailedError, InputDataError
+
+if TYPE_CHECKING:
+    from airsage.lake.base import Lake
 
 
 def route_library_logging() -> None:
@@ -64,10 +67,11 @@ def task_settings() -> Settings:
         raise AirflowFailException(str(exc)) from exc
 
 
-def lake_for(settings: Settings) -> Any:
-    from airsage.targets import implementation
+def lake_for(settings: Settings) -> Lake:
+    """The lake of the settings' target (every task reads and writes its partition there)."""
+    from airsage.targets import Engines
 
-    return implementation("lake", settings)
+    return Engines(settings).lake
 
 
 def partition_of(context: Mapping[str, Any]) -> str | None:

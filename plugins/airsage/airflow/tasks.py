@@ -1,14 +1,15 @@
 """airsage's tasks. Each is a thin wrapper: load settings, call one step, return its JSON form.
 
-The steps are plain functions in the capability packages (``airsage.quality`` …); their
-implementation for the configured target comes from ``airsage.targets``. Task ids are the
-constants in :mod:`airsage.airflow.names`; a task's docstring is its documentation in the UI.
+The steps are plain functions in the capability packages (``airsage.quality`` …); a task
+hands its step the engine of the configured target (``airsage.targets.Engines``). Task ids
+are the constants in :mod:`airsage.airflow.names`; a task's docstring is its documentation
+in the UI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -18,11 +19,11 @@ from airsage.airflow.assets import DRIFT
 from airsage.airflow.runtime import lake_for, partition_day, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 
-
-def _impl(capability: str, settings: Any) -> Any:
-    from airsage.targets import implementation
-
-    return implementation(capability, settings)
+if TYPE_CHECKING:
+    from airsage.config import Settings
+    from airsage.jobs.request import JobOutcome, JobRequest, JobRunner, MetricCallback
+    from airsage.lake.base import Lake
+    from airsage.targets import Engines
 
 
 class _NoJobRunner:
@@ -32,28 +33,38 @@ class _NoJobRunner:
     def __init__(self, target: str) -> None:
         self.target = target
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+    def run(self, lake: Lake, request: JobRequest, *,
+            on_metric: MetricCallback | None = None) -> JobOutcome:
         from airsage.errors import ConfigurationError
 
         raise ConfigurationError(
-            f"the job steps (bias, train, evaluate, baseline, monitor) have no {self.target!r} "
-            "runner yet (SageMaker processing and training jobs); run them on the local target")
+            f"{request.kind} job {request.job_name}: the job steps (bias, train, evaluate, baseline, "
+            f"monitor) have no {self.target!r} runner yet (SageMaker processing and training "
+            "jobs); run them on the local target")
 
-    run = attempt = _refuse
+    attempt = run
 
 
-def _job_runner(settings: Any) -> Any:
-    """The run phase of the job steps (bias, train, evaluate, baseline, monitor) locally:
-    the one runner for every script of include/jobs/, handed to each step. Their SageMaker
-    jobs on the aws target are not built yet: refused rather than run on the worker."""
-    from airsage.jobs.local import LocalJobRunner
+def _job_runner(settings: Settings) -> JobRunner:
+    """The run phase of the job steps (bias, train, evaluate, baseline, monitor): the target's
+    runner of the include/jobs/ scripts (``Engines.jobs``). A target without one yet (aws:
+    SageMaker's jobs come next) gets a runner that refuses when asked, so a step that needs
+    no job still works there."""
+    from airsage.targets import has_implementation
 
-    if settings.target != "local":
+    if not has_implementation("jobs", settings.target):
         return _NoJobRunner(settings.target)
-    return LocalJobRunner(settings)
+    return _engines(settings).jobs
 
 
-def _continue(upstream: dict[str, Any]) -> tuple[Any, Any, str]:
+def _engines(settings: Settings) -> Engines:
+    """The engines of the settings' target; the task hands its step the one it needs."""
+    from airsage.targets import Engines
+
+    return Engines(settings)
+
+
+def _continue(upstream: dict[str, Any]) -> tuple[Settings, Lake, str]:
     """Settings, lake and partition day for a task that continues an upstream task's result
     (the day travels in every result, so a whole run works on one partition)."""
     settings = task_settings()
@@ -90,7 +101,7 @@ def crawl(landed: dict[str, Any]) -> dict[str, Any]:
     """Infer schema and partition like a Glue crawler and update the catalog table."""
     settings, lake, day = _continue(landed)
     with step_errors(names.CRAWL, lake=lake, day=day):
-        result = _impl("catalog", settings).crawl(lake, names.DATASET, day)
+        result = _engines(settings).catalog.crawl(lake, names.DATASET, day)
     return narrated(names.CRAWL, {**result.to_dict(), "day": day})
 
 
@@ -99,7 +110,7 @@ def validate_sql(crawled: dict[str, Any]) -> dict[str, Any]:
     """Run the Athena SQL assertion queries of include/sql/ on the day's partition."""
     settings, lake, day = _continue(crawled)
     with step_errors(names.VALIDATE_SQL, lake=lake, day=day):
-        report = _impl("sql", settings).run_checks(lake, names.DATASET, day)
+        report = _engines(settings).sql.run_checks(lake, names.DATASET, day)
     return narrated(names.VALIDATE_SQL, {**report.to_dict(), "day": day})
 
 
@@ -108,7 +119,8 @@ def quality_gate(validated: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the DQDL ruleset (Deequ semantics) and the metric anomaly rules."""
     settings, lake, day = _continue(validated)
     with step_errors(names.QUALITY_GATE, lake=lake, day=day):
-        catalog, gate = _impl("catalog", settings), _impl("quality", settings)
+        engines = _engines(settings)
+        catalog, gate = engines.catalog, engines.quality
         relation = catalog.partition_relation(lake, names.DATASET, day)
         # datasets the ruleset compares with (DQDL DataSources), same day's partition
         references = {alias: catalog.partition_relation(lake, alias, day)
@@ -127,7 +139,7 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
 
     settings, lake, day = _continue(checked)
     with step_errors(names.CURATE, lake=lake, day=day):
-        relation = _impl("catalog", settings).partition_relation(lake, names.DATASET, day)
+        relation = _engines(settings).catalog.partition_relation(lake, names.DATASET, day)
         result = curate_partition(settings, lake, names.DATASET, day, relation)
     return narrated(names.CURATE, {**result.to_dict(), "day": day})
 
@@ -186,7 +198,7 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airsage.tuning.step import tune_model
 
             tuning = tune_model(
-                settings, lake, names.DATASET, day,
+                settings, lake, names.DATASET, day, tuner=_engines(settings).tuning,
                 max_jobs=params.get("max_jobs"), hyperparameters=hyperparameters,
             )
             job = tuning.best.to_dict()
@@ -198,8 +210,8 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
                               runner=_job_runner(settings)).to_dict()
     from airsage.registry.step import track_training
 
-    job["tracking_runs"] = track_training(settings, names.DATASET, day, training=job,
-                                          prepare_lineage=prepared)
+    job["tracking_runs"] = track_training(_engines(settings).registry, names.DATASET, day,
+                                          training=job, prepare_lineage=prepared)
     return narrated(names.TRAIN, {**job, "day": day})
 
 
@@ -228,6 +240,8 @@ def register(
     with step_errors(names.REGISTER, lake=lake, day=day, quarantine_batch=False):
         result = condition_and_register(
             settings, lake, names.DATASET, day,
+            registry=_engines(settings).registry,
+            runner=_job_runner(settings),
             training=trained,
             candidate=EvaluationReport.from_dict(evaluated),
             prepare_lineage=prepared,
@@ -280,7 +294,7 @@ def _record_decision(registered: dict[str, Any], status: str, context: dict[str,
     who, when = decision_of(response)
     settings = task_settings()
     version = registered["model_version"]
-    updated = _impl("registry", settings).set_status(
+    updated = _engines(settings).registry.set_status(
         version["name"], version["version"], status, decided_by=who, decided_at=when,
         comment=f"{status} on the Required Actions page (run {context.get('run_id')})")
     log.info("%s v%s is now %s (decided by %s at %s)", version["name"], version["version"],
@@ -335,7 +349,8 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
 
     settings = task_settings()
     lake = lake_for(settings)
-    registry = _impl("registry", settings)
+    engines = _engines(settings)
+    registry = engines.registry
     own = baselined["model_version"]
     version = registry.get_version(own["name"], own["version"])
     if version.status != "Approved":
@@ -356,7 +371,7 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
         return "; ".join(reasons) or None
 
     with step_errors(names.DEPLOY, quarantine_batch=False):
-        result = _impl("serving", settings).deploy(lake, version, keep_serving=keep_serving)
+        result = engines.serving.deploy(lake, version, keep_serving=keep_serving)
     if result.action == "kept":
         log.warning("not deployed: %s", result.reason)
         raise AirflowSkipException(f"not deployed: {result.reason}")
@@ -428,7 +443,7 @@ def monitor(**context: Any) -> dict[str, Any]:
     settings = task_settings()
     lake = lake_for(settings)
     endpoint = settings.section("serving").get("endpoint", "reviews-sentiment")
-    description = _impl("serving", settings).describe(endpoint)
+    description = _engines(settings).serving.describe(endpoint)
     live = [v for v in description.variants if v.get("weight", 0) > 0]
     if not live:
         raise AirflowSkipException(f"endpoint {endpoint} serves no model yet: nothing to monitor")
@@ -458,7 +473,7 @@ def signal_drift(monitored: dict[str, Any], **context: Any) -> dict[str, Any]:
             "the violation policy"
         )
     violations = monitored.get("violations", [])
-    extra = {
+    extra: dict[str, Any] = {
         "endpoint": monitored.get("endpoint"),
         "model_version": monitored.get("model_version"),
         "report_key": monitored.get("report_key"),

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airsage.alerts.base import Alert
+from airsage.alerts.base import Alert, AlertSink
 
 
 class LogFileSink:
@@ -39,7 +40,7 @@ def log_sink(settings: Any) -> LogFileSink:
     return LogFileSink(settings.home / settings.section("alerts").get("log_file", "alerts.log"))
 
 
-def deliver(alert: Alert, sinks: list) -> dict[str, str]:
+def deliver(alert: Alert, sinks: Sequence[AlertSink]) -> dict[str, str]:
     """Send to every sink; one failing sink does not stop the others. Returns sink → outcome."""
     outcomes: dict[str, str] = {}
     for sink in sinks:

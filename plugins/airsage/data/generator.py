@@ -421,7 +421,6 @@ def generate_batch(config: GeneratorConfig) -> pd.DataFrame:
 def _apply_frame_defect(
     frame: pd.DataFrame, config: GeneratorConfig, rng: np.random.Generator
 ) -> pd.DataFrame:
-    import pandas as pd
 
     defect = config.defect
     if defect is None or defect == "tiny_batch" or frame.empty:
@@ -440,7 +439,8 @@ def _apply_frame_defect(
     if defect == "null_text":
         frame["review_text"] = frame["review_text"].where(picks >= 0.5, None)
     elif defect == "null_rating":
-        frame["rating"] = frame["rating"].astype("Int64").where(picks >= 0.2, pd.NA)
+        # a nullable Int64 column: the rows where() drops become <NA>
+        frame["rating"] = frame["rating"].astype("Int64").where(picks >= 0.2)
     elif defect == "rating_out_of_range":
         bad = rng.choice([0, 6, 7, -1], size=n)
         frame["rating"] = np.where(picks < 0.05, bad, frame["rating"])

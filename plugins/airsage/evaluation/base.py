@@ -219,3 +219,4 @@ class EvaluationReport:
                 f"an EvaluationReport mapping lacks the key {exc.args[0]!r}; pass the "
                 "dict returned by EvaluationReport.to_dict()"
             ) from exc
+

@@ -195,7 +195,7 @@ def evaluate_model(
     *,
     report_name: str = "candidate",
     model_artifact_path: Path | None = None,
-    runner: JobRunner | None = None,
+    runner: JobRunner,
 ) -> EvaluationReport:
     """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the run's evaluation
     set (the ``test`` split under the run day's features), with ``runner``.
@@ -233,10 +233,6 @@ def evaluate_model(
             f"evaluate: no model artifact at {lake.uri(model_artifact_key)}; pass the "
             "model_artifact_key of a completed training job"
         )
-    if runner is None:
-        from airsage.jobs.local import LocalJobRunner
-
-        runner = LocalJobRunner(settings)
     runner.run(lake, request)
     return collect_evaluation(lake, request, dataset=dataset, day=day_text,
                               report_name=report_name, model_artifact_key=model_artifact_key)

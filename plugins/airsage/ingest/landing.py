@@ -66,8 +66,8 @@ class LandingResult:
 
     @property
     def rows(self) -> int | None:
-        counts = [f.rows for f in self.files]
-        return None if any(c is None for c in counts) else sum(counts)  # type: ignore[misc]
+        counts = [f.rows for f in self.files if f.rows is not None]
+        return sum(counts) if len(counts) == len(self.files) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

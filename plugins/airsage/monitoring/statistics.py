@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def as_category(value: Any) -> str:
 
 
 # -- sketch -----------------------------------------------------------------------------------
-def build_sketch(values: Sequence[float], k: int) -> dict[str, Any]:
+def build_sketch(values: Sequence[float] | np.ndarray, k: int) -> dict[str, Any]:
     """A deterministic KLL-layout sketch of ``values`` with at most ``k`` items."""
     items = np.sort(np.asarray(values, dtype=float))
     level = 0
@@ -145,7 +145,7 @@ def kll_buckets(values: np.ndarray, buckets: int = BUCKETS) -> list[dict[str, An
         lower = start + (end - start) * i / buckets
         upper = start + (end - start) * (i + 1) / buckets
         below_lower = np.searchsorted(ordered, lower, side="left")
-        side = "right" if i == buckets - 1 else "left"
+        side: Literal["left", "right"] = "right" if i == buckets - 1 else "left"
         count = int(np.searchsorted(ordered, upper, side=side) - below_lower)
         result.append({"lower_bound": lower, "upper_bound": upper, "count": count})
     return result

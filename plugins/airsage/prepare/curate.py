@@ -88,7 +88,7 @@ def curate_partition(
             ) from exc
         except duckdb.Error as exc:
             raise StepFailed(f"curate: DuckDB failed on {resource}: {exc}") from exc
-        rows = connection.execute("SELECT count(*) FROM curated").fetchone()[0]
+        rows = connection.execute("SELECT count(*) FROM curated").fetchall()[0][0]
         if rows == 0:
             raise InputDataError(
                 f"curate: {resource} has no rows in {relation_sql!r}; land data for "

@@ -148,7 +148,9 @@ def read_window(
     A review id landed on two days keeps the newest day's row (the latest version of the
     review); the older copies are counted as ``duplicate_across_days``.
     """
-    frames, dropped, input_rows = [], {}, 0
+    frames: list[pd.DataFrame] = []
+    dropped: dict[str, int] = {}
+    input_rows = 0
     for day in days:
         curated = read_curated(lake, dataset, day)
         input_rows += len(curated)

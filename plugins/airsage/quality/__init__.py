@@ -1,5 +1,6 @@
 """The quality gate: DQDL rulesets (AWS Glue Data Quality's language, run by Deequ on AWS).
 
+- :mod:`airsage.quality.base` is a gate's interface (``QualityGate``);
 - :mod:`airsage.quality.dqdl` parses a ruleset into an AST (pure Python);
 - :mod:`airsage.quality.compiler` turns the AST into one aggregate SELECT and judges the
   measured metrics (shared by every SQL engine);

@@ -338,14 +338,15 @@ def collect_quality(ruleset_text: str, source: str, rule_results: Sequence[Mappi
 def finish_quality(settings: Settings, lake: Lake, report: QualityReport) -> QualityReport:
     """What the local gate does after evaluating: anomaly rules over the metrics history,
     the day's metrics and report written, then a refusal raised with every failed rule."""
-    assert report.dataset is not None and report.day is not None
+    dataset, day = report.dataset, report.day
+    assert dataset is not None and day is not None
     quality = QualitySettings.from_settings(settings)
-    history = MetricsHistory(lake, report.dataset)
-    trailing = history.trailing(report.day, quality.history_window_days)
+    history = MetricsHistory(lake, dataset)
+    trailing = history.trailing(day, quality.history_window_days)
     anomalies = check_anomalies(quality.anomaly, report.metrics, trailing, quality.history_window_days)
     report = report.with_results(anomalies)
-    history.write(report.day, report.metrics)
-    key = LakeLayout(report.dataset).report(REPORT_KIND, report.day, REPORT_FILE)
+    history.write(day, report.metrics)
+    key = LakeLayout(dataset).report(REPORT_KIND, day, REPORT_FILE)
     report_uri = lake.write_bytes(key, json.dumps(report.to_dict(), indent=2).encode("utf-8"))
     if report.outcome != "PASS":
         raise GateFailedError(

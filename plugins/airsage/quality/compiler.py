@@ -267,7 +267,9 @@ class RuleCompiler:
     def _plan_IsComplete(self, rule: Rule) -> _Plan:
         return self._plan_Completeness(rule, exact=True)
 
-    def _uniqueness(self, rule: Rule, columns: Sequence[str]) -> tuple[dict[str, str], Callable]:
+    def _uniqueness(
+        self, rule: Rule, columns: Sequence[str]
+    ) -> tuple[dict[str, str], Callable[[Mapping[str, Any], SqlRunner], tuple[float | None, int]]]:
         idents = [self.column(c)[0] for c in columns]
         all_present = " AND ".join(f"{i} IS NOT NULL" for i in idents)
         if len(idents) == 1:
@@ -407,7 +409,7 @@ class RuleCompiler:
         def judge(v: Mapping[str, Any], _: SqlRunner) -> _Verdict:
             n, ok = int(v["n"]), int(v["ok"] or 0)  # count_if of no rows is NULL
             metrics: dict[str, Any] = {key: None if n == 0 else ok / n}
-            for name, (metric_key, _) in extra.items():
+            for name, (metric_key, _sql) in extra.items():
                 metrics[self._metric_key(rule, metric_key)] = v[name]
             value = metrics[key]
             if n == 0 and zero_rows_pass:
@@ -1102,7 +1104,11 @@ def _numeric_predicate(lhs: str, cond: Condition, *, null_passes: bool | None = 
     NULL yields NULL (not passing) for positive forms; negated forms let NULL pass unless
     ``null_passes`` says otherwise.
     """
-    nums = [sql_number(float(o)) for o in cond.operands]
+    nums: list[str] = []
+    for operand in cond.operands:
+        if not isinstance(operand, (int, float)):  # the parser admits only numbers here
+            raise _RuleError(f"'{cond.text}' compares a number; {operand!r} is not one")
+        nums.append(sql_number(float(operand)))
     if cond.op in RANGE_OPS:
         test = f"{lhs} > {nums[0]} AND {lhs} < {nums[1]}"
     elif cond.op in SET_OPS:

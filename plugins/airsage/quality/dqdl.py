@@ -34,7 +34,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 from airsage.errors import ConfigurationError
 
@@ -790,7 +790,12 @@ class _Parser:
         raise self.error("a variable's value is a quoted string (or NULL, EMPTY, "
                          "WHITESPACES_ONLY) or a list of them; numbers cannot be variables")
 
-    def resolve(self, token: Token, want: str) -> str | tuple[str, ...]:
+    @overload
+    def resolve(self, token: Token, want: Literal["string"]) -> str: ...
+    @overload
+    def resolve(self, token: Token, want: Literal["list"]) -> tuple[str, ...]: ...
+    def resolve(self, token: Token, want: Literal["string", "list"]) -> str | tuple[str, ...]:
+        """A variable's value, refused when it is not the kind (string or list) ``want`` names."""
         name = token.value[1:]
         if name not in self.variables:
             defined = ", ".join(sorted(self.variables)) or "none"
@@ -893,7 +898,7 @@ class _Parser:
             if token.kind == "STRING":
                 params.append(_unquote(self.advance().value))
             elif token.kind == "VAR":
-                params.append(str(self.resolve(self.advance(), "string")))
+                params.append(self.resolve(self.advance(), "string"))
             elif token.kind == "WORD" and (connector or (
                 token.value not in _RESERVED and token.value not in RULE_SPECS
                 and not (token.value == "labels" and self.is_("=", self.peek()))
@@ -1028,7 +1033,7 @@ class _Parser:
             elif token.kind == "NUMBER":
                 tags[name] = self.advance().value
             elif token.kind == "VAR":
-                tags[name] = str(self.resolve(self.advance(), "string"))
+                tags[name] = self.resolve(self.advance(), "string")
             else:
                 raise self.error(f"expected a quoted string or a number as the value of tag "
                                  f"{name!r}")
@@ -1180,8 +1185,7 @@ class _Parser:
         if token.kind == "VAR":
             if "string" not in kinds:
                 raise self.error(f"{rule_type} compares numbers; variables hold text", token)
-            value = self.resolve(self.advance(), "string")
-            return _keyword_or_text(str(value)), {"string"}
+            return _keyword_or_text(self.resolve(self.advance(), "string")), {"string"}
         if "date" in kinds and (self.is_word("now") or (
             self.is_("(") and self.peek().kind == "WORD" and self.peek().value == "now"
         )):

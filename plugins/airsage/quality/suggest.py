@@ -141,7 +141,8 @@ def suggest_ruleset(relation_sql: str, *, dataset: DatasetSpec | None = None) ->
         except Exception as exc:
             raise InputDataError(f"rule suggestion: DuckDB cannot read {relation_sql[:200]}: {exc}") from exc
         schema = {str(r[0]): str(r[1]) for r in described}
-        row = con.execute(profile_queries(relation_sql, schema)).fetchone()
+        # aggregate queries: exactly one row each
+        row = con.execute(profile_queries(relation_sql, schema)).fetchall()[0]
         rows = int(row[0])
         columns = []
         for i, (name, sql_type) in enumerate(schema.items()):
@@ -156,7 +157,7 @@ def suggest_ruleset(relation_sql: str, *, dataset: DatasetSpec | None = None) ->
         small = [c for c in columns if _categorical(c)]
         if small:
             lists = ", ".join(f"list(DISTINCT {quote_ident(c.name)})" for c in small)
-            values = con.execute(f"SELECT {lists} FROM {relation_sql} AS {RELATION_ALIAS}").fetchone()
+            values = con.execute(f"SELECT {lists} FROM {relation_sql} AS {RELATION_ALIAS}").fetchall()[0]
             listed = {c.name: tuple(x for x in (v or ()) if x is not None)
                       for c, v in zip(small, values, strict=True)}
             columns = [

@@ -142,7 +142,7 @@ class MlflowRegistry:
                     experiment = self.client.get_experiment_by_name(self.experiment_name)
             if self._experiment_id is None:
                 self._experiment_id = experiment.experiment_id
-        return self._experiment_id  # type: ignore[return-value]
+        return self._experiment_id
 
     def _ensure_registered_model(self, model_name: str) -> None:
         from mlflow.exceptions import MlflowException

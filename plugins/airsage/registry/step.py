@@ -23,10 +23,12 @@ from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError
 from airsage.evaluation.base import EvaluationReport, EvaluationSettings
 from airsage.evaluation.condition import PairedComparison, bless, write_blessing
+from airsage.jobs.request import JobRunner
 from airsage.lake.base import Lake
 from airsage.lake.layout import partition_value
 from airsage.registry.base import (
     ApprovalStatus,
+    ModelRegistry,
     ModelVersion,
     RegistrationResult,
     local_path,
@@ -62,14 +64,9 @@ def registry_settings(settings: Settings) -> tuple[str, bool]:
     return str(model_name), bool(section.get("auto_approve", False))
 
 
-def _registry(settings: Settings) -> Any:
-    from airsage.targets import implementation
-
-    return implementation("registry", settings)
-
-
 def _champion_report(
-    settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion
+    settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion,
+    runner: JobRunner,
 ) -> EvaluationReport:
     """Evaluate the champion's own model.tar.gz on the candidate's evaluation set, in this run."""
     from airsage.evaluation.step import evaluate_model
@@ -78,9 +75,10 @@ def _champion_report(
     local = local_path(champion.artifact_uri)
     if local is not None and local.is_file():
         return evaluate_model(settings, lake, dataset, day, lake_key or champion.artifact_uri,
-                              report_name="champion", model_artifact_path=local)
+                              report_name="champion", model_artifact_path=local, runner=runner)
     if lake_key and lake.exists(lake_key):
-        return evaluate_model(settings, lake, dataset, day, lake_key, report_name="champion")
+        return evaluate_model(settings, lake, dataset, day, lake_key, report_name="champion",
+                              runner=runner)
     raise InputDataError(
         f"condition: the champion {champion.name} v{champion.version} has no readable model "
         f"artifact (artifact_uri {champion.artifact_uri}, lake key {lake_key or 'none'}); "
@@ -114,13 +112,16 @@ def condition_and_register(
     dataset: str,
     day: dt_.date | str,
     *,
+    registry: ModelRegistry,
+    runner: JobRunner,
     training: Mapping[str, Any],
     candidate: EvaluationReport,
     prepare_lineage: Mapping[str, Any],
     auto_approve: bool | None = None,
     accuracy_threshold: float | None = None,
 ) -> RegistrationResult:
-    """Bless ``candidate`` against the champion and register it when blessed.
+    """Bless ``candidate`` against the champion and register it when blessed in
+    ``registry`` (the target's, ``Engines.registry``).
 
     ``training`` is ``TrainingJobResult.to_dict()``; ``prepare_lineage`` is what the prepare
     step reports about the data (e.g. ``dataset_hash``, row counts); both become lineage
@@ -143,10 +144,9 @@ def condition_and_register(
     approve = default_approve if auto_approve is None else bool(auto_approve)
     bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
 
-    registry = _registry(settings)
     champion_version = registry.champion(model_name)
     champion_report = (
-        _champion_report(settings, lake, dataset, day_text, champion_version)
+        _champion_report(settings, lake, dataset, day_text, champion_version, runner)
         if champion_version is not None else None
     )
     blessing = bless(
@@ -215,7 +215,7 @@ def _local_copy(lake: Lake, key: str) -> Iterator[Path]:
 
 
 def track_training(
-    settings: Settings,
+    registry: ModelRegistry,
     dataset: str,
     day: dt_.date | str,
     *,
@@ -227,17 +227,15 @@ def track_training(
     not only what won. Runs are found by job name first, so a rerun adds nothing.
     Returns job name → run id.
     """
-    from airsage.targets import implementation
-
-    registry = implementation("registry", settings)
     day_text = partition_value(day)
     lineage = _prepare_lineage(prepare_lineage)
     dataset_hash = prepare_lineage.get("dataset_hash")
-    common = {"dataset": dataset, "day": day_text, "lineage": lineage,
-              "dataset_hash": str(dataset_hash) if dataset_hash else None}
+    hash_text = str(dataset_hash) if dataset_hash else None
 
     def track(job_name: str, **run: Any) -> str:
-        return registry.find_run(job_name) or registry.log_training(job_name=job_name, **common, **run)
+        return registry.find_run(job_name) or registry.log_training(
+            job_name=job_name, dataset=dataset, day=day_text, lineage=lineage,
+            dataset_hash=hash_text, **run)
 
     tuning = training.get("tuning")
     if not tuning:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
+from airsage.lake.base import Lake
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
@@ -29,15 +30,23 @@ FAILED = "Failed"
 
 @runtime_checkable
 class ModelVersionLike(Protocol):
-    """What the deployer reads from a registered model version (``airsage.registry.base``)."""
+    """What the deployer reads from a registered model version (``airsage.registry.base``;
+    read-only, as the registry's frozen ``ModelVersion`` is)."""
 
-    name: str
-    version: str
-    status: str
-    artifact_uri: str
-    run_id: str | None
-    metrics: Mapping[str, Any]
-    tags: Mapping[str, Any]
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def artifact_uri(self) -> str: ...
+    @property
+    def run_id(self) -> str | None: ...
+    @property
+    def metrics(self) -> Mapping[str, Any]: ...
+    @property
+    def tags(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -156,3 +165,22 @@ class EndpointDescription:
             "pid": self.pid,
             "variants": [dict(variant) for variant in self.variants],
         }
+
+
+class EndpointDeployer(Protocol):
+    """Creates or updates an endpoint blue/green, describes it and stops it."""
+
+    def deploy(self, lake: Lake, model_version: ModelVersionLike, *,
+               endpoint: str | None = None,
+               keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """Serve ``model_version`` (the configured endpoint unless one is named); roll back
+        and raise on a failed check; ``keep_serving`` may keep the serving variants."""
+        ...
+
+    def describe(self, endpoint: str | None = None) -> EndpointDescription:
+        """The endpoint's status and variants (``OutOfService`` when nothing answers)."""
+        ...
+
+    def stop(self, endpoint: str | None = None, timeout: float = 20.0) -> bool:
+        """Stop the endpoint; True if it was running."""
+        ...

@@ -89,10 +89,11 @@ def generated_instances(*, rows: int, seed: int, day: str, drift: float = 0.0) -
     from airsage.data.generator import GeneratorConfig, generate_batch
 
     frame = generate_batch(GeneratorConfig(rows=rows, seed=seed, day=day, drift=drift))
-    instances = []
+    instances: list[dict[str, Any]] = []
     for row in frame[list(INSTANCE_FIELDS)].to_dict(orient="records"):
         instances.append(
-            {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            {str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item") else v)
+             for k, v in row.items()}
         )
     return instances
 

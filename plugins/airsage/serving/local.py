@@ -200,7 +200,7 @@ class LocalEndpointDeployer:
         endpoint = endpoint or self.config.endpoint
         state = self._state(endpoint)
         pid = state.get("pid")
-        if not _alive(pid):
+        if pid is None or not _alive(pid):
             return False
         with contextlib.suppress(OSError, StepFailed):
             EndpointClient(state["url"], timeout=5).call("POST", "/admin/shutdown", {})

@@ -193,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ServingConfig.from_settings(settings)
     endpoint = args.endpoint or config.endpoint
     os.environ[INPUT_FIELDS_ENV] = ",".join(settings.dataset(config.dataset).columns)
-    from airsage.targets import implementation
+    from airsage.targets import Engines
 
-    lake = implementation("lake", settings)
+    lake = Engines(settings).lake  # main is this process's composition root; ModelServer takes it
     state_file = state_file_for(settings, endpoint)
     previous: dict[str, Any] = {}
     if state_file.exists() and not args.no_restore:

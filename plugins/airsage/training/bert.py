@@ -238,7 +238,7 @@ class BertSentimentModel:
         return next(self.head.parameters()).device
 
     # -- encoding -----------------------------------------------------------------------
-    def _tokenize(self, texts: Sequence[str]) -> Any:
+    def _tokenize(self, texts: Sequence[str | None]) -> Any:
         batch = self.tokenizer(
             [model_module._as_text(t) for t in texts],
             truncation=True,
@@ -254,7 +254,7 @@ class BertSentimentModel:
         summed = (output.last_hidden_state * mask).sum(dim=1)
         return summed / mask.sum(dim=1).clamp(min=1.0)
 
-    def embed(self, texts: Sequence[str]) -> Any:
+    def embed(self, texts: Sequence[str | None]) -> Any:
         """Mean-pooled encoder states of ``texts`` (no gradient), batched by length."""
         import torch
 
@@ -274,7 +274,7 @@ class BertSentimentModel:
         return result
 
     # -- the SentimentModel protocol ----------------------------------------------------
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
         import torch
 
         self.head.eval()
@@ -282,7 +282,7 @@ class BertSentimentModel:
             logits = self.head(self.embed(list(texts)))
             return _probabilities(logits)
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: Sequence[str | None]) -> np.ndarray:
         return np.asarray(self.labels)[self.predict_proba(texts).argmax(axis=1)]
 
     def top_features(self, k: int = 10) -> dict[int, list[tuple[str, float]]]:
@@ -333,10 +333,10 @@ class BertSentimentModel:
     def fit(
         cls,
         texts: Sequence[str],
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         hyperparameters: dict[str, Any],
         *,
-        validation: tuple[Sequence[str], Sequence[int]] | None = None,
+        validation: tuple[Sequence[str], Sequence[int] | np.ndarray] | None = None,
         on_epoch: EpochCallback | None = None,
     ) -> BertSentimentModel:
         """Linear probe, then fine-tune with early stopping on the validation macro F1.
@@ -487,7 +487,7 @@ class BertSentimentModel:
                     best_epoch = epoch
                     continue
                 f1 = _macro_f1(validation_targets, probabilities)
-                if f1 > best_f1:
+                if f1 is not None and (best_f1 is None or f1 > best_f1):
                     best_f1, best_epoch, stale = f1, epoch, 0
                     best_state = _snapshot(encoder, head)
                 else:
@@ -582,7 +582,7 @@ def _embed_and_cache(
     encoder, layers = model.encoder, _layers(model.encoder)
     batch_size = int(model.config.get("batch_size", 32)) * 4
     order = np.argsort([len(ids) for ids in token_ids], kind="stable")
-    embeddings = [None] * len(token_ids)
+    embeddings: list[Any] = [None] * len(token_ids)  # filled in length order, read in input order
     cache: list[Any] | None = [None] * len(token_ids) if trainable else None
     encoder.eval()
     with torch.inference_mode():

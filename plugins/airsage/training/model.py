@@ -30,10 +30,11 @@ class SentimentModel(Protocol):
     family: str
     labels: tuple[int, ...]
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Rows of class probabilities, columns ordered as ``labels``."""
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Rows of class probabilities, columns ordered as ``labels`` (a missing text reads
+        as the empty one, as the serving container and the monitor send them)."""
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: Sequence[str | None]) -> np.ndarray:
         """The most probable label of each text."""
 
     def top_features(self, k: int = 10) -> dict[int, list[tuple[str, float]]]:
@@ -54,7 +55,7 @@ class TfidfLinearModel:
 
     @classmethod
     def fit(
-        cls, texts: Sequence[str], labels: Sequence[int], hyperparameters: dict[str, Any]
+        cls, texts: Sequence[str], labels: Sequence[int] | np.ndarray, hyperparameters: dict[str, Any]
     ) -> TfidfLinearModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -85,10 +86,10 @@ class TfidfLinearModel:
         pipeline.fit(list(texts), np.asarray(labels, dtype=int))
         return cls(pipeline, pipeline.classes_.tolist())
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
         return self.pipeline.predict_proba([_as_text(t) for t in texts])
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: Sequence[str | None]) -> np.ndarray:
         probabilities = self.predict_proba(texts)
         return np.asarray(self.labels)[probabilities.argmax(axis=1)]
 
@@ -160,12 +161,11 @@ def load_model(model_dir: Path) -> SentimentModel:
     family = manifest.get("family")
     if family not in FAMILIES:
         _register_optional_families()
-    try:
-        loader = FAMILIES[family]
-    except KeyError:
+    loader = FAMILIES.get(family) if isinstance(family, str) else None
+    if loader is None:
         raise InputDataError(
             f"model in {model_dir} has unknown family {family!r}; known: {sorted(FAMILIES)}"
-        ) from None
+        )
     return loader(Path(model_dir), manifest)
 
 

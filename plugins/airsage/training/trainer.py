@@ -127,10 +127,10 @@ def fit_model(
                 )
                 on_epoch(step, loss, scores)
 
-        model = BertSentimentModel.fit(
+        bert = BertSentimentModel.fit(
             texts, labels, hyperparameters, validation=validation_pair, on_epoch=epoch_done
         )
-        return model, losses[-1]
+        return bert, losses[-1]
     raise ConfigurationError(
         f"unknown model_family {family!r}; known families: {', '.join(FAMILY_NAMES)}"
     )

@@ -25,6 +25,7 @@ from typing import Any
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.lake.base import Lake
+from airsage.training.base import TrainingRunner
 from airsage.training.job import TrainingJobSpec
 from airsage.training.local import LocalTrainingRunner
 from airsage.tuning.job import TrialResult, TuningResult
@@ -40,9 +41,9 @@ class TrialJobFailed(Exception):
 class OptunaTuner:
     """Bayesian (TPE) or random search with Optuna; trials run through the training runner."""
 
-    def __init__(self, settings: Settings, runner: LocalTrainingRunner | None = None) -> None:
+    def __init__(self, settings: Settings, runner: TrainingRunner | None = None) -> None:
         self.settings = settings
-        self.runner = runner or LocalTrainingRunner(settings)
+        self.runner: TrainingRunner = runner or LocalTrainingRunner(settings)
         section = settings.section("tuning")
         self.storage_url = str(section.get("storage") or "") or (
             f"sqlite:///{Path(settings.home) / 'optuna.db'}"
@@ -124,7 +125,7 @@ class OptunaTuner:
                 )
             if job.status == "Stopped" and pruned:
                 raise optuna.TrialPruned(job.failure_reason)
-            if state != "Completed":
+            if state != "Completed" or value is None:  # a Completed job without it is Failed
                 raise TrialJobFailed(
                     job.failure_reason
                     or f"the job printed no {space.objective_metric!r} metric; check its regex"

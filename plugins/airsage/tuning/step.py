@@ -15,6 +15,7 @@ from airsage.config import Settings
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout
 from airsage.training.step import build_spec, job_name_for
+from airsage.tuning.base import Tuner
 from airsage.tuning.job import TuningResult
 from airsage.tuning.space import TuningSpace
 
@@ -30,13 +31,13 @@ def tune_model(
     dataset: str,
     day: dt_.date | str,
     *,
+    tuner: Tuner,
     max_jobs: int | None = None,
     hyperparameters: dict[str, Any] | None = None,
 ) -> TuningResult:
     """Tune on the run's train/validation features; return the best job. The family is the
-    configured one, or, with a ``model_family`` range, chosen per trial."""
-    from airsage.targets import implementation
-
+    configured one, or, with a ``model_family`` range, chosen per trial. ``tuner`` is the
+    target's tuning engine (``Engines.tuning``)."""
     settings.dataset(dataset)
     space = TuningSpace.from_settings(settings)
     if max_jobs is not None:
@@ -49,8 +50,7 @@ def tune_model(
         dataset, day, "hpo", {"base": dict(base.hyperparameters), "space": space.to_dict()},
         max_length=TUNING_JOB_NAME_MAX,
     )
-    tuner = implementation("tuning", settings)
-    result: TuningResult = tuner.tune(lake, dataset, base, space, tuning_job_name=name)
+    result = tuner.tune(lake, dataset, base, space, tuning_job_name=name)
     lake.write_bytes(
         LakeLayout(dataset).report(REPORT_KIND, day, REPORT_FILE),
         json.dumps(result.to_dict(), indent=2, sort_keys=True).encode(),
