@@ -6,14 +6,13 @@ The job's request and result shapes are :class:`~airsage.training.job.TrainingJo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
+from airsage.jobs.request import MetricCallback
 from airsage.lake.base import Lake
 from airsage.training.job import TrainingJobResult, TrainingJobSpec
 
-# on_metric(name, value, index of this metric's match) -> True to stop the job (early stopping).
-MetricCallback = Callable[[str, float, int], bool]
+__all__ = ["MetricCallback", "TrainingRunner"]
 
 
 class TrainingRunner(Protocol):
