@@ -225,3 +225,80 @@ def test_the_pydeequ_engine_runs_its_spark_processing_job_and_is_judged_the_same
     marker = json.loads(client("s3").get_object(
         Bucket=BUCKET, Key=f"prod/quarantine/reviews/dt={DAY}/_QUARANTINED.json")["Body"].read())
     assert 'IsComplete "rating": measured 0.97' in marker["reason"]
+
+
+def _pydeequ_day(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The PyDeequ engine with the Glue table, Athena's answers and a passing results.json
+    (what the Spark job writes; moto runs no container) in place; returns the job request."""
+    monkeypatch.setenv("AIRSAGE__AWS__QUALITY_ENGINE", "pydeequ")
+    settings = load_settings()
+    crawled_table(settings)
+    from airsage.quality.aws import deequ_job_request
+
+    request = deequ_job_request(settings, "reviews", DAY)
+    outcomes = [{"Name": "Rule_1", "Description": "RowCount > 0", "Result": "PASS",
+                 "EvaluationMessage": "", "EvaluatedMetrics": {"Dataset.*.RowCount": 200.0}}]
+    client("s3").put_object(Bucket=BUCKET, Key=f"prod/{request.output_key}results.json",
+                            Body=json.dumps({"RuleResults": outcomes}).encode())
+    return settings, request
+
+
+def _processing_jobs() -> list[str]:
+    return sorted(j["ProcessingJobName"] for j in
+                  client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"])
+
+
+def test_a_rerun_of_the_pydeequ_gate_collects_its_completed_job_instead_of_a_second_one(
+        aws_run, aws_env, monkeypatch) -> None:
+    settings, request = _pydeequ_day(monkeypatch)
+    seed_athena(aws_env, settings, {})
+    first = run(aws_run)
+    assert first.task_states["quality_gate.deequ_job"] == "success"
+    assert _processing_jobs() == [request.job_name]
+
+    again = run(aws_run)  # a retry (or a rerun of the day) asks SageMaker first
+    assert again.task_states["quality_gate.deequ_job"] == "skipped"
+    assert again.task_states["quality_gate.deequ_wait"] == "skipped"
+    assert again.task_states["quality_gate.collect"] == "success"
+    assert _processing_jobs() == [request.job_name]
+
+
+def test_a_stopped_pydeequ_job_is_replaced_by_an_attempt_with_a_visible_suffix(
+        aws_run, aws_env, monkeypatch) -> None:
+    settings, request = _pydeequ_day(monkeypatch)
+    seed_athena(aws_env, settings, {})
+    run(aws_run)
+    client("sagemaker").stop_processing_job(ProcessingJobName=request.job_name)
+
+    again = run(aws_run)
+    assert again.task_states["quality_gate.deequ_job"] == "success"
+    assert _processing_jobs() == [request.job_name, f"{request.job_name}-r2"]
+    statuses = {name: client("sagemaker").describe_processing_job(ProcessingJobName=name)[
+        "ProcessingJobStatus"] for name in _processing_jobs()}
+    assert statuses == {request.job_name: "Stopped", f"{request.job_name}-r2": "Completed"}
+
+
+def test_a_pydeequ_job_still_running_is_waited_for_deferred_not_submitted_again(
+        aws_run, aws_env, monkeypatch) -> None:
+    """moto's jobs are Completed as soon as they exist, so the lookup is told the job is
+    InProgress when the step decides; the wait then defers to the provider's SageMakerTrigger,
+    whose waiter reads moto's (Completed) answer."""
+    import airsage.jobs.reattach as reattach
+
+    settings, request = _pydeequ_day(monkeypatch)
+    seed_athena(aws_env, settings, {})
+    sagemaker = client("sagemaker")
+    config = request.processing_config()
+    sagemaker.create_processing_job(**{k: v for k, v in config.items() if k != "Tags"})
+    real = reattach.sagemaker_status
+
+    def still_running(client_: Any, kind: str) -> Any:
+        status_of = real(client_, kind)
+        return lambda name: "InProgress" if name == request.job_name else status_of(name)
+
+    monkeypatch.setattr(reattach, "sagemaker_status", still_running)
+    summary = run(aws_run)
+    assert summary.task_states["quality_gate.deequ_job"] == "skipped"
+    assert summary.task_states["quality_gate.deequ_wait"] == "success"
+    assert summary.task_states["quality_gate.collect"] == "success"
+    assert _processing_jobs() == [request.job_name]

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from airflow.sdk import TaskGroup, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import BaseOperator, TaskGroup, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airsage.airflow import names
 from airsage.airflow.runtime import lake_for, step_errors, task_settings
-from airsage.airflow.tasklog import narrated
+from airsage.airflow.tasklog import log, narrated
+from airsage.jobs.reattach import SUBMIT, WAIT
 
 TARGET_VARIABLE = "AIRSAGE_TARGET"
 POLL_SECONDS = 15
@@ -215,9 +217,16 @@ def _quality_request(validated: dict[str, Any], **context: Any) -> list[dict[str
             exists = GlueQualityGate(settings).ruleset_exists(request.ruleset_name)
         else:
             request = deequ_job_request(settings, names.DATASET, day)
-            lake.upload(INCLUDE_DIR / "jobs" / DEEQU_JOB_SCRIPT, request.script_key)
+            # a retry re-attaches to the job its first try started (never a second job)
+            job = reattach_job(settings, "processing", request.job_name)
+            request = replace(request, job_name=job.job_name)
+            if job.action == SUBMIT:
+                lake.upload(INCLUDE_DIR / "jobs" / DEEQU_JOB_SCRIPT, request.script_key)
             exists = False
+            log.info("PyDeequ job %s: %s%s", job.job_name, job.action,
+                     "".join(f"; earlier {name} {status}" for name, status in job.history))
     return [{"engine": engine, "request": request.to_dict(), "exists": exists,
+             "job": None if engine == GLUE_ENGINE else job.to_dict(),
              "token": idempotency_token(context["run_id"], request.to_dict().get("ruleset_name", ""), day),
              **_connection(settings)}]
 
@@ -225,10 +234,12 @@ def _quality_request(validated: dict[str, Any], **context: Any) -> list[dict[str
 @task.branch(task_id="route")
 def _quality_route(payload: list[dict[str, Any]]) -> list[str]:
     """Glue DQ: create the ruleset unless it exists (its name follows its text), then evaluate;
-    PyDeequ: the Spark processing job."""
+    PyDeequ: submit the Spark processing job, wait for the one already running, or go straight
+    to collect when the job of this name has completed."""
     group = names.QUALITY_GATE
     if payload[0]["engine"] != GLUE_ENGINE:
-        return [f"{group}.deequ_job"]
+        action = payload[0]["job"]["action"]
+        return {SUBMIT: [f"{group}.deequ_job"], WAIT: [f"{group}.deequ_wait"]}.get(action, [])
     return [f"{group}.evaluate"] if payload[0]["exists"] else [f"{group}.create_ruleset", f"{group}.evaluate"]
 
 
@@ -259,6 +270,56 @@ def _deequ_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     request = DeequJobRequest.from_dict(payload["request"])
     return {"config": request.processing_config(), "aws_conn_id": payload["aws_conn_id"],
             "region_name": payload["region_name"]}
+
+
+def _deequ_wait_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"job_name": payload["job"]["job_name"], "aws_conn_id": payload["aws_conn_id"],
+            "region_name": payload["region_name"]}
+
+
+def reattach_job(settings: Any, kind: str, job_name: str) -> Any:
+    """What to do with the SageMaker job named ``job_name``: submit, wait or collect
+    (:mod:`airsage.jobs.reattach`), asked of SageMaker through the provider's hook."""
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    from airsage.jobs.reattach import decide, sagemaker_status
+
+    connection = _connection(settings)
+    client = SageMakerHook(aws_conn_id=connection["aws_conn_id"],
+                           region_name=connection["region_name"]).conn
+    return decide(job_name, sagemaker_status(client, kind))
+
+
+class SageMakerJobWaitOperator(BaseOperator):
+    """Waits, deferred, for a SageMaker job that an earlier try of the step started (the
+    provider's ``SageMakerTrigger``; the provider's sensors cannot defer). A job that ends
+    Failed or Stopped fails the task: its retry then submits the next attempt."""
+
+    template_fields = ("job_name",)
+
+    def __init__(self, *, job_name: str, job_type: str = "processing", aws_conn_id: str | None = None,
+                 region_name: str | None = None, poll_seconds: int = POLL_SECONDS,
+                 max_attempts: int = 240, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_name, self.job_type = job_name, job_type
+        self.aws_conn_id, self.region_name = aws_conn_id, region_name
+        self.poll_seconds, self.max_attempts = poll_seconds, max_attempts
+
+    def execute(self, context: Any) -> str:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+        self.defer(trigger=SageMakerTrigger(
+            job_name=self.job_name, job_type=self.job_type, waiter_delay=self.poll_seconds,
+            waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name), method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        event = event or {}
+        if event.get("status") != "success":
+            raise AirflowException(
+                f"SageMaker {self.job_type} job {self.job_name} ended {event.get('status')}: "
+                f"{event.get('message') or 'no reason given'}")
+        return self.job_name
 
 
 def _engine_rule_results(settings: Any, lake: Any, payload: dict[str, Any],
@@ -317,8 +378,10 @@ def quality_gate(validated: Any) -> Any:
             task_id="deequ_job", deferrable=True, wait_for_completion=True,
             check_interval=POLL_SECONDS,
         ).expand_kwargs(request.map(_deequ_kwargs))
-        route >> [create, evaluate, deequ]
+        wait = SageMakerJobWaitOperator.partial(task_id="deequ_wait").expand_kwargs(
+            request.map(_deequ_wait_kwargs))
+        route >> [create, evaluate, deequ, wait]
         create >> evaluate
         result = _quality_collect(request, validated)
-        [evaluate, deequ] >> result
+        [evaluate, deequ, wait] >> result
     return result
