@@ -27,3 +27,29 @@ def test_idempotency_tokens_are_stable_per_run_and_differ_across_runs() -> None:
     assert first == aws_steps.idempotency_token("manual__1", "rating_in_range", "SELECT 1")
     assert first != aws_steps.idempotency_token("manual__2", "rating_in_range", "SELECT 1")
     assert 32 <= len(first) <= 128
+
+
+def test_a_run_cannot_switch_the_target_its_dag_was_parsed_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Variable (or the file) naming another target than AIRSAGE_TARGET fails the task
+    with what to do, instead of running a local step against the aws lake or the reverse."""
+    import json
+
+    from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airsage.airflow import runtime
+
+    variable: dict[str, str] = {}
+    monkeypatch.setattr(Variable, "get", staticmethod(lambda key, default=None: variable.get(key, default)))
+    monkeypatch.delenv("AIRSAGE_TARGET", raising=False)
+    assert runtime.task_settings().target == "local"
+
+    variable["airsage_config"] = json.dumps({"target": "aws"})
+    with pytest.raises(AirflowFailException, match=r"parsed for the local target \(AIRSAGE_TARGET=local\) "
+                       r"but the run's configuration says target 'aws'.*cannot be switched"):
+        runtime.task_settings()
+
+    monkeypatch.setenv("AIRSAGE_TARGET", "aws")
+    variable["airsage_config"] = json.dumps({"target": "local"})
+    with pytest.raises(AirflowFailException, match="parsed for the aws target"):
+        runtime.task_settings()

@@ -120,7 +120,7 @@ def test_job_steps_get_the_local_runner_and_no_runner_elsewhere(settings) -> Non
     missing = tasks._job_runner(SimpleNamespace(target="aws"))
     request = JobRequest(kind="processing", job_name="reviews-bias-2026-01-05", script="bias.py",
                          inputs={"data": "curated/x.parquet"}, outputs={"analysis": "reports/x/"})
-    with pytest.raises(ConfigurationError, match="reviews-bias-2026-01-05: .* no 'aws' runner yet"):
+    with pytest.raises(ConfigurationError, match=r"reviews-bias-2026-01-05: .* no 'aws' runner yet"):
         missing.run(object(), request)
     with pytest.raises(ConfigurationError, match="run them on the local target"):
         missing.attempt(object(), request)

@@ -18,26 +18,19 @@ parse time): :func:`data_plane_steps` hands the DAG either these groups or the l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from airflow.sdk import BaseOperator, TaskGroup, task
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
 
 from airsage.airflow import names
-from airsage.airflow.runtime import lake_for, step_errors, task_settings
+from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 from airsage.jobs.reattach import SUBMIT, WAIT
 
-TARGET_VARIABLE = "AIRSAGE_TARGET"
 POLL_SECONDS = 15
-
-
-def parsed_target() -> str:
-    """The target this DAG file is built for (the environment only: parsing reads no file)."""
-    return os.environ.get(TARGET_VARIABLE, "local").strip() or "local"
 
 
 def data_plane_steps(target: str | None = None) -> tuple[Callable[..., Any], ...]:
@@ -53,13 +46,8 @@ def data_plane_steps(target: str | None = None) -> tuple[Callable[..., Any], ...
 
 
 def _aws_settings(upstream: dict[str, Any]) -> tuple[Any, Any, str]:
-    """Settings, lake and day; a run cannot switch a DAG parsed for aws to another target."""
+    """Settings, lake and day (``task_settings`` refuses a run that names another target)."""
     settings = task_settings()
-    if settings.target != "aws":
-        raise AirflowFailException(
-            f"this DAG was parsed for the aws target ({TARGET_VARIABLE}=aws) but the run's "
-            f"configuration says target {settings.target!r}; the target of a run cannot be "
-            "switched (set target: aws in the config, or reparse with the other target)")
     return settings, lake_for(settings), upstream["day"]
 
 

@@ -41,8 +41,20 @@ def route_library_logging() -> None:
     logging.getLogger("airsage").setLevel(logging.INFO)
 
 
+TARGET_VARIABLE = "AIRSAGE_TARGET"
+
+
+def parsed_target() -> str:
+    """The target the DAG files are built for: the environment only (parsing reads no file)."""
+    return os.environ.get(TARGET_VARIABLE, "local").strip() or "local"
+
+
 def task_settings() -> Settings:
-    """Settings at task run time, with the ``airsage_config`` Variable (JSON) merged over."""
+    """Settings at task run time, with the ``airsage_config`` Variable (JSON) merged over.
+
+    The target is fixed when the DAG file is parsed (``AIRSAGE_TARGET``): a run whose
+    configuration (the file or the Variable) names another target fails at once, rather
+    than running one step's engine on the other target's lake."""
     from airflow.sdk import Variable
 
     route_library_logging()
@@ -62,9 +74,17 @@ def task_settings() -> Settings:
                 f"got {type(overrides).__name__}"
             )
     try:
-        return load_settings(overrides=overrides)
+        settings = load_settings(overrides=overrides)
     except ConfigurationError as exc:
         raise AirflowFailException(str(exc)) from exc
+    parsed = parsed_target()
+    if settings.target != parsed:
+        raise AirflowFailException(
+            f"this DAG was parsed for the {parsed} target ({TARGET_VARIABLE}={parsed}) but the "
+            f"run's configuration says target {settings.target!r} ({settings.source}, or the "
+            f"{names.CONFIG_VARIABLE!r} Variable); the target of a run cannot be switched: set "
+            f"{TARGET_VARIABLE} for every Airflow component and let the DAG files be parsed again")
+    return settings
 
 
 def lake_for(settings: Settings) -> Lake:
