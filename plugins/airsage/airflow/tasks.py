@@ -346,6 +346,7 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
     """
     from airsage.errors import InputDataError
     from airsage.registry.base import ModelVersion, older_than_serving
+    from airsage.serving.request import deployment_request
 
     settings = task_settings()
     lake = lake_for(settings)
@@ -371,7 +372,8 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
         return "; ".join(reasons) or None
 
     with step_errors(names.DEPLOY, quarantine_batch=False):
-        result = engines.serving.deploy(lake, version, keep_serving=keep_serving)
+        request = deployment_request(settings, version.to_dict())
+        result = engines.serving.run(lake, request, keep_serving=keep_serving)
     if result.action == "kept":
         log.warning("not deployed: %s", result.reason)
         raise AirflowSkipException(f"not deployed: {result.reason}")

@@ -8,6 +8,7 @@ reads the same; on the local target the status is the MLflow version tag
 from __future__ import annotations
 
 import datetime as dt_
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from airsage.errors import ConfigurationError
+from airsage.evaluation.base import METRICS_KEY
 
 STATUS_TAG = "model_approval_status"
 # Who decided a version's status, when, and why (SageMaker: ApprovalDescription, ModifiedBy).
@@ -24,6 +26,20 @@ DECIDED_AT_TAG = "approval.decided_at"
 DECISION_COMMENT_TAG = "approval.comment"
 # The newest partition day of the data a version was trained on (a lineage tag).
 DATA_DAY_TAG = "lineage.partition_day"
+# The headline test metrics a version carries (SageMaker: ModelMetrics.ModelQuality).
+EVALUATION_METRICS = ("accuracy", "macro_f1", "weighted_f1", "baseline_accuracy")
+
+
+def evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """The headline test metrics of an evaluation.json (or an EvaluationReport dict)."""
+    document = evaluation.get("evaluation", evaluation)
+    section = document.get(METRICS_KEY) or {}
+    metrics = {}
+    for name in EVALUATION_METRICS:
+        entry = section.get(name)
+        if isinstance(entry, Mapping) and entry.get("value") is not None:
+            metrics[name] = float(entry["value"])
+    return metrics
 
 
 def local_path(uri: str) -> Path | None:
@@ -143,6 +159,90 @@ class RegistrationResult:
             ),
             "blessing_uri": self.blessing_uri,
         }
+
+
+def _lake_key(key: Any, where: str) -> str:
+    if not isinstance(key, str) or not key or key.startswith("/") or "://" in key \
+            or ".." in key.split("/"):
+        raise ConfigurationError(
+            f"{where}: {key!r} is not a lake key (relative, '/'-separated, without '..'); "
+            "requests name lake keys, never a worker's paths or URIs")
+    return key
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """One model version to register (the ``register`` step's request phase): what
+    SageMaker's ``CreateModelPackage`` takes, reduced to what airsage varies.
+
+    - ``model_package_group_name``: the registered model (``registry.model_name``).
+    - ``model_artifact_key``: the lake key of the blessed ``model.tar.gz`` (``ModelDataUrl``).
+    - ``training_job_name``: the job that produced it (its tracking run is found by this name).
+    - ``metrics``: the headline test metrics; ``evaluation_report_key`` the lake key of the
+      whole ``evaluation.json`` (``ModelMetrics.ModelQuality.Statistics``).
+    - ``approval_status``: ``Approved`` (auto-approval) or ``PendingManualApproval``.
+    - ``lineage``: JSON-safe values that become ``lineage.*`` tags
+      (``CustomerMetadataProperties``).
+    """
+
+    model_package_group_name: str
+    model_artifact_key: str
+    training_job_name: str
+    metrics: Mapping[str, float]
+    evaluation_report_key: str
+    approval_status: str
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"registration of {self.model_package_group_name!r}"
+        if not self.model_package_group_name or not isinstance(self.model_package_group_name, str):
+            raise ConfigurationError("a registration request names its model package group "
+                                     "(registry.model_name)")
+        _lake_key(self.model_artifact_key, f"{where}, model artifact")
+        if self.evaluation_report_key:
+            _lake_key(self.evaluation_report_key, f"{where}, evaluation report")
+        approval = ApprovalStatus.parse(self.approval_status)
+        if approval is ApprovalStatus.REJECTED:
+            raise ConfigurationError(f"{where}: a new version is registered Approved or "
+                                     "PendingManualApproval, never Rejected")
+        try:
+            metrics = {str(k): float(v) for k, v in self.metrics.items()}
+            lineage = json.loads(json.dumps(dict(self.lineage), allow_nan=False, default=str))
+            json.dumps(metrics, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"{where}: metrics must be finite numbers and lineage JSON-safe: {exc}") from exc
+        object.__setattr__(self, "approval_status", approval.value)
+        object.__setattr__(self, "metrics", metrics)
+        object.__setattr__(self, "lineage", lineage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_package_group_name": self.model_package_group_name,
+            "model_artifact_key": self.model_artifact_key,
+            "training_job_name": self.training_job_name,
+            "metrics": dict(self.metrics),
+            "evaluation_report_key": self.evaluation_report_key,
+            "approval_status": self.approval_status,
+            "lineage": dict(self.lineage),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RegistrationRequest:
+        try:
+            return cls(
+                model_package_group_name=raw["model_package_group_name"],
+                model_artifact_key=raw["model_artifact_key"],
+                training_job_name=str(raw["training_job_name"]),
+                metrics=dict(raw["metrics"]),
+                evaluation_report_key=str(raw.get("evaluation_report_key") or ""),
+                approval_status=raw["approval_status"],
+                lineage=dict(raw.get("lineage") or {}),
+            )
+        except KeyError as exc:
+            raise ConfigurationError(
+                f"a RegistrationRequest mapping lacks {exc.args[0]!r}; pass "
+                "RegistrationRequest.to_dict()'s result") from exc
 
 
 class ModelRegistry(Protocol):

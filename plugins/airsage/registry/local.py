@@ -21,7 +21,6 @@ from typing import Any
 
 from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import InputDataError, StepFailed
-from airsage.evaluation.base import METRICS_KEY
 from airsage.lake.layout import partition_value
 from airsage.registry.base import (
     DECIDED_AT_TAG,
@@ -30,6 +29,7 @@ from airsage.registry.base import (
     STATUS_TAG,
     ApprovalStatus,
     ModelVersion,
+    evaluation_metrics,
     local_path,
     select_champion,
 )
@@ -40,7 +40,6 @@ ARTIFACT_TAG = "airsage.artifact_uri"
 JOB_TAG = "airsage.training_job_name"
 ARTIFACT_DIR = "model"
 MAX_TAG_LENGTH = 5000
-EVALUATION_METRICS = ("accuracy", "macro_f1", "weighted_f1", "baseline_accuracy")
 
 
 @functools.cache
@@ -68,18 +67,6 @@ def _tag_value(value: Any) -> str:
 def _flatten(prefix: str, values: Mapping[str, Any] | None) -> dict[str, str]:
     return {f"{prefix}{key}": _tag_value(value) for key, value in (values or {}).items()
             if value is not None}
-
-
-def evaluation_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
-    """The headline test metrics of an evaluation.json (or an EvaluationReport dict)."""
-    document = evaluation.get("evaluation", evaluation)
-    section = document.get(METRICS_KEY) or {}
-    metrics = {}
-    for name in EVALUATION_METRICS:
-        entry = section.get(name)
-        if isinstance(entry, Mapping) and entry.get("value") is not None:
-            metrics[name] = float(entry["value"])
-    return metrics
 
 
 class MlflowRegistry:

@@ -8,6 +8,11 @@ per-row predictions (``evaluation.paired_test``), the blessing is written to the
 only a blessed candidate becomes a model version (Approved with ``auto_approve``, else
 PendingManualApproval, like a SageMaker pipeline's RegisterModel step). A refused candidate
 changes nothing in the registry: the champion stays Approved.
+
+Registration follows the step seam (DESIGN.md): :func:`registration_request` (pure) names
+what ``CreateModelPackage`` takes — the model artifact's lake key, the model package group,
+the metrics, the approval status and the lineage tags — and the registry the Airflow layer
+hands in (``Engines.registry``; MLflow locally) registers exactly that.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from airsage.registry.base import (
     ApprovalStatus,
     ModelRegistry,
     ModelVersion,
+    RegistrationRequest,
     RegistrationResult,
+    evaluation_metrics,
     local_path,
 )
 
@@ -106,6 +113,88 @@ def _paired_comparison(
     )
 
 
+def _completed_job(training: Mapping[str, Any]) -> tuple[str, str]:
+    """The training job's name and model artifact key; refuse a job that did not complete."""
+    status = training.get("status")
+    job_name = str(training.get("job_name") or "")
+    artifact_key = str(training.get("model_artifact_key") or "")
+    if status != "Completed" or not artifact_key:
+        raise InputDataError(
+            f"condition: training job {job_name or '?'} has status {status!r} and artifact "
+            f"{artifact_key or 'none'}; only a Completed job's model can be registered"
+        )
+    return job_name, artifact_key
+
+
+def registration_request(
+    settings: Settings,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    training: Mapping[str, Any],
+    candidate: EvaluationReport,
+    prepare_lineage: Mapping[str, Any],
+    blessing_uri: str,
+    champion_version: str | None,
+    auto_approve: bool | None = None,
+) -> RegistrationRequest:
+    """The model version a blessed candidate becomes (pure): ``training`` is
+    ``TrainingJobResult.to_dict()``, ``candidate`` its evaluation, ``prepare_lineage`` what the
+    prepare step reports about the data; ``auto_approve`` overrides ``registry.auto_approve``
+    (a manual run's Param)."""
+    day_text = partition_value(day)
+    job_name, artifact_key = _completed_job(training)
+    model_name, default_approve = registry_settings(settings)
+    approve = default_approve if auto_approve is None else bool(auto_approve)
+    lineage = {
+        "dataset": dataset,
+        "partition_day": day_text,
+        "dataset_hash": prepare_lineage.get("dataset_hash"),
+        "training_job_name": job_name,
+        "model_artifact_key": artifact_key,
+        "evaluation_report_key": candidate.report_key,
+        "blessing_uri": blessing_uri,
+        "champion_version": champion_version,
+        **{f"prepare.{k}": v for k, v in _prepare_lineage(prepare_lineage).items()},
+    }
+    return RegistrationRequest(
+        model_package_group_name=model_name,
+        model_artifact_key=artifact_key,
+        training_job_name=job_name,
+        metrics=evaluation_metrics(candidate.evaluation),
+        evaluation_report_key=candidate.report_key,
+        approval_status=(ApprovalStatus.APPROVED if approve else ApprovalStatus.PENDING).value,
+        lineage=lineage,
+    )
+
+
+def register_model(
+    registry: ModelRegistry,
+    lake: Lake,
+    request: RegistrationRequest,
+    *,
+    run_id: str | None,
+    evaluation: Mapping[str, Any],
+) -> ModelVersion:
+    """Register ``request`` in ``registry`` (the run phase): its model artifact read from the
+    lake, its status and lineage as named; ``evaluation`` is the whole evaluation.json the
+    registry keeps beside the version (its metrics are ``request.metrics``)."""
+    key = request.model_artifact_key
+    if not lake.exists(key):
+        raise InputDataError(
+            f"condition: the blessed model's artifact {lake.uri(key)} disappeared "
+            "before registration; rerun the training task"
+        )
+    with _local_copy(lake, key) as artifact_path:
+        return registry.register(
+            request.model_package_group_name, str(artifact_path),
+            run_id=run_id,
+            evaluation=evaluation,
+            lineage=request.lineage,
+            status=request.approval_status,
+        )
+
+
 def condition_and_register(
     settings: Settings,
     lake: Lake,
@@ -129,19 +218,11 @@ def condition_and_register(
     override the config (a manual run's Params).
     """
     day_text = partition_value(day)
-    status = training.get("status")
-    job_name = str(training.get("job_name") or "")
-    artifact_key = str(training.get("model_artifact_key") or "")
-    if status != "Completed" or not artifact_key:
-        raise InputDataError(
-            f"condition: training job {job_name or '?'} has status {status!r} and artifact "
-            f"{artifact_key or 'none'}; only a Completed job's model can be registered"
-        )
+    job_name, artifact_key = _completed_job(training)
     evaluation_settings = EvaluationSettings.from_settings(settings)
     threshold = (accuracy_threshold if accuracy_threshold is not None
                  else evaluation_settings.accuracy_threshold)
-    model_name, default_approve = registry_settings(settings)
-    approve = default_approve if auto_approve is None else bool(auto_approve)
+    model_name, _ = registry_settings(settings)
     bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
 
     champion_version = registry.champion(model_name)
@@ -162,18 +243,12 @@ def condition_and_register(
         return RegistrationResult(blessed=False, blessing=blessing.to_dict(), model_version=None,
                                   champion_version=champion_version, blessing_uri=blessing_uri)
 
+    request = registration_request(
+        settings, dataset, day_text, training=training, candidate=candidate,
+        prepare_lineage=prepare_lineage, blessing_uri=blessing_uri,
+        champion_version=champion_version.version if champion_version else None,
+        auto_approve=auto_approve)
     dataset_hash = prepare_lineage.get("dataset_hash")
-    lineage = {
-        "dataset": dataset,
-        "partition_day": day_text,
-        "dataset_hash": dataset_hash,
-        "training_job_name": job_name,
-        "model_artifact_key": artifact_key,
-        "evaluation_report_key": candidate.report_key,
-        "blessing_uri": blessing_uri,
-        "champion_version": champion_version.version if champion_version else None,
-        **{f"prepare.{k}": v for k, v in _prepare_lineage(prepare_lineage).items()},
-    }
     run_id = registry.find_run(job_name) if job_name else None
     if run_id is None:
         run_id = registry.log_training(
@@ -186,19 +261,8 @@ def condition_and_register(
             dataset_hash=str(dataset_hash) if dataset_hash else None,
             lineage=_prepare_lineage(prepare_lineage),
         )
-    if not lake.exists(artifact_key):
-        raise InputDataError(
-            f"condition: the blessed model's artifact {lake.uri(artifact_key)} disappeared "
-            "before registration; rerun the training task"
-        )
-    with _local_copy(lake, artifact_key) as artifact_path:
-        version = registry.register(
-            model_name, str(artifact_path),
-            run_id=run_id,
-            evaluation=candidate.evaluation,
-            lineage=lineage,
-            status=ApprovalStatus.APPROVED if approve else ApprovalStatus.PENDING,
-        )
+    version = register_model(registry, lake, request, run_id=run_id,
+                             evaluation=candidate.evaluation)
     return RegistrationResult(blessed=True, blessing=blessing.to_dict(), model_version=version,
                               champion_version=champion_version, blessing_uri=blessing_uri)
 

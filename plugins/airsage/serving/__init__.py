@@ -13,6 +13,8 @@
 - ``client``: boto3's ``sagemaker-runtime`` client for an endpoint, local or on AWS.
 - ``capture``: Model Monitor data capture, written off the request path.
 - ``base``: the settings, result shapes and the deployer's interface (``EndpointDeployer``).
+- ``request``: the deploy step's request (``deployment_request``: model version, variant,
+  instances, data capture, blue/green config), pure and JSON-safe.
 - ``local``: ``LocalEndpointDeployer``, blue/green deployment with automatic rollback.
 
 Nothing heavy is imported here: the server and deployer import their engines when used.

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
 from airsage.lake.base import Lake
+
+if TYPE_CHECKING:
+    from airsage.serving.request import DeploymentRequest
 
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
@@ -76,6 +79,9 @@ class ServingConfig:
     max_error_rate: float = 0.05
     max_p99_latency_ms: float = 1000.0
     startup_timeout_seconds: float = 60.0
+    # the production variant's instances on aws (the local target runs one server process)
+    instance_type: str = "ml.m5.large"
+    initial_instance_count: int = 1
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     @classmethod
@@ -105,6 +111,10 @@ class ServingConfig:
             )
         if self.capture.buffer_size < 1:
             problems.append(f"capture.buffer_size {self.capture.buffer_size} must be >= 1")
+        if isinstance(self.initial_instance_count, bool) or not isinstance(
+                self.initial_instance_count, int) or self.initial_instance_count < 1:
+            problems.append(
+                f"initial_instance_count {self.initial_instance_count!r} must be a whole number >= 1")
         if not 0 <= self.port <= 65535:
             problems.append(f"port {self.port} must be in [0, 65535]")
         if problems:
@@ -175,6 +185,12 @@ class EndpointDeployer(Protocol):
                keep_serving: KeepServing | None = None) -> DeploymentResult:
         """Serve ``model_version`` (the configured endpoint unless one is named); roll back
         and raise on a failed check; ``keep_serving`` may keep the serving variants."""
+        ...
+
+    def run(self, lake: Lake, request: DeploymentRequest, *,
+            keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """The deploy step's run phase: carry out ``request`` (its variant, traffic steps,
+        bake and alarms); roll back and raise on a failed check; ``keep_serving`` as above."""
         ...
 
     def describe(self, endpoint: str | None = None) -> EndpointDescription:

@@ -1,12 +1,16 @@
 """Blue/green deployment to the local model server, with bake alarms and automatic rollback.
 
-``deploy`` mirrors a SageMaker endpoint update with a deployment configuration: the new model
-becomes a variant at weight 0 beside the one serving (blue), is health-checked (loaded, ``/ping``,
-a smoke invocation addressed to it), then takes traffic in steps (``all_at_once``, ``canary``,
-``linear``). After each step it bakes for ``serving.bake_seconds`` while its error rate and
-p99 latency are watched; an alarm restores the previous weights, removes the new variant and
-raises ``StepFailed`` naming the alarm. Blue keeps serving until green is healthy and is
-removed only after the last step succeeded.
+``run`` carries out a :class:`~airsage.serving.request.DeploymentRequest` (``deploy`` builds
+one from a model version and this deployer's settings). It mirrors a SageMaker endpoint
+update with a deployment configuration: the new model becomes a variant at weight 0 beside
+the one serving (blue), is health-checked (loaded, ``/ping``, a smoke invocation addressed to
+it), then takes traffic in the request's steps (``all_at_once``, ``canary``, ``linear``).
+After each step it bakes for the request's bake time while its error rate and p99 latency
+are watched against the request's alarms; an alarm restores the previous weights, removes
+the new variant and raises ``StepFailed`` naming the alarm. Blue keeps serving until green
+is healthy and is removed only after the last step succeeded. The request's instance
+settings and data capture are what the aws target sends; locally one server process serves
+and captures as ``serving.capture`` (the section the request is built from) says.
 
 The server runs detached (its own session) so it outlives the Airflow task that deployed it;
 ``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is.
@@ -18,7 +22,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -45,6 +48,7 @@ from airsage.serving.base import (
     ServingConfig,
 )
 from airsage.serving.endpoint import endpoints_dir, state_file_for
+from airsage.serving.request import DeploymentRequest, deployment_request, version_dict
 
 STEP = "deploy"
 SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fits well."}]}
@@ -81,11 +85,6 @@ class EndpointClient:
         return body
 
 
-def _variant_name(model_name: str, version: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9]+", "-", f"{model_name}-v{version}").strip("-")
-    return name[:63].rstrip("-") or "variant"
-
-
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -115,15 +114,23 @@ class LocalEndpointDeployer:
     def deploy(self, lake: Lake, model_version: ModelVersionLike, *,
                endpoint: str | None = None,
                keep_serving: KeepServing | None = None) -> DeploymentResult:
-        """Serve ``model_version`` on the endpoint; roll back and raise on a failed check.
+        """Serve ``model_version`` on the endpoint (the request built from this deployer's
+        settings, :func:`deployment_request`); see :meth:`run`."""
+        request = deployment_request(self.settings, version_dict(model_version), endpoint=endpoint)
+        return self.run(lake, request, keep_serving=keep_serving)
+
+    def run(self, lake: Lake, request: DeploymentRequest, *,
+            keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """Serve the request's model version as its variant; roll back and raise on a failed
+        check (the request's traffic steps, bake time and alarms).
 
         ``keep_serving`` is asked, under the endpoint's lock, about the variants serving now:
         a reason it returns keeps them (action ``kept``), so two runs deploying at once
         cannot let an older model replace a newer one.
         """
-        endpoint = endpoint or self.config.endpoint
+        endpoint = request.endpoint
         started = time.monotonic()
-        name, version = str(model_version.name), str(model_version.version)
+        name, version = request.model_name, request.model_version
         with self._lock(endpoint):
             client = self._ensure_running(endpoint)
             described = client.call("GET", "/admin/endpoint")
@@ -139,8 +146,8 @@ class LocalEndpointDeployer:
                 return DeploymentResult(endpoint, client.url, "noop", name, version,
                                         serving[0]["variant_name"],
                                         duration_seconds=time.monotonic() - started)
-            artifact = self._artifact_path(lake, model_version)
-            new = _variant_name(name, version)
+            artifact = self._artifact_path(lake, request)
+            new = request.variant_name
             for stale in variants:  # a leftover copy of this version, or failed variants
                 if stale["variant_name"] == new or (stale["status"] != IN_SERVICE
                                                     and stale["weight"] == 0):
@@ -150,8 +157,8 @@ class LocalEndpointDeployer:
             described = client.call("GET", "/admin/endpoint")
             before = {v["variant_name"]: v["weight"] for v in described["variants"]}
             blue = [n for n, w in before.items() if w > 0]
-            steps = self.config.traffic_steps()
-            self._create_variant(client, endpoint, new, artifact, model_version)
+            steps = list(request.deployment.traffic_steps)
+            self._create_variant(client, request, artifact)
             try:
                 self._smoke(client, endpoint, new)
                 for percent in steps:
@@ -159,7 +166,7 @@ class LocalEndpointDeployer:
                     status, _ = client.request("GET", "/ping")
                     if status != 200:
                         raise _Alarm("ping", status, 200, percent)
-                    self._bake(client, new, percent)
+                    self._bake(client, request, percent)
             except _Alarm as alarm:
                 self._rollback(client, before, new)
                 raise StepFailed(
@@ -214,18 +221,20 @@ class LocalEndpointDeployer:
         return True
 
     # -- steps ----------------------------------------------------------------------------
-    def _create_variant(self, client: EndpointClient, endpoint: str, new: str, artifact: Path,
-                        model_version: ModelVersionLike) -> None:
+    def _create_variant(self, client: EndpointClient, request: DeploymentRequest,
+                        artifact: Path) -> None:
+        new = request.variant_name
         created = client.call("POST", "/admin/variants", {
             "variant_name": new, "artifact_path": str(artifact),
-            "model_name": str(model_version.name), "model_version": str(model_version.version),
-            "run_id": getattr(model_version, "run_id", None)})
+            "model_name": request.model_name, "model_version": request.model_version,
+            "run_id": request.run_id})
         if created["status"] != IN_SERVICE:
             client.call("DELETE", f"/admin/variants/{new}")
             raise StepFailed(
-                f"{STEP}: endpoint {endpoint}: {model_version.name} v{model_version.version} "
-                f"failed to load from {artifact}: {created['error']}. It got no traffic; the "
-                "serving variant is unchanged. Check the model artifact and deploy again."
+                f"{STEP}: endpoint {request.endpoint}: {request.model_name} "
+                f"v{request.model_version} failed to load from {artifact}: {created['error']}. "
+                "It got no traffic; the serving variant is unchanged. Check the model artifact "
+                "and deploy again."
             )
 
     def _smoke(self, client: EndpointClient, endpoint: str, new: str) -> None:
@@ -243,21 +252,22 @@ class LocalEndpointDeployer:
         share = (100.0 - percent) / blue_total
         return {**{name: w * share for name, w in before.items()}, new: percent}
 
-    def _bake(self, client: EndpointClient, new: str, percent: float) -> None:
+    def _bake(self, client: EndpointClient, request: DeploymentRequest, percent: float) -> None:
+        new, config = request.variant_name, request.deployment
         since = time.time()
-        deadline = time.monotonic() + self.config.bake_seconds
+        deadline = time.monotonic() + config.bake_seconds
         while True:
             time.sleep(max(0.0, min(0.25, deadline - time.monotonic())))
             metrics = client.call("GET", f"/metrics?since={since}")
             stats = metrics["variants"].get(new)
             if stats is None or stats["status"] != IN_SERVICE:
                 raise _Alarm("variant_status", stats and stats["status"], IN_SERVICE, percent)
-            if stats["invocations"] and stats["error_rate"] > self.config.max_error_rate:
+            if stats["invocations"] and stats["error_rate"] > config.max_error_rate:
                 raise _Alarm("error_rate", round(stats["error_rate"], 4),
-                             self.config.max_error_rate, percent)
+                             config.max_error_rate, percent)
             p99 = stats["latency_ms"]["p99"]
-            if p99 is not None and p99 > self.config.max_p99_latency_ms:
-                raise _Alarm("p99_latency_ms", round(p99, 1), self.config.max_p99_latency_ms, percent)
+            if p99 is not None and p99 > config.max_p99_latency_ms:
+                raise _Alarm("p99_latency_ms", round(p99, 1), config.max_p99_latency_ms, percent)
             if time.monotonic() >= deadline:
                 return
 
@@ -270,18 +280,24 @@ class LocalEndpointDeployer:
             client.call("DELETE", f"/admin/variants/{new}")
 
     # -- helpers --------------------------------------------------------------------------
-    def _artifact_path(self, lake: Lake, model_version: ModelVersionLike) -> Path:
-        uri = str(model_version.artifact_uri or "")
+    def _artifact_path(self, lake: Lake, request: DeploymentRequest) -> Path:
+        """The registry's copy when this worker can read it, else the lake key (the
+        artifact URI when it is one, then the version's lineage key)."""
+        uri = request.artifact_uri
         path = Path(uri.removeprefix("file://"))
         if uri and "://" not in uri.removeprefix("file://") and path.exists():
             return path.resolve()
-        if uri and "://" not in uri and lake.exists(uri):  # a lake key
-            destination = endpoints_dir(self.settings) / "artifacts" / _variant_name(
-                str(model_version.name), str(model_version.version)) / "model.tar.gz"
-            return lake.download(uri, destination)
+        as_key = uri if "://" not in uri and not uri.startswith("/") else ""  # a path is no key
+        keys = [key for key in (as_key, request.model_artifact_key) if key]
+        for key in keys:
+            if lake.exists(key):
+                destination = (endpoints_dir(self.settings) / "artifacts" / request.variant_name
+                               / "model.tar.gz")
+                return lake.download(key, destination)
         raise InputDataError(
-            f"{STEP}: artifact {uri!r} of {model_version.name} v{model_version.version} is "
-            "neither a local file nor a key of the lake; the local target serves model.tar.gz "
+            f"{STEP}: artifact {uri!r} of {request.model_name} v{request.model_version} is "
+            f"neither a local file nor a key of the lake (lineage key "
+            f"{request.model_artifact_key or 'none'}); the local target serves model.tar.gz "
             "files it can read"
         )
 

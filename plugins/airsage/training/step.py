@@ -100,12 +100,14 @@ def train_request(
     *,
     hyperparameters: Mapping[str, Any] | None = None,
     job_name: str | None = None,
+    families: tuple[str, ...] = (),
 ) -> JobRequest:
     """The training job of a day's run (pure): ``channels`` are the lake prefixes of the
     splits the prepare step wrote (:func:`feature_channels`), the output is
-    ``LakeLayout.model_artifact(job)``."""
+    ``LakeLayout.model_artifact(job)``. ``families``: as for :func:`build_spec` (the base
+    job of a tuning job whose trials may switch family)."""
     return training_request(dataset, _spec(settings, dataset, day, channels, hyperparameters,
-                                           job_name))
+                                           job_name, families))
 
 
 def collect_training(lake: Lake, request: JobRequest, outcome: JobOutcome) -> TrainingJobResult:

@@ -1,3 +1,4 @@
 """Hyperparameter tuning: a SageMaker search space, Optuna locally, the same result shape.
 
-``base.Tuner`` is a target's tuner; ``step.tune_model`` is handed one by the Airflow layer."""
+``base.Tuner`` is a target's tuner; ``job`` holds the tuning job's request and result;
+``step.tune_model`` (request → run → collect) is handed a tuner by the Airflow layer."""

@@ -315,6 +315,34 @@ class TuningSpace:
             metric_names=tuple(metric_names),
         )
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TuningSpace:
+        """The inverse of :meth:`to_dict`: a space read back from a request's JSON form."""
+        try:
+            ranges = tuple(parse_range(str(item["name"]), item) for item in raw["parameter_ranges"])
+            objective = raw["objective"]
+            warm = raw.get("warm_start")
+            warm_start = WarmStart(
+                tuple(str(parent["HyperParameterTuningJobName"])
+                      for parent in warm["ParentHyperParameterTuningJobs"]),
+                str(warm["WarmStartType"]),
+            ) if warm else None
+            return cls(
+                parameter_ranges=ranges,
+                objective_metric=str(objective["metric"]),
+                objective_type=str(objective["type"]),
+                max_jobs=raw["max_jobs"],
+                max_parallel_jobs=raw["max_parallel_jobs"],
+                early_stopping=str(raw["early_stopping"]),
+                strategy=str(raw["strategy"]),
+                warm_start=warm_start,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigurationError(
+                f"a search space mapping lacks or misshapes {exc}; pass TuningSpace.to_dict()'s "
+                "result"
+            ) from exc
+
     def families(self) -> tuple[str, ...]:
         """The model families of a ``model_family`` range, or () when the family is fixed."""
         for parameter in self.parameter_ranges:
