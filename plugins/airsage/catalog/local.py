@@ -11,14 +11,24 @@ partition key is).
 Metadata lives in the schema ``_catalog`` of ``<home>/catalog.duckdb``: ``tables`` (the
 last crawled schema of each table) and ``partitions`` (location, files, rows, schema and the
 SQL that reads the partition).
+
+Concurrent runs (parallel backfills, several Celery workers on one shared home): a crawl
+writes a copy of the file under an exclusive file lock and swaps it in with an atomic rename,
+so crawls take turns and readers (SQL checks, quality gate, curate) open the current file
+read-only without waiting for a crawl or ever seeing half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt_
+import fcntl
 import json
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -142,6 +152,37 @@ class LocalCatalog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return connect_catalog(self.path, read_only=read_only)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A read-write connection to a copy of the catalog, renamed over it on success.
+
+        The lock file serialises writers (another process's crawl waits here, not on
+        DuckDB's lock); a failed crawl leaves the catalog as it was.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                        suffix=".tmp")
+            os.close(fd)
+            copy = Path(name)
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, copy)
+                else:
+                    copy.unlink()  # DuckDB creates the database; it refuses an empty file
+                con = connect_catalog(copy, read_only=False)
+                try:
+                    yield con
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                os.replace(copy, self.path)
+            finally:
+                copy.unlink(missing_ok=True)
+                copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
+
     def partitions(self, dataset: str) -> list[dict[str, Any]]:
         """Registered partitions of ``dataset`` (dt, location, rows, crawled_at), by date."""
         if not self.path.exists():
@@ -238,7 +279,7 @@ class LocalCatalog:
         with duckdb.connect() as scratch:
             plans = self._plans(scratch, lake, spec, day, validate=True)
             uncastable = self._uncastable(scratch, plans, spec)
-        with self.connect(read_only=False) as con:
+        with self._writing() as con:
             for statement in _META_DDL:
                 con.execute(statement)
             found: dict[str, str] = {}

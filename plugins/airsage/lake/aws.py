@@ -1,4 +1,9 @@
-"""The aws target's lake: the same keys in an S3 bucket under a prefix."""
+"""The lake in S3 or an S3-compatible store: the same keys in a bucket under a prefix.
+
+``lake.endpoint_url`` names an S3-compatible service (MinIO in docker-compose, moto in tests);
+empty means AWS itself. Both targets use this lake when ``lake.root`` is an ``s3://`` URI, so
+tasks on different workers share one lake.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ class S3Lake:
         bucket_and_prefix = self.root[len("s3://") :]
         self.bucket, _, self.prefix = bucket_and_prefix.partition("/")
         self._region = settings.section("aws").get("region")
+        self.endpoint_url = str(settings.section("lake").get("endpoint_url") or "") or None
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"lake.endpoint_url must be an http:// or https:// URL of an S3-compatible "
+                f"store, got {self.endpoint_url!r}"
+            )
         self._client = client
 
     @cached_property
@@ -31,7 +42,7 @@ class S3Lake:
             return self._client
         import boto3
 
-        return boto3.client("s3", region_name=self._region)
+        return boto3.client("s3", region_name=self._region, endpoint_url=self.endpoint_url)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
