@@ -91,6 +91,10 @@ class MlflowRegistry:
         self.tracking_uri = str(section.get("tracking_uri") or f"sqlite:///{home / 'mlflow.db'}")
         artifact_root = Path(str(section.get("artifact_root") or "mlartifacts"))
         self.artifact_root = artifact_root if artifact_root.is_absolute() else home / artifact_root
+        # A tracking server (http://mlflow:5000 in compose) keeps artifacts where it is told
+        # (--artifacts-destination, the lake); a worker's own directory would be one worker's.
+        self._server_artifacts = (self.tracking_uri.startswith(("http://", "https://"))
+                                  and not section.get("artifact_root"))
         self.experiment_name = str(
             section.get("experiment") or section.get("model_name") or "airsage"
         )
@@ -134,7 +138,8 @@ class MlflowRegistry:
                 try:
                     self._experiment_id = self.client.create_experiment(
                         self.experiment_name,
-                        artifact_location=str(self.artifact_root / self.experiment_name),
+                        artifact_location=None if self._server_artifacts
+                        else str(self.artifact_root / self.experiment_name),
                     )
                 except MlflowException as exc:  # another task created it meanwhile
                     if exc.error_code != "RESOURCE_ALREADY_EXISTS":

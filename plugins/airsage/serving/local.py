@@ -9,7 +9,11 @@ raises ``StepFailed`` naming the alarm. Blue keeps serving until green is health
 removed only after the last step succeeded.
 
 The server runs detached (its own session) so it outlives the Airflow task that deployed it;
-``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is.
+``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is. With
+``serving.url`` set, the server is a service of its own (docker-compose's ``model-server``):
+``deploy`` on any worker updates it through its admin API (with ``serving.admin_token``) and
+hands it lake keys to load, ``describe`` and ``monitor`` find it by that URL, and nothing
+is started or read from one worker's files.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import InputDataError, StepFailed
 from airsage.lake.base import Lake
 from airsage.serving.base import (
+    ADMIN_TOKEN_HEADER,
     HEALTH_CHECK_HEADER,
     IN_SERVICE,
     TARGET_VARIANT_HEADER,
@@ -44,7 +49,7 @@ from airsage.serving.base import (
     ModelVersionLike,
     ServingConfig,
 )
-from airsage.serving.endpoint import endpoints_dir, state_file_for
+from airsage.serving.endpoint import endpoints_dir, lake_key, state_file_for
 
 STEP = "deploy"
 SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fits well."}]}
@@ -53,16 +58,18 @@ SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fi
 class EndpointClient:
     """JSON over HTTP to one local endpoint (stdlib only: the server is on 127.0.0.1)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, *, admin_token: str = "") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.admin_token = admin_token
 
     def request(self, method: str, path: str, payload: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = None if payload is None else json.dumps(payload).encode("utf-8")
+        token = {ADMIN_TOKEN_HEADER: self.admin_token} if self.admin_token else {}
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json",
-                                                  **(headers or {})})
+                                                  **token, **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, body = response.status, response.read()
@@ -183,6 +190,12 @@ class LocalEndpointDeployer:
 
     def describe(self, endpoint: str | None = None) -> EndpointDescription:
         endpoint = endpoint or self.config.endpoint
+        if self.config.url:
+            with contextlib.suppress(OSError, StepFailed):
+                live = self._client(self.config.url, timeout=5).call("GET", "/admin/endpoint")
+                return EndpointDescription(endpoint, self.config.url, live["status"],
+                                           tuple(live["variants"]), live.get("pid"))
+            return EndpointDescription(endpoint, None, "OutOfService", (), None)
         state = self._state(endpoint)
         url = state.get("url")
         if url and _alive(state.get("pid")):
@@ -196,8 +209,17 @@ class LocalEndpointDeployer:
                                    tuple(state.get("variants") or ()), None)
 
     def stop(self, endpoint: str | None = None, timeout: float = 20.0) -> bool:
-        """Stop the endpoint's server; True if one was running. Its variants stay in the state."""
+        """Stop the endpoint's server; True if one was running. Its variants stay in the state.
+
+        A server at ``serving.url`` is asked to shut down (its service manager decides whether
+        it comes back); True if it accepted."""
         endpoint = endpoint or self.config.endpoint
+        if self.config.url:
+            try:
+                self._client(self.config.url, timeout=5).call("POST", "/admin/shutdown", {})
+            except (OSError, StepFailed):
+                return False
+            return True
         state = self._state(endpoint)
         pid = state.get("pid")
         if not _alive(pid):
@@ -214,7 +236,7 @@ class LocalEndpointDeployer:
         return True
 
     # -- steps ----------------------------------------------------------------------------
-    def _create_variant(self, client: EndpointClient, endpoint: str, new: str, artifact: Path,
+    def _create_variant(self, client: EndpointClient, endpoint: str, new: str, artifact: Path | str,
                         model_version: ModelVersionLike) -> None:
         created = client.call("POST", "/admin/variants", {
             "variant_name": new, "artifact_path": str(artifact),
@@ -270,8 +292,19 @@ class LocalEndpointDeployer:
             client.call("DELETE", f"/admin/variants/{new}")
 
     # -- helpers --------------------------------------------------------------------------
-    def _artifact_path(self, lake: Lake, model_version: ModelVersionLike) -> Path:
+    def _artifact_path(self, lake: Lake, model_version: ModelVersionLike) -> Path | str:
         uri = str(model_version.artifact_uri or "")
+        if self.config.url:  # the server loads it itself: a lake key, or a file it shares
+            key = lake_key(lake, uri)
+            if key is not None and lake.exists(key):
+                return key
+            if uri and "://" not in uri.removeprefix("file://") and Path(uri.removeprefix("file://")).exists():
+                return str(Path(uri.removeprefix("file://")).resolve())
+            raise InputDataError(
+                f"{STEP}: artifact {uri!r} of {model_version.name} v{model_version.version} is "
+                f"not in the lake {lake.root}; the model server at {self.config.url} "
+                "(serving.url) loads models from the lake"
+            )
         path = Path(uri.removeprefix("file://"))
         if uri and "://" not in uri.removeprefix("file://") and path.exists():
             return path.resolve()
@@ -307,7 +340,22 @@ class LocalEndpointDeployer:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _client(self, url: str, timeout: float = 30.0) -> EndpointClient:
+        return EndpointClient(url, timeout, admin_token=self.config.admin_token)
+
     def _ensure_running(self, endpoint: str) -> EndpointClient:
+        if self.config.url:
+            client = self._client(self.config.url)
+            try:
+                client.call("GET", "/admin/endpoint")
+            except (OSError, StepFailed) as exc:
+                raise StepFailed(
+                    f"{STEP}: the model server of endpoint {endpoint} at {self.config.url} "
+                    f"(serving.url) does not answer its admin API: {exc}; start that service "
+                    "(docker compose up -d model-server) or clear serving.url to let deploy "
+                    "start a server on this machine"
+                ) from exc
+            return client
         state = self._state(endpoint)
         if state.get("url") and _alive(state.get("pid")):
             client = EndpointClient(state["url"])
