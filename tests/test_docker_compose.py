@@ -290,8 +290,13 @@ def test_tasks_find_every_piece_of_shared_state_in_a_service() -> None:
     services = _compose()["services"]
     env = services["airflow-worker-1"]["environment"]
     settings = load_settings(environ={k: str(v) for k, v in env.items() if k.startswith("AIRSAGE")})
-    assert settings.lake_root.startswith("s3://")
-    assert _host(settings.section("lake")["endpoint_url"]) == "minio"
+    from airsage.lake.aws import S3Lake
+    from airsage.serving.base import ServingConfig
+    from airsage.targets import implementation
+
+    lake = implementation("lake", settings)  # what every task's lake_for builds
+    assert isinstance(lake, S3Lake) and _host(lake.endpoint_url or "") == "minio"
+    assert ServingConfig.from_settings(settings).admin_token  # validated: a remote URL needs it
     assert _host(settings.section("registry")["tracking_uri"]) == "mlflow"
     assert settings.section("tuning")["storage"].startswith("postgresql+psycopg2://")
     assert "@postgres/optuna" in settings.section("tuning")["storage"]
