@@ -44,7 +44,7 @@ from airsage.catalog.base import (
 from airsage.catalog.scan import FileSchema, inspect_file, sql_ident, sql_string
 from airsage.config import DatasetSpec, Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
-from airsage.lake.base import Lake
+from airsage.lake.base import Lake, configure_duckdb
 from airsage.lake.layout import LakeLayout, partition_value
 
 CATALOG_FILE = "catalog.duckdb"
@@ -150,7 +150,12 @@ class LocalCatalog:
                 "(airsage runs the crawl task after ingest)"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return connect_catalog(self.path, read_only=read_only)
+        con = connect_catalog(self.path, read_only=read_only)
+        if self.settings.lake_root.startswith("s3://"):  # the views read the lake's files in place
+            from airsage.lake.local import lake_for_root
+
+            configure_duckdb(con, lake_for_root(self.settings))
+        return con
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -209,7 +214,7 @@ class LocalCatalog:
 
         spec = self.settings.dataset(dataset)
         day = partition_value(day)
-        with duckdb.connect() as con:
+        with configure_duckdb(duckdb.connect(), lake) as con:
             plans = self._plans(con, lake, spec, day, validate=False)
         return _relation(plans, spec, day)
 
@@ -227,13 +232,13 @@ class LocalCatalog:
         plans = []
         for entry in manifest["files"]:
             uri = lake.uri(entry["key"])
-            if "://" in uri:
+            if "://" in uri and not uri.startswith("s3://"):
                 raise ConfigurationError(
-                    f"the local catalog reads files on this machine, but the lake gives {uri}; "
-                    "use the aws target's Glue catalog for an S3 lake"
+                    f"the local catalog reads files on this machine or in S3, but the lake gives "
+                    f"{uri}; use a directory or an s3:// lake.root"
                 )
             try:
-                schema = inspect_file(con, uri, entry.get("format"), validate=validate)
+                schema = _inspect(con, lake, entry["key"], uri, entry.get("format"), validate)
             except InputDataError as exc:
                 raise InputDataError(f"catalog: {spec.name} dt={day}: {exc}") from exc
             plans.append(_FilePlan(entry["key"], schema, tuple(map_columns(spec, schema.columns))))
@@ -276,7 +281,7 @@ class LocalCatalog:
 
         # Files are read on a scratch connection: a reader crash can never touch the catalog,
         # and the catalog's write lock is held only while registering.
-        with duckdb.connect() as scratch:
+        with configure_duckdb(duckdb.connect(), lake) as scratch:
             plans = self._plans(scratch, lake, spec, day, validate=True)
             uncastable = self._uncastable(scratch, plans, spec)
         with self._writing() as con:
@@ -372,6 +377,20 @@ class LocalCatalog:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _inspect(con: Any, lake: Lake, key: str, uri: str, fmt: str | None, validate: bool) -> FileSchema:
+    """Inspect a file of the lake. A file in S3 is checked on a local copy (encoding, header,
+    rows), and the reader it yields points at the S3 URI, so every worker reads it in place."""
+    if not uri.startswith("s3://"):
+        return inspect_file(con, uri, fmt, validate=validate)
+    if not lake.exists(key):
+        raise InputDataError(f"{uri} does not exist; the partition's manifest lists it")
+    with tempfile.TemporaryDirectory(prefix="airsage-crawl-") as scratch:
+        local = lake.download(key, Path(scratch) / Path(key).name)
+        schema = inspect_file(con, local, fmt, validate=validate)
+        return replace(schema, path=uri,
+                       reader=schema.reader.replace(sql_string(str(local)), sql_string(uri)))
 
 
 def _has_meta(con: Any) -> bool:

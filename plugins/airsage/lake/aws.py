@@ -44,6 +44,35 @@ class S3Lake:
 
         return boto3.client("s3", region_name=self._region, endpoint_url=self.endpoint_url)
 
+    def configure_duckdb(self, con: Any) -> None:
+        """Let DuckDB read this lake's ``s3://`` URIs in place (the local target's catalog,
+        quality gate and curate): httpfs from its PyPI package, and a session secret with
+        this lake's region, endpoint and the credentials boto3 finds."""
+        from urllib.parse import urlparse
+
+        import boto3
+        from duckdb_extensions import import_extension
+
+        import_extension("httpfs", con=con)
+        con.execute("LOAD httpfs")
+        session = boto3.session.Session(region_name=self._region)
+        options = {"TYPE": "s3", "REGION": session.region_name or "us-east-1"}
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            options.update(KEY_ID=frozen.access_key, SECRET=frozen.secret_key)
+            if frozen.token:
+                options["SESSION_TOKEN"] = frozen.token
+        if self.endpoint_url:
+            parsed = urlparse(self.endpoint_url)
+            options.update(ENDPOINT=parsed.netloc, URL_STYLE="path",
+                           USE_SSL="true" if parsed.scheme == "https" else "false")
+        rendered = ", ".join(
+            f"{name} {value}" if value in ("true", "false") or name == "TYPE"
+            else f"{name} '{value.replace(chr(39), chr(39) * 2)}'"
+            for name, value in options.items())
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET airsage_lake ({rendered})")
+
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
