@@ -239,7 +239,7 @@ class MlflowRegistry:
         becomes ``lineage.*`` tags, the evaluation document a run artifact.
         """
         approval = ApprovalStatus.parse(status)
-        artifact_uri = model_artifact_uri
+        artifact_uri = source = model_artifact_uri
         local = local_path(model_artifact_uri)
         if local is not None and not local.is_file():
             raise InputDataError(
@@ -251,8 +251,12 @@ class MlflowRegistry:
                 self._call("store the model artifact", self.client.log_artifact, run_id,
                            str(local), ARTIFACT_DIR)
                 run = self._call("read run", self.client.get_run, run_id)
-                stored = local_path(f"{run.info.artifact_uri}/{ARTIFACT_DIR}/{local.name}")
-                artifact_uri = str(stored) if stored is not None else artifact_uri
+                source = f"{run.info.artifact_uri}/{ARTIFACT_DIR}/{local.name}"
+                stored = local_path(source)
+                # A tracking server stores the copy where only it reads (mlflow-artifacts:/):
+                # the version's source is that copy, and deploy keeps reading the lake's.
+                if stored is not None:
+                    artifact_uri = source = str(stored)
             now = int(time.time() * 1000)
             for name, value in metrics.items():
                 self._call("log test metric", self.client.log_metric, run_id, f"test:{name}",
@@ -270,7 +274,7 @@ class MlflowRegistry:
                    model_name)
         version = self._call(
             f"register a version of {model_name}", self.client.create_model_version,
-            model_name, source=artifact_uri, run_id=run_id, tags=tags,
+            model_name, source=source, run_id=run_id, tags=tags,
             description=f"model.tar.gz at {artifact_uri}",
         )
         return self.get_version(model_name, str(version.version))
