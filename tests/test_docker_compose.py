@@ -169,7 +169,7 @@ def test_celery_uses_the_redis_and_postgres_services_and_workers_have_their_own_
     services = _compose()["services"]
     env = services["airflow-scheduler"]["environment"]
     assert re.fullmatch(r"redis://[^@]*@redis:6379/\d+", env["AIRFLOW__CELERY__BROKER_URL"])
-    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
     assert "@postgres/" in env["AIRFLOW__CELERY__RESULT_BACKEND"]
     workers = _workers(services)
     names = [w["command"][w["command"].index("--celery-hostname") + 1] for w in workers.values()]
