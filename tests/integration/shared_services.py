@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 
 def free_port() -> int:
@@ -200,3 +201,42 @@ class MlflowServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+
+
+class S3Server:
+    """moto's server as the S3-compatible store of the lake (MinIO's role in docker-compose)."""
+
+    credentials: ClassVar[dict[str, str]] = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, buckets: tuple[str, ...]) -> S3Server:
+        log = self.root / "s3.log"
+        program = str(Path(sys.executable).parent / "moto_server")
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [program, "-H", "127.0.0.1", "-p", str(self.port)], env={**os.environ, **self.credentials},
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        _wait_port(self.port, self.process, "moto_server", log)
+        client = self.client()
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        return self
+
+    def client(self) -> object:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def stop(self) -> None:
+        _stop(self.process)

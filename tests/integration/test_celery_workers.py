@@ -4,14 +4,16 @@ Real services in this test, each on 127.0.0.1, started here and stopped by PID:
 - PostgreSQL (Debian's package): Airflow's metadata database and Celery's result backend,
   MLflow's backend store (database ``mlflow``), Optuna's RDB storage (database ``optuna``);
 - Redis (Debian's package): the Celery broker;
-- the MLflow tracking server (``mlflow server``): tracking and the model registry, artifacts
-  proxied by the server into a directory of its own;
+- an S3-compatible store (moto's server, MinIO's role in compose): the lake
+  (``s3://airsage-lake/lake``, ``lake.endpoint_url``), read in place by every task;
+- the MLflow tracking server (``mlflow server``): tracking and the model registry, its
+  artifacts in the lake's bucket (``s3://airsage-lake/mlflow``);
 - the airsage model server as a service (``python -m airsage.serving.server``), addressed by
   ``serving.url`` with the admin token, as docker-compose's ``model-server``;
 - Airflow's scheduler, dag-processor, triggerer, api-server and two Celery workers with
   different hostnames.
-The lake, the catalog and the alert log stay in one directory that both workers read (one
-machine, as a shared volume would be); the compose file puts the lake in MinIO.
+The catalog and the alert log stay in one airsage home that both workers use (one machine, as
+the shared volume of compose).
 
 One run, triggered through the REST API with tuning on, must succeed with its task instances
 spread over both workers (hostname per task instance from the REST API), its model and
@@ -32,7 +34,7 @@ from typing import Any
 
 import pytest
 from airflow_services import AirflowServices
-from shared_services import MlflowServer, Postgres, Redis, free_port, postgres_bin
+from shared_services import MlflowServer, Postgres, Redis, S3Server, free_port, postgres_bin
 
 pytestmark = [pytest.mark.slow]
 
@@ -40,6 +42,7 @@ DAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)).isoformat()
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("worker-a", "worker-b")
 TOKEN = "integration-admin-token"
+BUCKET = "airsage-lake"
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +54,27 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from airsage.config import load_settings
     from airsage.data.generator import GeneratorConfig, generate_batch, write_batch
     from airsage.ingest import land_file
-    from airsage.lake.local import LocalLake
 
     root = tmp_path_factory.mktemp("celery-team")
     started: list[Any] = []
+    saved = {name: os.environ.get(name) for name in S3Server.credentials}
+    os.environ.update(S3Server.credentials)  # this process lands the batch in the lake too
     try:
         postgres = Postgres().start(("airflow", "mlflow", "optuna"))
         started.append(postgres)
         redis = Redis(root).start()
         started.append(redis)
-        mlflow = MlflowServer(root, postgres.url("mlflow"), str(root / "mlflow-artifacts")).start()
+        s3 = S3Server(root).start((BUCKET,))
+        started.append(s3)
+        mlflow = MlflowServer(root, postgres.url("mlflow"), f"s3://{BUCKET}/mlflow",
+                              env={**S3Server.credentials, "MLFLOW_S3_ENDPOINT_URL": s3.url}).start()
         started.append(mlflow)
         endpoint_port = free_port()
         airsage_env = {
             "AIRSAGE_HOME": str(root / "airsage"),
+            "AIRSAGE_LAKE_ROOT": f"s3://{BUCKET}/lake",
+            "AIRSAGE__LAKE__ENDPOINT_URL": s3.url,
+            **S3Server.credentials,
             "AIRSAGE__INGEST__SOURCE": "inbox",
             "AIRSAGE__REGISTRY__TRACKING_URI": mlflow.url,
             "AIRSAGE__TUNING__STORAGE": postgres.url("optuna"),
@@ -76,7 +86,9 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "HF_HUB_OFFLINE": "1",
         }
         settings = load_settings(environ=airsage_env)
-        lake = LocalLake(settings)
+        from airsage.targets import implementation
+
+        lake = implementation("lake", settings)
         batch = write_batch(generate_batch(GeneratorConfig(rows=1500, seed=7, day=DAY)),
                             root / f"reviews_{DAY}.csv", "csv")
         land_file(lake, settings.dataset("reviews"), batch, DAY)
@@ -92,11 +104,16 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                    })
         started.append(services)
         services.start(timeout=300)
-        yield {"services": services, "settings": settings, "postgres": postgres, "mlflow": mlflow,
+        yield {"services": services, "settings": settings, "postgres": postgres, "mlflow": mlflow, "s3": s3,
                "endpoint": f"http://127.0.0.1:{endpoint_port}", "root": root}
     finally:
         for service in reversed(started):
             service.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _Process:
@@ -153,16 +170,20 @@ def test_a_daily_run_succeeds_with_its_tasks_on_both_workers(team: dict[str, Any
     hosts = services.task_hosts(run["dag_run_id"])
     assert set(hosts.values()) == set(WORKERS), hosts  # every worker ran some, nothing else did
 
-    # the model: registered on the tracking server, its artifacts proxied by the server
+    # the model: registered on the tracking server, which stored its model.tar.gz and the
+    # evaluation in the lake's bucket; the version's lineage names the lake's own copy
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=team["mlflow"].url, registry_uri=team["mlflow"].url)
     versions = client.search_model_versions("name = 'reviews-sentiment'")
     assert len(versions) == 1, versions
-    trained = client.get_run(versions[0].run_id)
-    assert trained.info.artifact_uri.startswith("mlflow-artifacts:"), trained.info.artifact_uri
-    stored = list((team["root"] / "mlflow-artifacts").rglob("model.tar.gz"))
-    assert stored, "the tracking server stored no model artifact"
+    assert versions[0].source.startswith("mlflow-artifacts:/"), versions[0].source
+    keys = [o["Key"] for o in team["s3"].client().list_objects_v2(Bucket=BUCKET)["Contents"]]
+    stored = [k for k in keys if k.startswith("mlflow/")]
+    assert any(k.endswith("/model.tar.gz") for k in stored), stored
+    assert any(k.endswith("evaluation/evaluation.json") for k in stored), stored
+    lake_key = versions[0].tags["lineage.model_artifact_key"]
+    assert f"lake/{lake_key}" in keys and any(k.startswith(f"lake/curated/reviews/dt={DAY}/") for k in keys)
 
     # the trials: in Optuna's PostgreSQL storage
     import optuna

@@ -86,3 +86,19 @@ def test_a_remote_serving_url_without_a_token_is_refused(tmp_path: Path) -> None
         ServingConfig.from_settings(_settings(tmp_path, url="http://model-server:8085"))
     with pytest.raises(ConfigurationError, match="http:// or https://"):
         ServingConfig.from_settings(_settings(tmp_path, url="model-server:8085", admin_token=TOKEN))
+
+
+def test_a_version_whose_copy_only_the_tracking_server_reads_deploys_from_its_lineage_key(
+        tmp_path: Path, start_server, models, version) -> None:
+    lake = LocalLake(root=tmp_path / "lake")
+    lake.upload(models.v1, MODEL_KEY)
+    running = start_server(ServingConfig(port=0, admin_token=TOKEN), lake=lake,
+                           work_dir=tmp_path / "server-work")
+    deployer = LocalEndpointDeployer(_settings(tmp_path, url=running.url, admin_token=TOKEN))
+    registered = version("3", "mlflow-artifacts:/1/abc/artifacts/model/model.tar.gz")
+    registered.tags["lineage.model_artifact_key"] = MODEL_KEY
+
+    result = deployer.deploy(lake, registered)
+
+    assert result.action == "created"
+    assert [v["artifact_path"] for v in deployer.describe().variants] == [MODEL_KEY]

@@ -254,9 +254,9 @@ class MlflowRegistry:
                 source = f"{run.info.artifact_uri}/{ARTIFACT_DIR}/{local.name}"
                 stored = local_path(source)
                 # A tracking server stores the copy where only it reads (mlflow-artifacts:/):
-                # the version's source is that copy, and deploy keeps reading the lake's.
-                if stored is not None:
-                    artifact_uri = source = str(stored)
+                # that copy is the version's source and artifact (never the file given, which
+                # may be a download of this call); deploy reads the lake's key from lineage.
+                artifact_uri = source = str(stored) if stored is not None else source
             now = int(time.time() * 1000)
             for name, value in metrics.items():
                 self._call("log test metric", self.client.log_metric, run_id, f"test:{name}",

@@ -52,6 +52,7 @@ from airsage.serving.base import (
 from airsage.serving.endpoint import endpoints_dir, lake_key, state_file_for
 
 STEP = "deploy"
+LINEAGE_ARTIFACT_KEY_TAG = "lineage.model_artifact_key"  # the registry's tag (registry/step.py)
 SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fits well."}]}
 
 
@@ -294,6 +295,11 @@ class LocalEndpointDeployer:
     # -- helpers --------------------------------------------------------------------------
     def _artifact_path(self, lake: Lake, model_version: ModelVersionLike) -> Path | str:
         uri = str(model_version.artifact_uri or "")
+        # A version registered on a tracking server keeps its copy where only the server
+        # reads it; its lineage names the model.tar.gz in the lake, which deploy reads.
+        lineage_key = str((model_version.tags or {}).get(LINEAGE_ARTIFACT_KEY_TAG) or "")
+        if lineage_key and lake.exists(lineage_key) and not _readable_here(uri):
+            uri = lineage_key
         if self.config.url:  # the server loads it itself: a lake key, or a file it shares
             key = lake_key(lake, uri)
             if key is not None and lake.exists(key):
@@ -400,6 +406,11 @@ class LocalEndpointDeployer:
             f"{self.config.startup_timeout_seconds:g} s (serving.startup_timeout_seconds); "
             f"log {log_file}:\n{_tail(log_file)}"
         )
+
+
+def _readable_here(uri: str) -> bool:
+    local = uri.removeprefix("file://")
+    return bool(uri) and "://" not in local and Path(local).exists()
 
 
 class _Alarm(Exception):
