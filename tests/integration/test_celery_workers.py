@@ -17,7 +17,9 @@ the shared volume of compose).
 
 One run, triggered through the REST API with tuning on, must succeed with its task instances
 spread over both workers (hostname per task instance from the REST API), its model and
-trials in the shared stores and its model serving at the service's URL.
+trials in the shared stores and its model serving at the service's URL. Then the drift
+monitor, on whichever worker takes it, finds that endpoint by ``serving.url`` and reads the
+traffic it captured into the lake (with one worker's files this is where it used to skip).
 """
 
 from __future__ import annotations
@@ -205,3 +207,46 @@ def test_a_daily_run_succeeds_with_its_tasks_on_both_workers(team: dict[str, Any
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(invoke, timeout=30) as answer:
         assert len(json.loads(answer.read())["predictions"]) == 1
+
+
+def test_the_drift_monitor_on_any_worker_finds_the_endpoint_and_its_capture(team: dict[str, Any]) -> None:
+    from airsage.serving.client import send_reviews
+
+    services: AirflowServices = team["services"]
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    send_reviews(team["endpoint"], rows=300, seed=11, day=DAY)
+    lake = _lake(team["settings"])
+    import time
+
+    deadline = time.monotonic() + 30
+    while not list(lake.list("capture/reviews-sentiment/")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # the capture writer flushes off the request path
+    services.api("PATCH", "/api/v2/dags/reviews_drift_monitor", {"is_paused": False})
+    run = services.api("POST", "/api/v2/dags/reviews_drift_monitor/dagRuns", {
+        "logical_date": dt.datetime.now(dt.UTC).isoformat(),
+        "conf": {"at": hour.strftime("%Y-%m-%dT%H:%M")},
+    })
+    done = services.wait_for_run(run["dag_run_id"], timeout=900, dag_id="reviews_drift_monitor")
+    states = services.task_states(run["dag_run_id"], dag_id="reviews_drift_monitor")
+    assert done["state"] == "success" and states["monitor"] == "success", states  # not skipped
+    hosts = services.task_hosts(run["dag_run_id"], dag_id="reviews_drift_monitor")
+    assert hosts["monitor"] in WORKERS, hosts
+    monitored = services.api(
+        "GET", f"/api/v2/dags/reviews_drift_monitor/dagRuns/{_quote(run['dag_run_id'])}"
+        "/taskInstances/monitor/xcomEntries/return_value")["value"]
+    monitored = json.loads(monitored) if isinstance(monitored, str) else monitored
+    assert monitored["endpoint"] == "reviews-sentiment" and monitored["model_version"] == "1", monitored
+    assert monitored["samples"] >= 300, monitored
+
+
+def _lake(settings: Any) -> Any:
+    from airsage.targets import implementation
+
+    return implementation("lake", settings)
+
+
+def _quote(run_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(run_id, safe="")
