@@ -12,8 +12,8 @@ Real services in this test, each on 127.0.0.1, started here and stopped by PID:
   ``serving.url`` with the admin token, as docker-compose's ``model-server``;
 - Airflow's scheduler, dag-processor, triggerer, api-server and two Celery workers with
   different hostnames.
-The catalog and the alert log stay in one airsage home that both workers use (one machine, as
-the shared volume of compose).
+The alert log is in the lake too; the catalog stays in one airsage home that both workers use
+(one machine, as the shared volume of compose).
 
 One run, triggered through the REST API with tuning on, must succeed with its task instances
 spread over both workers (hostname per task instance from the REST API), its model and
@@ -171,6 +171,17 @@ def test_a_daily_run_succeeds_with_its_tasks_on_both_workers(team: dict[str, Any
 
     hosts = services.task_hosts(run["dag_run_id"])
     assert set(hosts.values()) == set(WORKERS), hosts  # every worker ran some, nothing else did
+
+    # the alert log: in the lake, where the worker that failed yesterday's ingest wrote it
+    from airsage.alerts.sinks import LakeAlertSink, log_sink
+
+    scheduled = services.wait_for(
+        lambda: [r for r in services.runs() if r["run_type"] == "scheduled"], "the scheduled run", 120)[0]
+    assert services.wait_for_run(scheduled["dag_run_id"], timeout=600)["state"] == "failed"
+    sink = log_sink(team["settings"])
+    assert isinstance(sink, LakeAlertSink)
+    services.wait_for(lambda: [a for a in sink.read() if a.run_id == scheduled["dag_run_id"]
+                               and a.task_id == "ingest"], "the ingest failure's alert", 60)
 
     # the model: registered on the tracking server, which stored its model.tar.gz and the
     # evaluation in the lake's bucket; the version's lineage names the lake's own copy
