@@ -22,6 +22,19 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "$WANT" > "$STAMP"
 fi
 
+# The Celery integration test starts PostgreSQL and Redis from Debian's packages.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[airsage] installing postgresql and redis-server (Debian packages) for the Celery test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      postgresql redis-server >/dev/null
+  else
+    echo "[airsage] postgresql or redis-server is missing (install them as root): the Celery" \
+         "integration test will be skipped"
+  fi
+fi
+
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PROJECT/airflow_home}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PROJECT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PROJECT/plugins"

@@ -12,10 +12,17 @@ def test_local_lake_is_chosen_for_the_local_target() -> None:
     assert isinstance(implementation("lake", load_settings(environ={})), LocalLake)
 
 
+def test_the_local_target_reads_an_s3_root_through_the_s3_lake() -> None:
+    from airsage.lake.aws import S3Lake
+
+    settings = load_settings(environ={"AIRSAGE_LAKE_ROOT": "s3://team-lake/prefix"})
+    assert isinstance(implementation("lake", settings), S3Lake)
+
+
 def test_every_registered_local_implementation_imports() -> None:
     for capability, by_target in REGISTRY.items():
         assert "local" in by_target, capability
-        assert isinstance(resolve(capability, "local"), type), capability
+        assert callable(resolve(capability, "local")), capability  # a class, or the lake's factory
 
 
 def test_unknown_capability_and_missing_target_are_explained() -> None:
@@ -72,6 +79,7 @@ def test_each_capability_has_a_protocol_an_engine_and_implementations_that_match
     capability's Protocol, and every registered class has each of its methods with the same
     parameters (a plugin registered with ``register`` is held to the same shape)."""
     import inspect
+    import itertools
     import typing
     from functools import cached_property
 
@@ -85,9 +93,15 @@ def test_each_capability_has_a_protocol_an_engine_and_implementations_that_match
     methods = {name: member for name, member in vars(protocol).items()
                if callable(member) and not name.startswith("_")}
     assert methods, protocol
+    classes = {c.__name__: c for c in (resolve(capability, t) for t in REGISTRY[capability])
+               if isinstance(c, type)}
     for target in REGISTRY[capability]:
-        implementation_class = resolve(capability, target)
-        for name, method in methods.items():
+        entry = resolve(capability, target)
+        # an entry is a class, or a factory (the local lake) whose annotation names the classes
+        built = [entry] if isinstance(entry, type) else \
+            list(typing.get_args(typing.get_type_hints(entry, localns=classes)["return"]))
+        assert built, f"{entry} is neither a class nor a factory annotated with its classes"
+        for implementation_class, (name, method) in itertools.product(built, methods.items()):
             implemented = getattr(implementation_class, name, None)
             assert callable(implemented), f"{implementation_class.__name__} lacks {name}"
             expected = [(p.name, p.kind) for p in inspect.signature(method).parameters.values()]

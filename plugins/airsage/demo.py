@@ -110,6 +110,6 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
           f"  curl -s {url}/ping ; curl -s {url}/metrics\n"
           f"Stop it:      airsage endpoint stop\n"
           f"Lake:         {settings.lake_root}\n"
-          f"Alerts:       {alert_log.path}\n"
+          f"Alerts:       {alert_log.where}\n"
           f"Airflow UI:   . scripts/env.sh && airflow standalone   (http://localhost:8080)")
     return 0

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 # capability -> target -> "module:Class". A class is built with the Settings.
 REGISTRY: dict[str, dict[str, str]] = {
-    "lake": {"local": "airsage.lake.local:LocalLake", "aws": "airsage.lake.aws:S3Lake"},
+    "lake": {"local": "airsage.lake.local:lake_for_root", "aws": "airsage.lake.aws:S3Lake"},
     "catalog": {"local": "airsage.catalog.local:LocalCatalog"},
     "sql": {"local": "airsage.sql.local:DuckDBSqlEngine"},
     "quality": {"local": "airsage.quality.local:DuckDBQualityGate"},

@@ -1,6 +1,10 @@
-"""Airflow as users run it: scheduler, dag-processor, triggerer and api-server (LocalExecutor),
-started on 127.0.0.1 with an Airflow home of their own, driven through the REST API and the
-CLI, and stopped by PID (each in its own process group, so its workers go too)."""
+"""Airflow as users run it: scheduler, dag-processor, triggerer and api-server, started on
+127.0.0.1 with an Airflow home of their own, driven through the REST API and the CLI, and
+stopped by PID (each in its own process group, so its workers go too).
+
+The executor is the LocalExecutor (SQLite), or the CeleryExecutor with Celery workers of
+their own names (``celery_workers``) on a broker and a database the caller started: each
+worker reports its name as the task instances' hostname (``worker_identity.hostname``)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,16 @@ def free_port() -> int:
 class AirflowServices:
     """The four Airflow 3 components on loopback, with airsage's DAGs and settings."""
 
-    def __init__(self, root: Path, airsage_env: Mapping[str, str]) -> None:
+    def __init__(self, root: Path, airsage_env: Mapping[str, str], *,
+                 executor: str = "LocalExecutor", celery_workers: Sequence[str] = (),
+                 airflow_env: Mapping[str, str] | None = None) -> None:
+        if executor == "CeleryExecutor" and not celery_workers:
+            raise ValueError("the CeleryExecutor runs nothing without celery_workers")
+        if celery_workers and executor != "CeleryExecutor":
+            raise ValueError(f"celery_workers need the CeleryExecutor, not {executor}")
         self.root = root
+        self.components = (*COMPONENTS, *(f"worker-{name}" for name in celery_workers))
+        self.celery_workers = tuple(celery_workers)
         self.home = root / "airflow"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -44,7 +56,7 @@ class AirflowServices:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -55,7 +67,9 @@ class AirflowServices:
             "AIRFLOW__API_AUTH__JWT_SECRET": "airsage-test-secret",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(Path(__file__).parent)]),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_identity.hostname",
+            **(airflow_env or {}),
             **airsage_env,
         }
         self._token: str | None = None
@@ -65,11 +79,14 @@ class AirflowServices:
         self.home.mkdir(parents=True, exist_ok=True)
         self.cli("db", "migrate", timeout=300)
         for component in COMPONENTS:
-            log = (self.root / f"{component}.log").open("wb")
             args = [component, "--port", str(self.port)] if component == "api-server" else [component]
-            self.processes[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self._spawn(component, args, self.env)
+        for name in self.celery_workers:
+            # Each worker: its own node name, task-instance hostname and log-server port.
+            env = {**self.env, "AIRSAGE_WORKER_HOSTNAME": name,
+                   "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+            self._spawn(f"worker-{name}", ["celery", "worker", "--celery-hostname", f"{name}@%h",
+                                           "--concurrency", "1"], env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
@@ -80,6 +97,12 @@ class AirflowServices:
                 pass
             time.sleep(2)
         raise TimeoutError(f"Airflow did not list reviews_daily within {timeout} s:\n{self.logs_tail()}")
+
+    def _spawn(self, component: str, args: list[str], env: Mapping[str, str]) -> None:
+        log = (self.root / f"{component}.log").open("wb")
+        self.processes[component] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args], env=dict(env), stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self) -> None:
         """SIGTERM every component and every process it started (uvicorn's workers and the
@@ -110,7 +133,7 @@ class AirflowServices:
 
     def logs_tail(self, lines: int = 25) -> str:
         parts = []
-        for component in COMPONENTS:
+        for component in self.components:
             path = self.root / f"{component}.log"
             if path.exists():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -149,6 +172,12 @@ class AirflowServices:
 
     def runs(self, dag_id: str = "reviews_daily") -> list[dict[str, Any]]:
         return list(self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"])
+
+    def task_hosts(self, run_id: str, dag_id: str = "reviews_daily") -> dict[str, str]:
+        """The hostname each task instance ran on, as the REST API reports it."""
+        found = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=100")
+        return {ti["task_id"]: str(ti["hostname"] or "") for ti in found["task_instances"]
+                if ti["state"] == "success"}
 
     def task_states(self, run_id: str, dag_id: str = "reviews_daily") -> dict[str, str]:
         found = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=100")

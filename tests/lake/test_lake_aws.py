@@ -65,3 +65,24 @@ def test_s3_lake_needs_an_s3_root() -> None:
 
     with pytest.raises(ConfigurationError, match="s3:// URI"):
         S3Lake(load_settings(environ={"AIRSAGE_TARGET": "aws"}))
+
+
+def test_an_s3_compatible_store_is_reached_through_lake_endpoint_url(s3, moto_endpoint: str) -> None:
+    """No injected client: the lake builds its own from ``lake.endpoint_url`` (MinIO in compose)."""
+    settings = load_settings(environ={"AIRSAGE_LAKE_ROOT": "s3://airsage-lake/team",
+                                      "AIRSAGE__LAKE__ENDPOINT_URL": moto_endpoint})
+    from airsage.targets import implementation
+
+    lake = implementation("lake", settings)  # the local target keeps its engines, the lake is S3
+    assert isinstance(lake, S3Lake) and lake.endpoint_url == moto_endpoint
+    lake.write_bytes("reports/x.json", b"{}")
+    assert s3.get_object(Bucket="airsage-lake", Key="team/reports/x.json")["Body"].read() == b"{}"
+
+
+def test_a_malformed_endpoint_url_is_refused_with_the_setting_named() -> None:
+    from airsage.errors import ConfigurationError
+
+    settings = load_settings(environ={"AIRSAGE_LAKE_ROOT": "s3://b/p",
+                                      "AIRSAGE__LAKE__ENDPOINT_URL": "minio:9000"})
+    with pytest.raises(ConfigurationError, match=r"lake\.endpoint_url"):
+        S3Lake(settings)

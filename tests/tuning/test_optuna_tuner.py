@@ -74,3 +74,11 @@ def test_poor_trials_are_pruned_and_their_jobs_stopped(settings, lake, features)
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(pruned) == len(stopped)
     assert result.best.status == "Completed"
+
+
+def test_a_postgres_storage_url_is_reported_without_its_password() -> None:
+    from airsage.tuning.local import _without_password
+
+    assert _without_password("postgresql+psycopg2://airflow:s3cret@postgres/optuna") == (
+        "postgresql+psycopg2://airflow:***@postgres/optuna")
+    assert _without_password("sqlite:////tmp/optuna.db") == "sqlite:////tmp/optuna.db"

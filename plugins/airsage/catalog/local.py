@@ -11,14 +11,24 @@ partition key is).
 Metadata lives in the schema ``_catalog`` of ``<home>/catalog.duckdb``: ``tables`` (the
 last crawled schema of each table) and ``partitions`` (location, files, rows, schema and the
 SQL that reads the partition).
+
+Concurrent runs (parallel backfills, several Celery workers on one shared home): a crawl
+writes a copy of the file under an exclusive file lock and swaps it in with an atomic rename,
+so crawls take turns and readers (SQL checks, quality gate, curate) open the current file
+read-only without waiting for a crawl or ever seeing half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt_
+import fcntl
 import json
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +44,7 @@ from airsage.catalog.base import (
 from airsage.catalog.scan import FileSchema, inspect_file, sql_ident, sql_string
 from airsage.config import DatasetSpec, Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
-from airsage.lake.base import Lake
+from airsage.lake.base import Lake, configure_duckdb
 from airsage.lake.layout import LakeLayout, partition_value
 
 CATALOG_FILE = "catalog.duckdb"
@@ -140,7 +150,43 @@ class LocalCatalog:
                 "(airsage runs the crawl task after ingest)"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return connect_catalog(self.path, read_only=read_only)
+        con = connect_catalog(self.path, read_only=read_only)
+        if self.settings.lake_root.startswith("s3://"):  # the views read the lake's files in place
+            from airsage.lake.local import lake_for_root
+
+            configure_duckdb(con, lake_for_root(self.settings))
+        return con
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A read-write connection to a copy of the catalog, renamed over it on success.
+
+        The lock file serialises writers (another process's crawl waits here, not on
+        DuckDB's lock); a failed crawl leaves the catalog as it was.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                        suffix=".tmp")
+            os.close(fd)
+            copy = Path(name)
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, copy)
+                else:
+                    copy.unlink()  # DuckDB creates the database; it refuses an empty file
+                con = connect_catalog(copy, read_only=False)
+                try:
+                    yield con
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                os.replace(copy, self.path)
+            finally:
+                copy.unlink(missing_ok=True)
+                copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
 
     def partitions(self, dataset: str) -> list[dict[str, Any]]:
         """Registered partitions of ``dataset`` (dt, location, rows, crawled_at), by date."""
@@ -168,7 +214,7 @@ class LocalCatalog:
 
         spec = self.settings.dataset(dataset)
         day = partition_value(day)
-        with duckdb.connect() as con:
+        with configure_duckdb(duckdb.connect(), lake) as con:
             plans = self._plans(con, lake, spec, day, validate=False)
         return _relation(plans, spec, day)
 
@@ -186,13 +232,13 @@ class LocalCatalog:
         plans = []
         for entry in manifest["files"]:
             uri = lake.uri(entry["key"])
-            if "://" in uri:
+            if "://" in uri and not uri.startswith("s3://"):
                 raise ConfigurationError(
-                    f"the local catalog reads files on this machine, but the lake gives {uri}; "
-                    "use the aws target's Glue catalog for an S3 lake"
+                    f"the local catalog reads files on this machine or in S3, but the lake gives "
+                    f"{uri}; use a directory or an s3:// lake.root"
                 )
             try:
-                schema = inspect_file(con, uri, entry.get("format"), validate=validate)
+                schema = _inspect(con, lake, entry["key"], uri, entry.get("format"), validate)
             except InputDataError as exc:
                 raise InputDataError(f"catalog: {spec.name} dt={day}: {exc}") from exc
             plans.append(_FilePlan(entry["key"], schema, tuple(map_columns(spec, schema.columns))))
@@ -235,10 +281,10 @@ class LocalCatalog:
 
         # Files are read on a scratch connection: a reader crash can never touch the catalog,
         # and the catalog's write lock is held only while registering.
-        with duckdb.connect() as scratch:
+        with configure_duckdb(duckdb.connect(), lake) as scratch:
             plans = self._plans(scratch, lake, spec, day, validate=True)
             uncastable = self._uncastable(scratch, plans, spec)
-        with self.connect(read_only=False) as con:
+        with self._writing() as con:
             for statement in _META_DDL:
                 con.execute(statement)
             found: dict[str, str] = {}
@@ -331,6 +377,20 @@ class LocalCatalog:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _inspect(con: Any, lake: Lake, key: str, uri: str, fmt: str | None, validate: bool) -> FileSchema:
+    """Inspect a file of the lake. A file in S3 is checked on a local copy (encoding, header,
+    rows), and the reader it yields points at the S3 URI, so every worker reads it in place."""
+    if not uri.startswith("s3://"):
+        return inspect_file(con, uri, fmt, validate=validate)
+    if not lake.exists(key):
+        raise InputDataError(f"{uri} does not exist; the partition's manifest lists it")
+    with tempfile.TemporaryDirectory(prefix="airsage-crawl-") as scratch:
+        local = lake.download(key, Path(scratch) / Path(key).name)
+        schema = inspect_file(con, local, fmt, validate=validate)
+        return replace(schema, path=uri,
+                       reader=schema.reader.replace(sql_string(str(local)), sql_string(uri)))
 
 
 def _has_meta(con: Any) -> bool:

@@ -1,4 +1,9 @@
-"""The aws target's lake: the same keys in an S3 bucket under a prefix."""
+"""The lake in S3 or an S3-compatible store: the same keys in a bucket under a prefix.
+
+``lake.endpoint_url`` names an S3-compatible service (MinIO in docker-compose, moto in tests);
+empty means AWS itself. Both targets use this lake when ``lake.root`` is an ``s3://`` URI, so
+tasks on different workers share one lake.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ class S3Lake:
         bucket_and_prefix = self.root[len("s3://") :]
         self.bucket, _, self.prefix = bucket_and_prefix.partition("/")
         self._region = settings.section("aws").get("region")
+        self.endpoint_url = str(settings.section("lake").get("endpoint_url") or "") or None
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"lake.endpoint_url must be an http:// or https:// URL of an S3-compatible "
+                f"store, got {self.endpoint_url!r}"
+            )
         self._client = client
 
     @cached_property
@@ -31,7 +42,36 @@ class S3Lake:
             return self._client
         import boto3
 
-        return boto3.client("s3", region_name=self._region)
+        return boto3.client("s3", region_name=self._region, endpoint_url=self.endpoint_url)
+
+    def configure_duckdb(self, con: Any) -> None:
+        """Let DuckDB read this lake's ``s3://`` URIs in place (the local target's catalog,
+        quality gate and curate): httpfs from its PyPI package, and a session secret with
+        this lake's region, endpoint and the credentials boto3 finds."""
+        from urllib.parse import urlparse
+
+        import boto3
+        from duckdb_extensions import import_extension
+
+        import_extension("httpfs", con=con)
+        con.execute("LOAD httpfs")
+        session = boto3.session.Session(region_name=self._region)
+        options = {"TYPE": "s3", "REGION": session.region_name or "us-east-1"}
+        credentials = session.get_credentials()
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            options.update(KEY_ID=frozen.access_key, SECRET=frozen.secret_key)
+            if frozen.token:
+                options["SESSION_TOKEN"] = frozen.token
+        if self.endpoint_url:
+            parsed = urlparse(self.endpoint_url)
+            options.update(ENDPOINT=parsed.netloc, URL_STYLE="path",
+                           USE_SSL="true" if parsed.scheme == "https" else "false")
+        rendered = ", ".join(
+            f"{name} {value}" if value in ("true", "false") or name == "TYPE"
+            else f"{name} '{value.replace(chr(39), chr(39) * 2)}'"
+            for name, value in options.items())
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET airsage_lake ({rendered})")
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

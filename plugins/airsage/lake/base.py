@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -39,3 +39,15 @@ class Lake(Protocol):
 
     def upload(self, source: Path, key: str) -> str:
         """Copy a local file to ``key``; return its URI."""
+
+
+def configure_duckdb(con: Any, lake: Lake) -> Any:
+    """Make ``lake.uri(...)`` readable by the DuckDB connection ``con``; return ``con``.
+
+    A directory needs nothing; a lake in S3 (or an S3-compatible store) loads httpfs and its
+    credentials (``S3Lake.configure_duckdb``), so engines read the files where they are.
+    """
+    configure = getattr(lake, "configure_duckdb", None)
+    if configure is not None:
+        configure(con)
+    return con

@@ -10,6 +10,7 @@ Layout (identical on S3 and on the local directory):
 - ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``: Model Monitor data capture.
 - ``monitoring/``: baselines and monitoring reports.
 - ``reports/<kind>/<dataset>/dt=YYYY-MM-DD/``: gate results, bias and evaluation reports.
+- ``reports/alerts/dt=YYYY-MM-DD/<time>-<id>.json``: the alert log of a lake in S3.
 """
 
 from __future__ import annotations
@@ -114,3 +115,13 @@ class LakeLayout:
     @staticmethod
     def monitoring_report(endpoint: str, interval_start: dt_.datetime) -> str:
         return f"monitoring/reports/{endpoint}/{_hour_path(interval_start)}/"
+
+    @staticmethod
+    def alerts_prefix() -> str:
+        return "reports/alerts/"
+
+    @staticmethod
+    def alert(created_at: dt_.datetime, alert_id: str) -> str:
+        """One alert's object: keys sort by the time the alert was raised."""
+        utc = created_at.astimezone(dt_.UTC)
+        return f"reports/alerts/dt={utc.date().isoformat()}/{utc:%Y%m%dT%H%M%S%fZ}-{alert_id}.json"

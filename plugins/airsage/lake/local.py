@@ -7,8 +7,25 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airsage.config import Settings
+
+if TYPE_CHECKING:
+    from airsage.lake.aws import S3Lake
+
+
+def lake_for_root(settings: Settings) -> LocalLake | S3Lake:
+    """The local target's lake: a directory, or a bucket when ``lake.root`` is ``s3://``.
+
+    A directory is one machine's; a team whose tasks run on several workers points the lake
+    at S3 or an S3-compatible store (``lake.endpoint_url``) and keeps the local engines.
+    """
+    if settings.lake_root.startswith("s3://"):
+        from airsage.lake.aws import S3Lake
+
+        return S3Lake(settings)
+    return LocalLake(settings)
 
 
 class LocalLake:

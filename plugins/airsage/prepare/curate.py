@@ -13,7 +13,7 @@ from pathlib import Path
 
 from airsage.config import Settings
 from airsage.errors import InputDataError, StepFailed
-from airsage.lake.base import Lake
+from airsage.lake.base import Lake, configure_duckdb
 from airsage.lake.layout import LakeLayout, partition_value
 from airsage.prepare.base import CURATED_FILE, SENTIMENT_LABELS, CurateResult
 
@@ -48,7 +48,7 @@ def curate_partition(
     day_value = partition_value(day)
     key = LakeLayout(dataset).curated(day_value) + CURATED_FILE
     resource = f"{dataset} partition dt={day_value}"
-    connection = duckdb.connect()
+    connection = configure_duckdb(duckdb.connect(), lake)
     try:
         try:
             described = connection.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()

@@ -56,11 +56,16 @@ class DuckDBQualityGate:
         self.quality = QualitySettings.from_settings(settings)
 
     # -- engine ------------------------------------------------------------------------
-    @staticmethod
-    def _connect() -> Any:
+    def _connect(self) -> Any:
         import duckdb
 
-        return duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:")
+        if self.settings.lake_root.startswith("s3://"):  # the batch relation reads the lake in place
+            from airsage.lake.base import configure_duckdb
+            from airsage.lake.local import lake_for_root
+
+            configure_duckdb(con, lake_for_root(self.settings))
+        return con
 
     @staticmethod
     def _schema(con: Any, relation_sql: str) -> dict[str, str]:

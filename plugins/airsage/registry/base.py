@@ -26,6 +26,8 @@ DECIDED_AT_TAG = "approval.decided_at"
 DECISION_COMMENT_TAG = "approval.comment"
 # The newest partition day of the data a version was trained on (a lineage tag).
 DATA_DAY_TAG = "lineage.partition_day"
+# the lake key of the version's model.tar.gz (deploy and the champion's evaluation read it)
+LINEAGE_ARTIFACT_KEY = "lineage.model_artifact_key"
 # The headline test metrics a version carries (SageMaker: ModelMetrics.ModelQuality).
 EVALUATION_METRICS = ("accuracy", "macro_f1", "weighted_f1", "baseline_accuracy")
 

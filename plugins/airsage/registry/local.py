@@ -78,6 +78,10 @@ class MlflowRegistry:
         self.tracking_uri = str(section.get("tracking_uri") or f"sqlite:///{home / 'mlflow.db'}")
         artifact_root = Path(str(section.get("artifact_root") or "mlartifacts"))
         self.artifact_root = artifact_root if artifact_root.is_absolute() else home / artifact_root
+        # A tracking server (http://mlflow:5000 in compose) keeps artifacts where it is told
+        # (--artifacts-destination, the lake); a worker's own directory would be one worker's.
+        self._server_artifacts = (self.tracking_uri.startswith(("http://", "https://"))
+                                  and not section.get("artifact_root"))
         self.experiment_name = str(
             section.get("experiment") or section.get("model_name") or "airsage"
         )
@@ -121,7 +125,8 @@ class MlflowRegistry:
                 try:
                     self._experiment_id = self.client.create_experiment(
                         self.experiment_name,
-                        artifact_location=str(self.artifact_root / self.experiment_name),
+                        artifact_location=None if self._server_artifacts
+                        else str(self.artifact_root / self.experiment_name),
                     )
                 except MlflowException as exc:  # another task created it meanwhile
                     if exc.error_code != "RESOURCE_ALREADY_EXISTS":
@@ -221,7 +226,7 @@ class MlflowRegistry:
         becomes ``lineage.*`` tags, the evaluation document a run artifact.
         """
         approval = ApprovalStatus.parse(status)
-        artifact_uri = model_artifact_uri
+        artifact_uri = source = model_artifact_uri
         local = local_path(model_artifact_uri)
         if local is not None and not local.is_file():
             raise InputDataError(
@@ -233,8 +238,12 @@ class MlflowRegistry:
                 self._call("store the model artifact", self.client.log_artifact, run_id,
                            str(local), ARTIFACT_DIR)
                 run = self._call("read run", self.client.get_run, run_id)
-                stored = local_path(f"{run.info.artifact_uri}/{ARTIFACT_DIR}/{local.name}")
-                artifact_uri = str(stored) if stored is not None else artifact_uri
+                source = f"{run.info.artifact_uri}/{ARTIFACT_DIR}/{local.name}"
+                stored = local_path(source)
+                # A tracking server stores the copy where only it reads (mlflow-artifacts:/):
+                # that copy is the version's source and artifact (never the file given, which
+                # may be a download of this call); deploy reads the lake's key from lineage.
+                artifact_uri = source = str(stored) if stored is not None else source
             now = int(time.time() * 1000)
             for name, value in metrics.items():
                 self._call("log test metric", self.client.log_metric, run_id, f"test:{name}",
@@ -252,7 +261,7 @@ class MlflowRegistry:
                    model_name)
         version = self._call(
             f"register a version of {model_name}", self.client.create_model_version,
-            model_name, source=artifact_uri, run_id=run_id, tags=tags,
+            model_name, source=source, run_id=run_id, tags=tags,
             description=f"model.tar.gz at {artifact_uri}",
         )
         return self.get_version(model_name, str(version.version))

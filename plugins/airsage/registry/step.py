@@ -32,6 +32,7 @@ from airsage.jobs.request import JobRunner
 from airsage.lake.base import Lake
 from airsage.lake.layout import partition_value
 from airsage.registry.base import (
+    LINEAGE_ARTIFACT_KEY,
     ApprovalStatus,
     ModelRegistry,
     ModelVersion,
@@ -40,9 +41,6 @@ from airsage.registry.base import (
     evaluation_metrics,
     local_path,
 )
-
-LINEAGE_ARTIFACT_KEY = "lineage.model_artifact_key"
-
 
 PREPARE_LINEAGE_KEYS = ("day", "dataset_hash", "rows", "input_rows", "class_counts", "split_keys",
                         "report_key", "data_docs_key", "window_days", "evaluation_set")

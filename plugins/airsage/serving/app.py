@@ -20,6 +20,7 @@ dominates a one-review prediction (``bench/serving.py`` measures the result).
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
@@ -36,6 +37,7 @@ from starlette.routing import Route
 
 from airsage.serving import runtime_api
 from airsage.serving.base import (
+    ADMIN_TOKEN_HEADER,
     HEALTH_CHECK_HEADER,
     INFERENCE_ID_HEADER,
     INVOKED_VARIANT_HEADER,
@@ -70,6 +72,12 @@ def _is_loopback(request: Request) -> bool:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def _has_admin_token(request: Request, token: str) -> bool:
+    """A deployer on another host (a Celery worker) proves itself with the shared token."""
+    sent = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    return bool(token) and hmac.compare_digest(sent.encode(), token.encode())
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -107,6 +115,7 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
               account: str = runtime_api.LOCAL_ACCOUNT_ID) -> Starlette:
     """The ASGI app serving ``endpoint``; ``on_shutdown`` stops the server (admin API)."""
     limit = endpoint.config.max_body_bytes
+    admin_token = endpoint.config.admin_token
 
     async def ping(_request: Request) -> Response:
         healthy = endpoint.healthy()
@@ -185,8 +194,9 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
         worker thread (loading a model takes seconds; the loop keeps serving meanwhile)."""
 
         async def handle(request: Request) -> Response:
-            if not _is_loopback(request):
-                return _error(403, "the admin API answers loopback clients only")
+            if not _is_loopback(request) and not _has_admin_token(request, admin_token):
+                return _error(403, "the admin API answers loopback clients, or others that send "
+                                   f"the serving.admin_token in {ADMIN_TOKEN_HEADER}")
             payload: Any = {}
             if body_required or "content-length" in request.headers:
                 try:

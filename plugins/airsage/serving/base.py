@@ -23,6 +23,7 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 # The deployer's smoke invocation: answered and counted like any request, but not captured,
 # because the monitor must see client traffic only.
 HEALTH_CHECK_HEADER = "X-Airsage-Health-Check"
+ADMIN_TOKEN_HEADER = "X-Airsage-Admin-Token"  # serving.admin_token, for admin calls from other hosts
 TRAFFIC_SHIFTS = ("all_at_once", "canary", "linear")
 
 # Variant statuses, as SageMaker names a production variant's state.
@@ -82,6 +83,8 @@ class ServingConfig:
     # the production variant's instances on aws (the local target runs one server process)
     instance_type: str = "ml.m5.large"
     initial_instance_count: int = 1
+    url: str = ""            # a model server run as a service (compose): deploy updates it, never starts one
+    admin_token: str = ""    # lets admin calls from other hosts in (header X-Airsage-Admin-Token)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     @classmethod
@@ -103,6 +106,11 @@ class ServingConfig:
             problems.append(f"canary_percent {self.canary_percent} must be in (0, 100)")
         if self.linear_steps < 1:
             problems.append(f"linear_steps {self.linear_steps} must be >= 1")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            problems.append(f"url {self.url!r} must be an http:// or https:// URL (or empty)")
+        if self.url and not self.admin_token and not _is_loopback_url(self.url):
+            problems.append(f"url {self.url!r} is another host: set admin_token (the server's "
+                            "admin API answers other hosts only with it)")
         if self.max_body_bytes < 1:
             problems.append(f"max_body_bytes {self.max_body_bytes} must be positive")
         if not 0 <= self.capture.sampling_percent <= 100:
@@ -175,6 +183,19 @@ class EndpointDescription:
             "pid": self.pid,
             "variants": [dict(variant) for variant in self.variants],
         }
+
+
+def _is_loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class EndpointDeployer(Protocol):

@@ -55,6 +55,17 @@ def state_file_for(settings: Settings, endpoint: str) -> Path:
     return endpoints_dir(settings) / f"{endpoint}.json"
 
 
+def lake_key(lake: Lake, reference: str) -> str | None:
+    """The lake key that ``reference`` (a key, or a URI under the lake's root) names; None
+    for anything else (a path elsewhere, another bucket)."""
+    root = str(lake.root).rstrip("/") + "/"
+    if reference.startswith(root):
+        return reference[len(root):]
+    if reference and "://" not in reference and not reference.startswith("/"):
+        return reference
+    return None
+
+
 def log_file_for(settings: Settings, endpoint: str) -> Path:
     return endpoints_dir(settings) / f"{endpoint}.log"
 
@@ -277,6 +288,7 @@ class Endpoint:
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.lake = lake
         self.name = name or config.endpoint
         self.handlers = load_inference_module(inference_script)
         self._own_work_dir = work_dir is None
@@ -334,7 +346,7 @@ class Endpoint:
                                      f"{self.name}; remove it first", status=409)
                 self._variants[name] = variant
             try:
-                variant.model_dir = self._extract(name, Path(artifact_path))
+                variant.model_dir = self._extract(name, self._fetch(name, str(artifact_path)))
                 variant.model = self.handlers.model_fn(str(variant.model_dir))
                 variant.status = IN_SERVICE
             except Exception as exc:  # any load failure: the variant must never get traffic
@@ -344,6 +356,17 @@ class Endpoint:
                             variant.error)
             self.on_change()
             return variant.describe()
+
+    def _fetch(self, name: str, artifact: str) -> Path:
+        """A local path of ``artifact``: a file or directory here, else a key (or URI) of the
+        lake, downloaded (a model server run as a service gets lake keys from deploy)."""
+        local = Path(artifact.removeprefix("file://"))
+        if "://" not in artifact.removeprefix("file://") and local.exists():
+            return local
+        key = lake_key(self.lake, artifact) if self.lake is not None else None
+        if key is not None and self.lake is not None and self.lake.exists(key):
+            return self.lake.download(key, self.work_dir / f"{name}-{uuid.uuid4().hex[:8]}.tar.gz")
+        return local
 
     def _extract(self, name: str, artifact: Path) -> Path:
         if artifact.is_dir():

@@ -13,7 +13,11 @@ settings and data capture are what the aws target sends; locally one server proc
 and captures as ``serving.capture`` (the section the request is built from) says.
 
 The server runs detached (its own session) so it outlives the Airflow task that deployed it;
-``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is.
+``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is. With
+``serving.url`` set, the server is a service of its own (docker-compose's ``model-server``):
+``deploy`` on any worker updates it through its admin API (with ``serving.admin_token``) and
+hands it lake keys to load, ``describe`` and ``monitor`` find it by that URL, and nothing
+is started or read from one worker's files.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import InputDataError, StepFailed
 from airsage.lake.base import Lake
 from airsage.serving.base import (
+    ADMIN_TOKEN_HEADER,
     HEALTH_CHECK_HEADER,
     IN_SERVICE,
     TARGET_VARIANT_HEADER,
@@ -47,7 +52,7 @@ from airsage.serving.base import (
     ModelVersionLike,
     ServingConfig,
 )
-from airsage.serving.endpoint import endpoints_dir, state_file_for
+from airsage.serving.endpoint import endpoints_dir, lake_key, state_file_for
 from airsage.serving.request import DeploymentRequest, deployment_request, version_dict
 
 STEP = "deploy"
@@ -57,16 +62,18 @@ SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fi
 class EndpointClient:
     """JSON over HTTP to one local endpoint (stdlib only: the server is on 127.0.0.1)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, *, admin_token: str = "") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.admin_token = admin_token
 
     def request(self, method: str, path: str, payload: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = None if payload is None else json.dumps(payload).encode("utf-8")
+        token = {ADMIN_TOKEN_HEADER: self.admin_token} if self.admin_token else {}
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json",
-                                                  **(headers or {})})
+                                                  **token, **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, body = response.status, response.read()
@@ -190,6 +197,12 @@ class LocalEndpointDeployer:
 
     def describe(self, endpoint: str | None = None) -> EndpointDescription:
         endpoint = endpoint or self.config.endpoint
+        if self.config.url:
+            with contextlib.suppress(OSError, StepFailed):
+                live = self._client(self.config.url, timeout=5).call("GET", "/admin/endpoint")
+                return EndpointDescription(endpoint, self.config.url, live["status"],
+                                           tuple(live["variants"]), live.get("pid"))
+            return EndpointDescription(endpoint, None, "OutOfService", (), None)
         state = self._state(endpoint)
         url = state.get("url")
         if url and _alive(state.get("pid")):
@@ -203,8 +216,17 @@ class LocalEndpointDeployer:
                                    tuple(state.get("variants") or ()), None)
 
     def stop(self, endpoint: str | None = None, timeout: float = 20.0) -> bool:
-        """Stop the endpoint's server; True if one was running. Its variants stay in the state."""
+        """Stop the endpoint's server; True if one was running. Its variants stay in the state.
+
+        A server at ``serving.url`` is asked to shut down (its service manager decides whether
+        it comes back); True if it accepted."""
         endpoint = endpoint or self.config.endpoint
+        if self.config.url:
+            try:
+                self._client(self.config.url, timeout=5).call("POST", "/admin/shutdown", {})
+            except (OSError, StepFailed):
+                return False
+            return True
         state = self._state(endpoint)
         pid = state.get("pid")
         if pid is None or not _alive(pid):
@@ -222,7 +244,7 @@ class LocalEndpointDeployer:
 
     # -- steps ----------------------------------------------------------------------------
     def _create_variant(self, client: EndpointClient, request: DeploymentRequest,
-                        artifact: Path) -> None:
+                        artifact: Path | str) -> None:
         new = request.variant_name
         created = client.call("POST", "/admin/variants", {
             "variant_name": new, "artifact_path": str(artifact),
@@ -280,10 +302,27 @@ class LocalEndpointDeployer:
             client.call("DELETE", f"/admin/variants/{new}")
 
     # -- helpers --------------------------------------------------------------------------
-    def _artifact_path(self, lake: Lake, request: DeploymentRequest) -> Path:
+    def _artifact_path(self, lake: Lake, request: DeploymentRequest) -> Path | str:
         """The registry's copy when this worker can read it, else the lake key (the
-        artifact URI when it is one, then the version's lineage key)."""
+        artifact URI when it is one, then the version's lineage key). A model server run as a
+        service (``serving.url``) is handed the lake key (or a file it shares) to load itself."""
         uri = request.artifact_uri
+        # A version registered on a tracking server keeps its copy where only the server
+        # reads it; its lineage names the model.tar.gz in the lake, which deploy reads.
+        lineage_key = request.model_artifact_key
+        if lineage_key and lake.exists(lineage_key) and not _readable_here(uri):
+            uri = lineage_key
+        if self.config.url:  # the server loads it itself: a lake key, or a file it shares
+            key = lake_key(lake, uri)
+            if key is not None and lake.exists(key):
+                return key
+            if _readable_here(uri):
+                return str(Path(uri.removeprefix("file://")).resolve())
+            raise InputDataError(
+                f"{STEP}: artifact {uri!r} of {request.model_name} v{request.model_version} is "
+                f"not in the lake {lake.root}; the model server at {self.config.url} "
+                "(serving.url) loads models from the lake"
+            )
         path = Path(uri.removeprefix("file://"))
         if uri and "://" not in uri.removeprefix("file://") and path.exists():
             return path.resolve()
@@ -323,7 +362,22 @@ class LocalEndpointDeployer:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _client(self, url: str, timeout: float = 30.0) -> EndpointClient:
+        return EndpointClient(url, timeout, admin_token=self.config.admin_token)
+
     def _ensure_running(self, endpoint: str) -> EndpointClient:
+        if self.config.url:
+            client = self._client(self.config.url)
+            try:
+                client.call("GET", "/admin/endpoint")
+            except (OSError, StepFailed) as exc:
+                raise StepFailed(
+                    f"{STEP}: the model server of endpoint {endpoint} at {self.config.url} "
+                    f"(serving.url) does not answer its admin API: {exc}; start that service "
+                    "(docker compose up -d model-server) or clear serving.url to let deploy "
+                    "start a server on this machine"
+                ) from exc
+            return client
         state = self._state(endpoint)
         if state.get("url") and _alive(state.get("pid")):
             client = EndpointClient(state["url"])
@@ -368,6 +422,11 @@ class LocalEndpointDeployer:
             f"{self.config.startup_timeout_seconds:g} s (serving.startup_timeout_seconds); "
             f"log {log_file}:\n{_tail(log_file)}"
         )
+
+
+def _readable_here(uri: str) -> bool:
+    local = uri.removeprefix("file://")
+    return bool(uri) and "://" not in local and Path(local).exists()
 
 
 class _Alarm(Exception):

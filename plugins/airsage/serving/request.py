@@ -24,13 +24,12 @@ from typing import Any
 from airsage.config import Settings
 from airsage.errors import ConfigurationError
 from airsage.lake.layout import LakeLayout
+from airsage.registry.base import LINEAGE_ARTIFACT_KEY
 from airsage.serving.base import TRAFFIC_SHIFTS, ModelVersionLike, ServingConfig
 
 # SageMaker's rule for EndpointName, EndpointConfigName, ModelName and VariantName.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 NAME_MAX = 63
-# The lineage tag the register step writes: the lake key of the version's model.tar.gz.
-ARTIFACT_KEY_TAG = "lineage.model_artifact_key"
 
 
 def _name(text: str, fallback: str) -> str:
@@ -177,7 +176,7 @@ def deployment_request(
         model_name=name,
         model_version=version,
         artifact_uri=str(model_version.get("artifact_uri") or ""),
-        model_artifact_key=str(tags.get(ARTIFACT_KEY_TAG) or ""),
+        model_artifact_key=str(tags.get(LINEAGE_ARTIFACT_KEY) or ""),
         variant_name=variant_name(name, version),
         instance_type=config.instance_type,
         initial_instance_count=config.initial_instance_count,

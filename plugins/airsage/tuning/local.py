@@ -162,7 +162,7 @@ class OptunaTuner:
             best_value=float(best.objective_value),  # type: ignore[arg-type]
             duration_seconds=time.monotonic() - started,
             warm_start_parents=parents,
-            storage=self.storage_url,
+            storage=_without_password(self.storage_url),
             space=space.to_dict(),
         )
 
@@ -251,3 +251,12 @@ def _distributions(space: TuningSpace) -> dict[str, Any]:
             result[key] = FloatDistribution(low, high, log=scaling == "Logarithmic")
     return result
 
+
+def _without_password(url: str) -> str:
+    """The storage URL as results and reports show it (an RDB URL's password masked)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: nothing to hide
+        return url
