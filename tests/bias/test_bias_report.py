@@ -166,7 +166,7 @@ def test_the_shipped_config_parses(settings):
 
 
 def test_importing_the_bias_package_and_gate_loads_no_pandas():
-    code = ("import sys, airsage.bias, airsage.bias.gate, airsage.bias.local; "
+    code = ("import sys, airsage.bias, airsage.bias.gate, airsage.jobs.local; "
             "print(sorted(m for m in ('pandas', 'numpy', 'duckdb') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={"PYTHONPATH": str(PROJECT_ROOT / "plugins")})
