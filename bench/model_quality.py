@@ -56,7 +56,7 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "tfidf_linear_unweighted": ("tfidf_linear", {}),
     "bert_setfit": ("bert", {}),  # the family's defaults: contrastive fine-tuning, logistic head
     "bert_setfit_frozen": ("bert", {"epochs": 0}),  # the same head on the frozen encoder
-    "bert_setfit_length_grouped": ("bert", {"length_grouped": True}),  # less padding per batch
+    "bert_setfit_no_refit": ("bert", {"refit_head": False}),  # the head of the chosen epoch
     # LP-FT (linear probe, then cross-entropy fine-tuning): the defaults before setfit
     "bert_frozen": ("bert", {"method": "lpft", "epochs": 0, "class_weight": "balanced"}),
     "bert_finetuned": ("bert", {"method": "lpft", "epochs": 4, "learning_rate": 1e-4}),

@@ -225,12 +225,14 @@ def test_setfit_learns_the_signal_and_early_stopping_keeps_the_best_epoch():
     accuracy = float(np.mean(model.predict(pair[0]) == np.asarray(pair[1])))
     assert accuracy > 0.6, accuracy  # chance is 1/3
     assert model.config["fine_tuned"] and model.config["best_epoch"] >= 1
+    assert model.config["head_refitted_on_validation"] is True  # the default
 
     # a learning rate this high makes the epochs differ: the best fine-tuned one is restored
     seen: dict[int, np.ndarray] = {}
     wild = BertSentimentModel.fit(
         train["review_text"].tolist(), train["sentiment"].tolist(),
-        {**SETFIT, "epochs": 4, "learning_rate": 0.05, "early_stopping_patience": 1},
+        {**SETFIT, "epochs": 4, "learning_rate": 0.05, "early_stopping_patience": 1,
+         "refit_head": False},
         validation=pair, on_epoch=lambda step, loss, p: seen.__setitem__(step, p),
     )
     scores = {step: f1_score(np.asarray(pair[1]), np.array([-1, 0, 1])[p.argmax(axis=1)],
@@ -243,6 +245,15 @@ def test_setfit_learns_the_signal_and_early_stopping_keeps_the_best_epoch():
     assert wild.config["epochs_trained"] - best <= 1  # patience 1: one epoch without gain
     # the kept model is the best epoch's (its scores came from the cached layers, in float16)
     np.testing.assert_allclose(wild.predict_proba(pair[0]), seen[best], atol=2e-2)
+
+    # the frozen encoder's head is epoch 0; refitting it on train + validation changes it
+    frozen = {refit: BertSentimentModel.fit(
+        train["review_text"].tolist(), train["sentiment"].tolist(),
+        {**SETFIT, "epochs": 0, "refit_head": refit}, validation=pair) for refit in (False, True)}
+    np.testing.assert_allclose(frozen[False].predict_proba(pair[0]), seen[0], atol=2e-2)
+    assert frozen[True].config["head_refitted_on_validation"] is True
+    assert not np.allclose(frozen[True].head.weight.detach().numpy(),
+                           frozen[False].head.weight.detach().numpy(), atol=1e-4)
 
 
 def test_logistic_head_is_the_regression_as_a_torch_layer():
@@ -286,7 +297,8 @@ def test_bad_setfit_hyperparameters_are_named():
     for bad, match in (({"method": "full"}, "method must be one of setfit, lpft"),
                        ({"temperature": 0}, "temperature"),
                        ({"head_C": -1}, "head_C"),
-                       ({"steps_per_epoch": 0}, "steps_per_epoch")):
+                       ({"steps_per_epoch": 0}, "steps_per_epoch"),
+                       ({"refit_head": "maybe"}, "refit_head")):
         with pytest.raises(ConfigurationError, match=match):
             BertSentimentModel.fit(train["review_text"].tolist(), train["sentiment"].tolist(),
                                    {**SETFIT, "epochs": 1, **bad})
