@@ -61,7 +61,7 @@ METHODS = ("setfit", "lpft")
 DEFAULTS: dict[str, Any] = {
     "pretrained_model": DEFAULT_PRETRAINED,
     "method": "setfit",  # setfit: contrastive encoder, logistic head | lpft: probe, then CE
-    "epochs": 2,  # fine-tuning epochs (setfit: rounds of steps_per_epoch); 0 = frozen encoder
+    "epochs": 3,  # fine-tuning epochs (setfit: rounds of steps_per_epoch); 0 = frozen encoder
     "learning_rate": 2e-4,  # fine-tuning learning rate (AdamW, linear warm-up and decay)
     "steps_per_epoch": 30,  # setfit: contrastive batches per epoch
     "contrastive_batch_size": 24,  # setfit: texts per batch, an equal share of each class
@@ -687,8 +687,8 @@ def _fit_setfit(
 
     Each step draws a class-balanced batch and pulls the batch's same-label embeddings together
     and pushes the others apart (the supervised contrastive loss over the batch's cosine
-    similarities: every pair in a batch of 24 counts, so 60 steps see ~17,000 pairs for the
-    price of 1,440 encoder passes). After each epoch a class-weighted logistic regression is
+    similarities: every pair in a batch counts, so a step of 24 texts scores 276 pairs for
+    the price of 24 encoder passes). After each epoch a class-weighted logistic regression is
     fitted on the L2-normalised mean-pooled embeddings and scored on the validation set; the
     best fine-tuned epoch is kept and training stops after ``early_stopping_patience`` epochs
     without gain. Epoch 0, the head on the frozen encoder, is scored and reported but is not a
