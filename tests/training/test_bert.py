@@ -80,6 +80,34 @@ def test_bert_runs_in_the_training_script_with_epoch_metrics(settings, lake, tmp
     assert model.predict_proba(["love it, perfect fit"]).shape == (1, 3)
 
 
+def test_setfit_runs_in_the_training_script_and_its_artifact_reloads(settings, lake, tmp_path):
+    layout = LakeLayout("reviews")
+    for split, rows in {"train": 48, "validation": 24}.items():
+        buffer = io.BytesIO()
+        make_features(rows, seed=20 + len(split)).to_parquet(buffer)
+        lake.write_bytes(layout.features(DAY, split) + "part-0.parquet", buffer.getvalue())
+    # hyperparameters as SageMaker passes them: strings
+    hyperparameters = {"model_family": "bert", "epochs": "1", "steps_per_epoch": "3",
+                       "contrastive_batch_size": "12", "refit_head": "true",
+                       "max_seq_length": "24", "num_threads": "1"}
+    spec = TrainingJobSpec(
+        job_name="bert-setfit-tiny", hyperparameters=hyperparameters,
+        channels={"train": layout.features(DAY, "train"),
+                  "validation": layout.features(DAY, "validation")},
+    )
+    result = LocalTrainingRunner(settings).train(lake, "reviews", spec)
+
+    assert result.status == "Completed", result
+    # epoch 0 (the frozen encoder's head), epoch 1, then the final value
+    assert len(result.metric_history["validation:macro_f1"]) == 3
+    tar = lake.download(result.model_artifact_key, tmp_path / "model.tar.gz")
+    model_dir = unpack_model(tar, tmp_path / "unpacked")
+    assert (model_dir / "encoder" / "config.json").exists()  # fine-tuned: the encoder ships
+    model = load_model(model_dir)
+    assert model.config["method"] == "setfit" and model.config["fine_tuned"] is True
+    assert model.predict_proba(["love it, perfect fit"]).shape == (1, 3)
+
+
 def _state(module) -> dict:
     return {name: value.detach().clone() for name, value in module.state_dict().items()}
 
