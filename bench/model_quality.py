@@ -1,7 +1,8 @@
 """Model quality by stratified k-fold cross-validation, per family and setting (on demand).
 
     .venv/bin/python bench/model_quality.py [--folds 5] [--generated-rows 50000]
-        [--generated-bert-rows 2000] [--only real_1k] [--settings tfidf_linear,bert_finetuned]
+        [--generated-bert-rows 2000] [--only real_1k] [--settings tfidf_linear,bert_setfit]
+        [--fold-limit 2]
 
 A single 97-row test split cannot tell two models apart (one review is a point of accuracy),
 so every family and setting is scored by k-fold cross-validation, stratified by sentiment:
@@ -13,13 +14,15 @@ so every family and setting is scored by k-fold cross-validation, stratified by 
   reviews/s (the entry records the rows it used).
 
 Inside each training fold a stratified 10 % is held out as the validation set that the bert
-family early-stops on; tfidf_linear, which has no use for it, trains on the whole fold, so the
+family early-stops on (setfit then refits its head on train + validation, its encoder never
+sees those rows); tfidf_linear, which has no use for it, trains on the whole fold, so the
 comparison favours it rather than bert. The models are fitted in-process with
 ``airsage.training.trainer.fit_model``, the code the training job runs.
 
 Reported per entry: macro F1, accuracy and per-class recall (mean and standard deviation over
 the folds), wall and CPU seconds (the process's user+system time: on a shared machine the
-wall time is inflated by other processes, the CPU time is not). Writes
+wall time is inflated by other processes, and the CPU time somewhat too, as torch's threads
+spin while they wait for a core). Writes
 ``bench/results/model_quality.json``.
 """
 
@@ -53,9 +56,14 @@ SEED = 0
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "tfidf_linear": ("tfidf_linear", {"class_weight": "balanced"}),
     "tfidf_linear_unweighted": ("tfidf_linear", {}),
-    "bert_frozen": ("bert", {"epochs": 0, "class_weight": "balanced"}),
-    "bert_finetuned": ("bert", {}),
-    "bert_finetuned_patient": ("bert", {"learning_rate": 5e-5, "epochs": 3,
+    "bert_setfit": ("bert", {}),  # the family's defaults: contrastive fine-tuning, logistic head
+    "bert_setfit_frozen": ("bert", {"epochs": 0}),  # the same head on the frozen encoder
+    "bert_setfit_2_epochs": ("bert", {"epochs": 2}),  # 60 contrastive steps instead of 90
+    "bert_setfit_seed_7": ("bert", {"seed": 7}),  # the defaults, another seed: the seed's noise
+    # LP-FT (linear probe, then cross-entropy fine-tuning): the defaults before setfit
+    "bert_frozen": ("bert", {"method": "lpft", "epochs": 0, "class_weight": "balanced"}),
+    "bert_finetuned": ("bert", {"method": "lpft", "epochs": 4, "learning_rate": 1e-4}),
+    "bert_finetuned_patient": ("bert", {"method": "lpft", "learning_rate": 5e-5, "epochs": 3,
                                         "early_stopping_patience": 2}),
 }
 
@@ -100,10 +108,11 @@ def _cpu_seconds() -> float:
 
 
 def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, Any],
-                   folds: int, on_fold: Any = None) -> dict[str, Any]:
+                   folds: int, on_fold: Any = None, fold_limit: int = 0) -> dict[str, Any]:
     """k-fold CV of one family and setting: per-fold scores, their mean and std, the time.
 
     ``on_fold(per_fold)`` is called after each fold, so a long run leaves its finished folds.
+    ``fold_limit`` > 0 runs only the first folds (a short, bounded comparison).
     """
     from sklearn.metrics import accuracy_score, f1_score, recall_score
     from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -112,6 +121,8 @@ def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, 
     per_fold = []
     wall_started, cpu_started = time.monotonic(), _cpu_seconds()
     for fold, (train_index, test_index) in enumerate(splitter.split(frame, frame["sentiment"])):
+        if fold_limit and fold >= fold_limit:
+            break
         fold_wall, fold_cpu = time.monotonic(), _cpu_seconds()
         train, test = frame.iloc[train_index], frame.iloc[test_index]
         fit_rows, validation = train_test_split(train, test_size=0.1, stratify=train["sentiment"],
@@ -137,6 +148,7 @@ def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, 
         if config:
             entry["max_seq_length"] = config.get("max_seq_length")
             entry["best_epoch"] = config.get("best_epoch")
+            entry["epochs_trained"] = config.get("epochs_trained")
         per_fold.append(entry)
         print(f"    fold {fold}: macro F1 {entry['macro_f1']:.4f} accuracy {entry['accuracy']:.4f} "
               f"({entry['wall_seconds']:.0f}s wall, {entry['cpu_seconds']:.0f}s CPU)", flush=True)
@@ -154,6 +166,7 @@ def cross_validate(frame: pd.DataFrame, family: str, hyperparameters: dict[str, 
         recall[str(label)] = {"mean": mean, "std": std}
     return {
         "folds": folds,
+        "folds_run": len(per_fold),
         "macro_f1_mean": f1_mean,
         "macro_f1_std": f1_std,
         "accuracy_mean": accuracy_mean,
@@ -173,6 +186,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("real_1k", "generated"), default=None)
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help=f"comma-separated subset of {', '.join(SETTINGS)}")
+    parser.add_argument("--fold-limit", type=int, default=0,
+                        help="run only the first N folds (>= 2; 0: all), for short comparisons")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the issue: 2 cores)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -180,6 +195,8 @@ def main() -> None:
     unknown = sorted(set(chosen) - set(SETTINGS))
     if unknown:
         parser.error(f"unknown setting(s) {unknown}; choose from {', '.join(SETTINGS)}")
+    if args.fold_limit == 1 or args.fold_limit < 0:
+        parser.error(f"--fold-limit must be 0 (all folds) or at least 2, got {args.fold_limit}")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -236,7 +253,8 @@ def main() -> None:
                            "folds_done": len(per_fold), "per_fold": per_fold}
                 write({**report, "results": [*report["results"], partial]})
 
-            scores = cross_validate(rows, family, hyperparameters, args.folds, save_partial)
+            scores = cross_validate(rows, family, hyperparameters, args.folds, save_partial,
+                                    args.fold_limit)
             report["results"].append({**entry, **scores, "complete": True})
             print(f"  {dataset} {name}: macro F1 {scores['macro_f1_mean']:.4f} "
                   f"± {scores['macro_f1_std']:.4f}, accuracy {scores['accuracy_mean']:.4f}, "
