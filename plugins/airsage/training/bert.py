@@ -287,7 +287,7 @@ class BertSentimentModel:
         result[torch.as_tensor(order, device=embedded.device)] = embedded
         return result
 
-    def features(self, texts: Sequence[str]) -> Any:
+    def features(self, texts: Sequence[str | None]) -> Any:
         """What the head reads: the embeddings, L2-normalised when the head was fitted so."""
         import torch
 
@@ -678,9 +678,9 @@ def _token_ids(encoder: Any, tokenizer: Any, texts: Sequence[str],
 def _fit_setfit(
     cls: type[BertSentimentModel],
     texts: Sequence[str],
-    labels: Sequence[int],
+    labels: Sequence[int] | np.ndarray,
     hp: dict[str, Any],
-    validation: tuple[Sequence[str], Sequence[int]] | None,
+    validation: tuple[Sequence[str], Sequence[int] | np.ndarray] | None,
     on_epoch: EpochCallback | None,
 ) -> BertSentimentModel:
     """SetFit-style training: contrastive fine-tuning of the encoder, a logistic-regression head.
@@ -844,8 +844,8 @@ def _fit_setfit(
             if not validation_texts:  # no validation set: every epoch runs, the last is kept
                 best_epoch = epoch
                 continue
-            f1 = _macro_f1(validation_targets, probabilities)
-            if best_epoch == 0 or f1 > best_f1:
+            f1 = _macro_f1(validation_targets, probabilities) or 0.0  # validation rows exist here
+            if best_epoch == 0 or best_f1 is None or f1 > best_f1:
                 best_f1, best_epoch, stale = f1, epoch, 0
                 best_state = _snapshot(encoder, model.head) if epoch < epochs else None
                 best_embeddings = (train_embeddings, validation_embeddings)
@@ -858,8 +858,8 @@ def _fit_setfit(
             model.head.load_state_dict(best_state["head"])
             train_embeddings, validation_embeddings = best_embeddings
     known = validation_targets >= 0  # validation rows of a label the train channel has
-    refit = refit_head and validation_embeddings is not None
-    if refit and known.any():
+    refit = bool(refit_head and validation_embeddings is not None and known.any())
+    if refit and validation_embeddings is not None:
         # The epoch is chosen; its head is refitted on train + validation rows (more of the
         # rare labels), as the validation split has no further use.
         model.head = _logistic_head(
@@ -870,7 +870,7 @@ def _fit_setfit(
     for parameter in encoder.parameters():
         parameter.requires_grad_(True)
     model.config.update({
-        "head_refitted_on_validation": bool(refit and known.any()),
+        "head_refitted_on_validation": refit,
         "fine_tuned": best_epoch > 0,
         "trainable_layers": trainable,
         "cached_frozen_layers": cache is not None,
