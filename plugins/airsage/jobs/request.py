@@ -104,7 +104,8 @@ def _check_key(key: Any, where: str) -> str:
     return key
 
 
-def _check_metric_definitions(definitions: Sequence[Mapping[str, str]], where: str) -> None:
+def check_metric_definitions(definitions: Sequence[Mapping[str, str]], *, where: str) -> None:
+    """Each definition needs a Name and a Regex with one capture group, as SageMaker requires."""
     for item in definitions:
         if "Name" not in item or "Regex" not in item:
             raise ConfigurationError(f"{where}: each metric definition needs Name and Regex, "
@@ -196,7 +197,7 @@ class JobRequest:
                 f"{where}: timeout_seconds must be a positive number of seconds or None, "
                 f"got {self.timeout_seconds!r}")
         definitions = tuple(dict(d) for d in self.metric_definitions)
-        _check_metric_definitions(definitions, where)
+        check_metric_definitions(definitions, where=where)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "config", config)

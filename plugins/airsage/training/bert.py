@@ -388,19 +388,9 @@ class BertSentimentModel:
                 f"batch_size={batch_size}, early_stopping_patience={patience}, "
                 f"warmup_ratio={warmup_ratio}, class_weight={hp['class_weight']!r}"
             )
-        if int(hp["num_threads"]) > 0:
-            torch.set_num_threads(int(hp["num_threads"]))
-        device = select_device(str(hp["device"]))
-        torch.manual_seed(int(hp["seed"]))
-        generator = torch.Generator().manual_seed(int(hp["seed"]))
-
+        device, generator = _torch_setup(hp)
         texts = [model_module._as_text(t) for t in texts]
-        classes = sorted({int(label) for label in labels})
-        if len(classes) < 2:
-            raise ConfigurationError(
-                f"bert family: the train channel holds a single label {classes}; need at least 2"
-            )
-        index_of = {label: i for i, label in enumerate(classes)}
+        classes, index_of = _label_index(labels)
         targets = torch.as_tensor([index_of[int(label)] for label in labels])
         weights = None
         if hp["class_weight"] == "balanced":
@@ -675,6 +665,28 @@ def _token_ids(encoder: Any, tokenizer: Any, texts: Sequence[str],
             for ids in token_ids], max_seq_length
 
 
+def _torch_setup(hp: dict[str, Any]) -> tuple[Any, Any]:
+    """Threads, device and seeds for one training run (both methods): the device and the
+    generator that drives shuffling and sampling."""
+    import torch
+
+    if int(hp["num_threads"]) > 0:
+        torch.set_num_threads(int(hp["num_threads"]))
+    device = select_device(str(hp["device"]))
+    torch.manual_seed(int(hp["seed"]))
+    return device, torch.Generator().manual_seed(int(hp["seed"]))
+
+
+def _label_index(labels: Sequence[int] | np.ndarray) -> tuple[list[int], dict[int, int]]:
+    """The train channel's classes, sorted, and each one's index (at least two classes)."""
+    classes = sorted({int(label) for label in labels})
+    if len(classes) < 2:
+        raise ConfigurationError(
+            f"bert family: the train channel holds a single label {classes}; need at least 2"
+        )
+    return classes, {label: i for i, label in enumerate(classes)}
+
+
 def _fit_setfit(
     cls: type[BertSentimentModel],
     texts: Sequence[str],
@@ -718,19 +730,9 @@ def _fit_setfit(
             f"temperature={temperature}, head_C={head_c}, warmup_ratio={warmup_ratio}, "
             f"trainable_layers={trainable}, class_weight={hp['class_weight']!r}"
         )
-    if int(hp["num_threads"]) > 0:
-        torch.set_num_threads(int(hp["num_threads"]))
-    device = select_device(str(hp["device"]))
-    torch.manual_seed(int(hp["seed"]))
-    generator = torch.Generator().manual_seed(int(hp["seed"]))
-
+    device, generator = _torch_setup(hp)
     texts = [model_module._as_text(t) for t in texts]
-    classes = sorted({int(label) for label in labels})
-    if len(classes) < 2:
-        raise ConfigurationError(
-            f"bert family: the train channel holds a single label {classes}; need at least 2"
-        )
-    index_of = {label: i for i, label in enumerate(classes)}
+    classes, index_of = _label_index(labels)
     targets = np.asarray([index_of[int(label)] for label in labels])
     encoder, tokenizer = _load_encoder(str(hp["pretrained_model"]))
     encoder.to(device)

@@ -17,7 +17,7 @@ from typing import Any
 
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError
-from airsage.jobs.request import MODEL_OUTPUT, JobOutcome, JobRequest
+from airsage.jobs.request import MODEL_OUTPUT, JobOutcome, JobRequest, check_metric_definitions
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout
 
@@ -104,24 +104,6 @@ class TrainingSettings:
             **overrides,
             "model_family": family,
         }
-
-
-def check_metric_definitions(definitions: tuple[dict[str, str], ...], *, where: str) -> None:
-    """Each definition needs a Name and a Regex with one capture group, as SageMaker requires."""
-    for item in definitions:
-        if "Name" not in item or "Regex" not in item:
-            raise ConfigurationError(f"{where}: each entry needs Name and Regex, got {item!r}")
-        try:
-            groups = re.compile(item["Regex"]).groups
-        except re.error as exc:
-            raise ConfigurationError(
-                f"{where}: metric {item['Name']!r} has an invalid regex {item['Regex']!r}: {exc}"
-            ) from exc
-        if groups < 1:
-            raise ConfigurationError(
-                f"{where}: metric {item['Name']!r} regex {item['Regex']!r} needs a capture group "
-                "around the number, e.g. 'validation:accuracy=([0-9\\.]+)'"
-            )
 
 
 def check_job_name(job_name: str) -> str:
