@@ -32,15 +32,18 @@ class Reviewer(threading.Thread):
         while not self.stop.wait(0.5):
             with create_session() as session:
                 for detail in session.scalars(select(HITLDetail).where(HITLDetail.responded_at.is_(None))):
+                    ti = session.get(TaskInstance, detail.ti_id)
+                    # The operator writes the request, runs its notifiers and only then parks the
+                    # task: answering in between would record a response nobody resumes.
+                    if ti is None or ti.state not in ("awaiting_input", "deferred"):
+                        continue
                     detail.chosen_options = [self.choice]
                     detail.params_input = {}
                     detail.responded_by = {"id": "reviewer", "name": "reviewer"}
                     detail.responded_at = dt.datetime.now(dt.UTC)
                     session.add(detail)
-                    ti = session.get(TaskInstance, detail.ti_id)
-                    if ti is not None and ti.state in ("awaiting_input", "deferred"):
-                        handle_event_submit(TriggerEvent(detail.as_resume_event_payload()),
-                                            task_instance=ti, session=session)
+                    handle_event_submit(TriggerEvent(detail.as_resume_event_payload()),
+                                        task_instance=ti, session=session)
                     self.answered.append(detail.subject)
 
 
