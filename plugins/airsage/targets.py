@@ -37,8 +37,10 @@ REGISTRY: dict[str, dict[str, str]] = {
     "jobs": {"local": "airsage.jobs.local:LocalJobRunner"},
     "training": {"local": "airsage.training.local:LocalTrainingRunner"},
     "tuning": {"local": "airsage.tuning.local:OptunaTuner"},
-    "registry": {"local": "airsage.registry.local:MlflowRegistry"},
-    "serving": {"local": "airsage.serving.local:LocalEndpointDeployer"},
+    "registry": {"local": "airsage.registry.local:MlflowRegistry",
+                 "aws": "airsage.registry.aws:SageMakerModelRegistry"},
+    "serving": {"local": "airsage.serving.local:LocalEndpointDeployer",
+                "aws": "airsage.serving.aws:SageMakerEndpointDeployer"},
 }
 
 
@@ -146,7 +148,9 @@ if TYPE_CHECKING:
         from airsage.lake.aws import S3Lake
         from airsage.lake.local import LocalLake
         from airsage.quality.local import DuckDBQualityGate
+        from airsage.registry.aws import SageMakerModelRegistry
         from airsage.registry.local import MlflowRegistry
+        from airsage.serving.aws import SageMakerEndpointDeployer
         from airsage.serving.local import LocalEndpointDeployer
         from airsage.sql.local import DuckDBSqlEngine
         from airsage.training.local import LocalTrainingRunner
@@ -159,6 +163,8 @@ if TYPE_CHECKING:
         jobs: JobRunner = LocalJobRunner(settings)
         training: TrainingRunner = LocalTrainingRunner(settings)
         tuning: Tuner = OptunaTuner(settings)
-        registry: ModelRegistry = MlflowRegistry(settings)
-        serving: EndpointDeployer = LocalEndpointDeployer(settings)
+        registry: tuple[ModelRegistry, ...] = (MlflowRegistry(settings),
+                                               SageMakerModelRegistry(settings))
+        serving: tuple[EndpointDeployer, ...] = (LocalEndpointDeployer(settings),
+                                                 SageMakerEndpointDeployer(settings))
         del lakes, catalog, sql, quality, jobs, training, tuning, registry, serving
