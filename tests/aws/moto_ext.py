@@ -33,6 +33,21 @@ Athena
     query with exactly that text gets. moto's own ``/moto-api/static/athena/query-results``
     is a FIFO queue consumed in start order, which the tasks of one Airflow task group do not
     have; keyed by the text, the seeded result also proves which SQL Athena received.
+
+SageMaker endpoints (airsage's deploy step)
+  - ``UpdateEndpoint`` (moto: 500 "not implemented"): switches a stored endpoint to the new
+    config (its variants and data capture), records the request's ``DeploymentConfig`` as
+    ``LastDeploymentConfig`` (DescribeEndpoint's field on AWS) and clears ``FailureReason``;
+    ``ValidationException`` for an unknown endpoint or config, as AWS. Traffic shifting,
+    baking and alarms are not simulated: the update is complete at once.
+  - ``POST /moto-api/static/airsage/sagemaker-update-outcome``
+    (``{"endpoint": name, "rollback_reason": text}``): the next UpdateEndpoint of that endpoint
+    ends as an automatic rollback does on AWS: the request's DeploymentConfig is recorded,
+    the endpoint stays InService on its previous config, and ``FailureReason`` is the text.
+  - Not changed, measured: ``CreateEndpoint`` on an existing endpoint silently replaces it
+    (AWS refuses), and ``UpdateModelPackage`` replaces ``CustomerMetadataProperties`` with
+    what the call sends (none: wiped) and ``ApprovalDescription`` likewise; airsage's code
+    describes first and re-sends, so the tests see what AWS would do.
 """
 
 from __future__ import annotations
@@ -50,6 +65,7 @@ from typing import Any
 HOST = "127.0.0.1"
 OUTCOMES_PATH = "/moto-api/static/airsage/glue-dq-outcomes"
 ATHENA_BY_QUERY_PATH = "/moto-api/static/airsage/athena-results-by-query"
+UPDATE_OUTCOME_PATH = "/moto-api/static/airsage/sagemaker-update-outcome"
 
 
 # -- the patched server (runs in the subprocess) ------------------------------------------------
@@ -251,11 +267,64 @@ def _add_seed_endpoints() -> None:
     urls.url_paths["{0}" + ATHENA_BY_QUERY_PATH] = set_athena_by_query
 
 
+# -- SageMaker endpoints (UpdateEndpoint; a rollback a test asks for) ----------------------------
+
+
+def _patch_sagemaker_endpoints() -> None:
+    """UpdateEndpoint and the seed of a rolled-back update (see the module doc)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.moto_api._internal import urls
+    from moto.sagemaker import responses
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, sagemaker_backends
+
+    def outcomes(backend: Any) -> dict[str, str]:
+        return backend.__dict__.setdefault("_airsage_update_outcomes", {})
+
+    def update_endpoint(self: Any) -> Any:
+        backend = self.sagemaker_backend
+        name = self._get_param("EndpointName")
+        config_name = self._get_param("EndpointConfigName")
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        config = backend.describe_endpoint_config(config_name)  # ValidationException if unknown
+        endpoint.last_deployment_config = self._get_param("DeploymentConfig")
+        rollback = outcomes(backend).pop(name, None)
+        if rollback is not None:
+            endpoint.failure_reason = rollback
+        else:
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint._process_production_variants(
+                config["ProductionVariants"])
+            endpoint.data_capture_config = config.get("DataCaptureConfig")
+            endpoint.failure_reason = None
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = utcnow()
+        return ActionResult({"EndpointArn": endpoint.arn})
+
+    responses.SageMakerResponse.update_endpoint = update_endpoint
+
+    def set_update_outcome(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+        data = request.data if hasattr(request, "data") else request.body
+        body = json.loads(data or b"{}")
+        backend = sagemaker_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][
+            body.get("region", "us-east-1")]
+        outcomes(backend)[body["endpoint"]] = str(body["rollback_reason"])
+        return 201, {}, ""
+
+    urls.url_paths["{0}" + UPDATE_OUTCOME_PATH] = set_update_outcome
+
+
 def serve(port: int) -> None:
     """Patch moto, then serve every service on 127.0.0.1:``port`` (blocks)."""
     _patch_glue()
     _patch_athena()
     _add_seed_endpoints()
+    _patch_sagemaker_endpoints()
     from moto.server import main
 
     main(["-H", HOST, "-p", str(port)])
@@ -341,6 +410,10 @@ class MotoServer:
                              "CaseSensitive": False, "Precision": 19, "Scale": 0}
                             for n, t in columns],
         }]})
+
+    def roll_back_next_update(self, endpoint: str, reason: str) -> None:
+        """The next UpdateEndpoint of ``endpoint`` is rolled back by SageMaker with ``reason``."""
+        self.post(UPDATE_OUTCOME_PATH, {"endpoint": endpoint, "rollback_reason": reason})
 
 
 if __name__ == "__main__":

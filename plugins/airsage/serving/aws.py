@@ -1,0 +1,561 @@
+"""The deploy step on the aws target: a SageMaker endpoint, created once, then updated blue/green.
+
+A :class:`~airsage.serving.request.DeploymentRequest` (the same request as locally) maps onto
+SageMaker's calls:
+
+- ``CreateModel``: the request's variant name is the model name; the container is the
+  SageMaker framework image (``aws.inference_framework``, resolved offline by
+  ``sagemaker.core.image_uris.retrieve``) running ``include/jobs/inference.py`` as the entry
+  point (``SAGEMAKER_PROGRAM``; the code staged in the lake beside the model's job,
+  :func:`inference_code_key`) over the version's ``model.tar.gz``. The environment names the
+  airsage model and version, which is how :meth:`SageMakerEndpointDeployer.serving_variants`
+  knows which version a variant serves.
+- ``CreateEndpointConfig``: one production variant (instance type and count), data capture
+  with the same sampling as locally (``serving.capture``) to the lake's ``capture/`` prefix —
+  SageMaker appends ``<endpoint>/<variant>/yyyy/mm/dd/hh/``, which is the lake layout's
+  ``capture/<endpoint>/<variant>/…``.
+- ``CreateEndpoint`` the first time; afterwards ``UpdateEndpoint`` with a ``DeploymentConfig``:
+  blue/green traffic shifting (``ALL_AT_ONCE``, ``CANARY`` or ``LINEAR`` from
+  ``serving.traffic_shift``; the bake time is the wait between shifts) and an
+  ``AutoRollbackConfiguration`` on two CloudWatch alarms airsage puts for the new variant
+  (``PutMetricAlarm``): its 5xx rate (``Invocation5XXErrors / Invocations`` above
+  ``serving.max_error_rate``) and its p99 ``ModelLatency`` (above ``serving.max_p99_latency_ms``).
+
+SageMaker silently replaces nothing here: the endpoint is described first and the action is
+chosen from what exists (moto's ``CreateEndpoint`` would overwrite an existing endpoint; AWS
+would refuse). A request whose config the endpoint already uses is a ``noop`` (a retried task
+re-attaches to the update its first try started). ``keep_serving`` is asked about the
+variants serving now, as locally: a reason keeps them (action ``kept``), so a run for an
+older partition never replaces a model trained on newer data. Unlike the local deployer
+there is no lock around the check and the update: two runs deploying the same endpoint at
+the same moment are serialised by SageMaker (an endpoint that is ``Updating`` refuses a
+second update) but not ordered by data day; :meth:`prepare` refuses an endpoint that is
+being updated, so the second run's retry checks again.
+
+A failed or rolled-back update leaves the previous model serving (SageMaker keeps the old
+fleet); :meth:`SageMakerEndpointDeployer.collect` sees the endpoint still on the previous
+config and raises ``StepFailed`` naming SageMaker's ``FailureReason``.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airsage.awsconf import AwsSettings, ServiceReader
+from airsage.config import INCLUDE_DIR, Settings
+from airsage.errors import ConfigurationError, StepFailed
+from airsage.lake.base import Lake
+from airsage.lake.layout import LakeLayout
+from airsage.serving.base import (
+    DeploymentResult,
+    EndpointDescription,
+    KeepServing,
+    ModelVersionLike,
+    ServingConfig,
+)
+from airsage.serving.request import DeploymentRequest, deployment_request, version_dict
+
+STEP = "deploy"
+INFERENCE_SCRIPT = INCLUDE_DIR / "jobs" / "inference.py"
+INFERENCE_CODE_FILE = "inference.tar.gz"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # plugins/airsage
+MODEL_NAME_ENV = "AIRSAGE_MODEL_NAME"
+MODEL_VERSION_ENV = "AIRSAGE_MODEL_VERSION"
+NAMESPACE = "AWS/SageMaker"
+ALARM_PERIOD_SECONDS = 60  # CloudWatch's standard resolution for SageMaker's metrics
+TRAFFIC_TYPES = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
+ACTIONS = ("create", "update", "noop", "kept")
+BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+# -- the inference code and container (also the registry's InferenceSpecification) ---------------
+
+
+def inference_code_key(dataset: str, training_job_name: str) -> str:
+    """The lake key of the inference code of the model a training job produced (beside its
+    ``model.tar.gz``, under the job's ``input/``)."""
+    return LakeLayout(dataset).job_input(training_job_name, INFERENCE_CODE_FILE)
+
+
+def training_job_of(dataset: str, model_artifact_key: str) -> str:
+    """The training job whose ``model.tar.gz`` is ``model_artifact_key`` (the layout's
+    ``models/<dataset>/<job>/output/model.tar.gz``, checked by rebuilding it)."""
+    parts = model_artifact_key.split("/")
+    job = parts[2] if len(parts) > 2 else ""
+    if not job or LakeLayout(dataset).model_artifact(job) != model_artifact_key:
+        raise ConfigurationError(
+            f"{STEP}: {model_artifact_key!r} is not a training job's model.tar.gz of dataset "
+            f"{dataset!r} (expected {LakeLayout(dataset).model_artifact('<job>')})")
+    return job
+
+
+def inference_code() -> bytes:
+    """``sourcedir`` for the framework container: ``inference.py`` at its root and the airsage
+    package it imports (without its Airflow layer), byte-for-byte reproducible."""
+    buffer = io.BytesIO()
+    files = [(INFERENCE_SCRIPT, INFERENCE_SCRIPT.name)] + [
+        (path, f"airsage/{path.relative_to(PACKAGE_DIR).as_posix()}")
+        for path in sorted(PACKAGE_DIR.rglob("*.py"))
+        if "airflow" not in path.relative_to(PACKAGE_DIR).parts
+        and "__pycache__" not in path.parts]
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        for path, name in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def stage_inference_code(lake: Lake, key: str) -> str:
+    """Upload the inference code to ``key`` unless it is there (a version keeps the code it
+    was registered with); its S3 URI."""
+    if not lake.exists(key):
+        lake.write_bytes(key, inference_code())
+    return lake.uri(key)
+
+
+def inference_image(aws: AwsSettings, instance_type: str) -> str:
+    """The SageMaker framework image that serves the model, resolved offline."""
+    from sagemaker.core import image_uris
+
+    try:
+        return str(image_uris.retrieve(
+            aws.inference_framework, aws.region, version=aws.inference_framework_version,
+            py_version="py3", instance_type=instance_type, image_scope="inference"))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"aws.inference_framework {aws.inference_framework!r} version "
+            f"{aws.inference_framework_version!r} has no SageMaker inference image in "
+            f"{aws.region}: {exc}") from exc
+
+
+def inference_container(aws: AwsSettings, *, instance_type: str, model_data_url: str,
+                        code_uri: str, environment: Mapping[str, str] | None = None
+                        ) -> dict[str, Any]:
+    """The container definition (CreateModel's and the model package's): the framework
+    image, the model.tar.gz, ``inference.py`` as the entry point of the staged code."""
+    return {
+        "Image": inference_image(aws, instance_type),
+        "ModelDataUrl": model_data_url,
+        "Environment": {"SAGEMAKER_PROGRAM": INFERENCE_SCRIPT.name,
+                        "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
+                        "SAGEMAKER_REGION": aws.region, **dict(environment or {})},
+    }
+
+
+# -- the service calls of one deployment (pure) ---------------------------------------------------
+
+
+def _whole_percent(value: float, what: str) -> int:
+    if value != int(value):
+        raise ConfigurationError(
+            f"{STEP}: {what} {value:g} must be a whole percentage on SageMaker (it takes "
+            "integers); set it to a whole number in serving:")
+    return int(value)
+
+
+def capture_destination(aws: AwsSettings, request: DeploymentRequest) -> str:
+    """DataCaptureConfig's DestinationS3Uri: the lake's capture root (SageMaker appends the
+    endpoint and variant, giving the request's ``capture/<endpoint>/`` prefix)."""
+    suffix = f"{request.endpoint}/"
+    prefix = request.capture.destination_prefix
+    if not prefix.endswith(suffix):
+        raise ConfigurationError(
+            f"{STEP}: capture prefix {prefix!r} must end with the endpoint's name ({suffix}): "
+            "SageMaker writes to <destination>/<endpoint>/<variant>/")
+    return aws.uri(prefix.removesuffix(suffix).rstrip("/"))
+
+
+def model_config(aws: AwsSettings, request: DeploymentRequest, code_uri: str) -> dict[str, Any]:
+    """CreateModel: the variant's model, serving this version's model.tar.gz."""
+    if not request.artifact_uri.startswith("s3://") and not request.model_artifact_key:
+        raise ConfigurationError(
+            f"{STEP}: {request.model_name} v{request.model_version} has no S3 model artifact "
+            f"({request.artifact_uri!r}); register it on the aws target")
+    model_data = (request.artifact_uri if request.artifact_uri.startswith("s3://")
+                  else aws.uri(request.model_artifact_key))
+    return {
+        "ModelName": request.variant_name,
+        "ExecutionRoleArn": aws.require_role(f"{STEP} of {request.model_name}"),
+        "PrimaryContainer": inference_container(
+            aws, instance_type=request.instance_type, model_data_url=model_data,
+            code_uri=code_uri, environment={MODEL_NAME_ENV: request.model_name,
+                                            MODEL_VERSION_ENV: request.model_version}),
+        "Tags": [{"Key": k, "Value": v} for k, v in aws.tags],
+    }
+
+
+def endpoint_config(aws: AwsSettings, request: DeploymentRequest) -> dict[str, Any]:
+    """CreateEndpointConfig: one production variant and data capture."""
+    return {
+        "EndpointConfigName": request.endpoint_config_name,
+        "ProductionVariants": [{
+            "VariantName": request.variant_name, "ModelName": request.variant_name,
+            "InstanceType": request.instance_type,
+            "InitialInstanceCount": request.initial_instance_count,
+            "InitialVariantWeight": 1.0}],
+        "DataCaptureConfig": {
+            "EnableCapture": request.capture.enabled,
+            "InitialSamplingPercentage": _whole_percent(request.capture.sampling_percent,
+                                                        "capture.sampling_percent"),
+            "DestinationS3Uri": capture_destination(aws, request),
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}},
+        "Tags": [{"Key": k, "Value": v} for k, v in aws.tags],
+    }
+
+
+def alarm_names(request: DeploymentRequest) -> tuple[str, str]:
+    """The new variant's rollback alarms: (5xx rate, p99 latency)."""
+    base = f"airsage-{request.endpoint}-{request.variant_name}"
+    return f"{base}-5xx-rate", f"{base}-p99-latency"
+
+
+def alarm_requests(aws: AwsSettings, request: DeploymentRequest) -> list[dict[str, Any]]:
+    """PutMetricAlarm for each rollback alarm, on the new variant's metrics."""
+    errors_name, latency_name = alarm_names(request)
+    dimensions = [{"Name": "EndpointName", "Value": request.endpoint},
+                  {"Name": "VariantName", "Value": request.variant_name}]
+    deployment = request.deployment
+    tags = [{"Key": k, "Value": v} for k, v in aws.tags]
+
+    def metric(metric_id: str, name: str) -> dict[str, Any]:
+        return {"Id": metric_id, "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dimensions},
+            "Period": ALARM_PERIOD_SECONDS, "Stat": "Sum"}}
+
+    return [
+        {"AlarmName": errors_name,
+         "AlarmDescription": f"airsage: 5xx rate of {request.variant_name} on {request.endpoint} "
+                             f"above {deployment.max_error_rate:g} rolls a deployment back",
+         "Metrics": [metric("errors", "Invocation5XXErrors"),
+                     metric("invocations", "Invocations"),
+                     {"Id": "error_rate", "Expression": "errors / invocations",
+                      "Label": "5xx rate", "ReturnData": True}],
+         "ComparisonOperator": "GreaterThanThreshold", "Threshold": deployment.max_error_rate,
+         "EvaluationPeriods": 1, "TreatMissingData": "notBreaching", "Tags": tags},
+        {"AlarmName": latency_name,
+         "AlarmDescription": f"airsage: p99 model latency of {request.variant_name} on "
+                             f"{request.endpoint} above {deployment.max_p99_latency_ms:g} ms "
+                             "rolls a deployment back",
+         "Namespace": NAMESPACE, "MetricName": "ModelLatency", "Dimensions": dimensions,
+         "ExtendedStatistic": "p99", "Period": ALARM_PERIOD_SECONDS, "EvaluationPeriods": 1,
+         # ModelLatency is in microseconds
+         "Threshold": deployment.max_p99_latency_ms * 1000.0,
+         "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+         "Tags": tags},
+    ]
+
+
+def deployment_config(request: DeploymentRequest) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig: blue/green shifting in the request's steps, baking
+    ``bake_seconds`` between them, rolled back automatically on either alarm."""
+    deployment = request.deployment
+    routing: dict[str, Any] = {"Type": TRAFFIC_TYPES[deployment.traffic_shift],
+                               "WaitIntervalInSeconds": min(3600, int(deployment.bake_seconds))}
+    first = deployment.traffic_steps[0]
+    if deployment.traffic_shift == "canary":
+        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT",
+                                 "Value": _whole_percent(first, "canary_percent")}
+    elif deployment.traffic_shift == "linear":
+        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": max(1, round(first))}
+    return {
+        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing,
+                                  "TerminationWaitInSeconds": min(3600, int(deployment.bake_seconds))},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in alarm_names(request)]},
+    }
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """What one deployment will call, decided from what SageMaker has (JSON-safe, so it can
+    travel to the provider's operators through XCom).
+
+    ``action``: ``create`` (no endpoint yet), ``update`` (blue/green), ``noop`` (the endpoint
+    already uses this request's config: a retry re-attaches) or ``kept`` (``reason``).
+    ``create_model`` / ``create_config``: whether those resources still have to be made.
+    """
+
+    action: str
+    model: Mapping[str, Any]
+    endpoint_config: Mapping[str, Any]
+    endpoint: Mapping[str, Any]
+    create_model: bool = True
+    create_config: bool = True
+    previous_config: str = ""
+    previous_variants: tuple[Mapping[str, Any], ...] = ()
+    alarms: tuple[str, ...] = ()
+    reason: str = ""
+    request: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ConfigurationError(f"{STEP}: plan action {self.action!r} is not one of {ACTIONS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "model": dict(self.model),
+                "endpoint_config": dict(self.endpoint_config), "endpoint": dict(self.endpoint),
+                "create_model": self.create_model, "create_config": self.create_config,
+                "previous_config": self.previous_config,
+                "previous_variants": [dict(v) for v in self.previous_variants],
+                "alarms": list(self.alarms), "reason": self.reason, "request": dict(self.request)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EndpointPlan:
+        return cls(action=raw["action"], model=raw["model"],
+                   endpoint_config=raw["endpoint_config"], endpoint=raw["endpoint"],
+                   create_model=bool(raw["create_model"]), create_config=bool(raw["create_config"]),
+                   previous_config=str(raw.get("previous_config") or ""),
+                   previous_variants=tuple(raw.get("previous_variants") or ()),
+                   alarms=tuple(raw.get("alarms") or ()), reason=str(raw.get("reason") or ""),
+                   request=dict(raw.get("request") or {}))
+
+
+def _client_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class SageMakerEndpointDeployer(ServiceReader):
+    """airsage's EndpointDeployer on SageMaker (see the module doc). The SageMaker client comes
+    from the provider's ``SageMakerHook``, CloudWatch's from its ``AwsBaseHook``; tests may
+    hand in both (``client``, ``cloudwatch``)."""
+
+    def __init__(self, settings: Settings, *, client: Any | None = None,
+                 cloudwatch: Any | None = None) -> None:
+        super().__init__(settings, client=client)
+        self.config = ServingConfig.from_settings(settings)
+        self._cloudwatch = cloudwatch
+
+    def _connect(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        return SageMakerHook(aws_conn_id=self.aws.conn_id or None, region_name=self.aws.region).conn
+
+    @property
+    def cloudwatch(self) -> Any:
+        if self._cloudwatch is None:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            self._cloudwatch = AwsBaseHook(aws_conn_id=self.aws.conn_id or None,
+                                           region_name=self.aws.region,
+                                           client_type="cloudwatch").conn
+        return self._cloudwatch
+
+    # -- reading SageMaker ------------------------------------------------------------------
+    def _describe(self, kind: str, **name: str) -> dict[str, Any] | None:
+        """Describe{kind}; None when SageMaker has no such resource (ValidationException)."""
+        try:
+            return dict(getattr(self.client, f"describe_{kind}")(**name))
+        except Exception as exc:
+            if _client_error_code(exc) == "ValidationException":
+                return None
+            raise StepFailed(f"{STEP}: Describe {kind} {name} failed: {exc}") from exc
+
+    def serving_variants(self, described: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The endpoint's variants with the airsage model and version each serves (from its
+        model's environment), weight and status, as the local deployer reports them."""
+        config = self._describe("endpoint_config",
+                                EndpointConfigName=str(described["EndpointConfigName"])) or {}
+        models = {v["VariantName"]: v.get("ModelName", "")
+                  for v in config.get("ProductionVariants") or []}
+        variants = []
+        for variant in described.get("ProductionVariants") or []:
+            name = variant["VariantName"]
+            model = self._describe("model", ModelName=models.get(name, "")) if models.get(name) else None
+            environment = ((model or {}).get("PrimaryContainer") or {}).get("Environment") or {}
+            variants.append({
+                "variant_name": name, "sagemaker_model": models.get(name, ""),
+                "model_name": environment.get(MODEL_NAME_ENV, ""),
+                "model_version": environment.get(MODEL_VERSION_ENV, ""),
+                "weight": float(variant.get("CurrentWeight", variant.get("DesiredWeight", 1.0))),
+                "status": str(described.get("EndpointStatus", "")),
+            })
+        return variants
+
+    def describe(self, endpoint: str | None = None) -> EndpointDescription:
+        endpoint = endpoint or self.config.endpoint
+        described = self._describe("endpoint", EndpointName=endpoint)
+        if described is None:
+            return EndpointDescription(endpoint, None, "OutOfService", ())
+        status = str(described["EndpointStatus"])
+        return EndpointDescription(endpoint, self.invocation_url(endpoint), status,
+                                   tuple(self.serving_variants(described)))
+
+    def invocation_url(self, endpoint: str) -> str:
+        return (f"https://runtime.sagemaker.{self.aws.region}.amazonaws.com/endpoints/"
+                f"{endpoint}/invocations")
+
+    def stop(self, endpoint: str | None = None, timeout: float = 20.0) -> bool:
+        """Delete the endpoint (its configs, models and alarms stay for the next deploy);
+        True if it existed."""
+        endpoint = endpoint or self.config.endpoint
+        if self._describe("endpoint", EndpointName=endpoint) is None:
+            return False
+        self.client.delete_endpoint(EndpointName=endpoint)
+        return True
+
+    # -- the three phases -------------------------------------------------------------------
+    def prepare(self, lake: Lake, request: DeploymentRequest, *,
+                keep_serving: KeepServing | None = None) -> EndpointPlan:
+        """Describe what exists, then decide: kept, noop, create or update. For create and
+        update the inference code is staged and the rollback alarms are put (both idempotent),
+        so only the provider's operators' calls remain."""
+        aws = self.aws
+        aws.require_s3()
+        job = training_job_of(self.config.dataset, request.model_artifact_key)
+        code_uri = aws.uri(inference_code_key(self.config.dataset, job))
+        model = model_config(aws, request, code_uri)
+        config = endpoint_config(aws, request)
+        described = self._describe("endpoint", EndpointName=request.endpoint)
+
+        def plan(action: str, endpoint: Mapping[str, Any], **details: Any) -> EndpointPlan:
+            return EndpointPlan(action=action, model=model, endpoint_config=config,
+                                endpoint=endpoint, request=request.to_dict(), **details)
+
+        if described is None:
+            self._stage(lake, code_uri, job)
+            self._put_alarms(request)
+            return plan(
+                "create", {"EndpointName": request.endpoint,
+                           "EndpointConfigName": request.endpoint_config_name,
+                           "Tags": [{"Key": k, "Value": v} for k, v in aws.tags]},
+                create_model=self._describe("model", ModelName=model["ModelName"]) is None,
+                create_config=self._describe(
+                    "endpoint_config", EndpointConfigName=config["EndpointConfigName"]) is None,
+                alarms=alarm_names(request))
+        status = str(described["EndpointStatus"])
+        if status in BUSY_STATUSES:
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} is {status} (another deployment or "
+                "SageMaker is changing it); a retry checks again once it is InService")
+        if status == "Failed":
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} is Failed "
+                f"({described.get('FailureReason') or 'no reason given'}); delete it "
+                f"(`airsage endpoint stop`) and deploy again")
+        variants = self.serving_variants(described)
+        previous = str(described["EndpointConfigName"])
+        if previous == request.endpoint_config_name:
+            return plan("noop", {}, create_model=False, create_config=False,
+                        previous_config=previous, previous_variants=tuple(variants))
+        serving = [v for v in variants if v["weight"] > 0]
+        reason = keep_serving(serving) if keep_serving is not None and serving else None
+        if reason:
+            return plan("kept", {}, create_model=False, create_config=False,
+                        previous_config=previous, previous_variants=tuple(variants),
+                        reason=reason)
+        self._stage(lake, code_uri, job)
+        self._put_alarms(request)
+        return plan(
+            "update",
+            {"EndpointName": request.endpoint,
+             "EndpointConfigName": request.endpoint_config_name,
+             "DeploymentConfig": deployment_config(request)},
+            create_model=self._describe("model", ModelName=model["ModelName"]) is None,
+            create_config=self._describe(
+                "endpoint_config", EndpointConfigName=config["EndpointConfigName"]) is None,
+            previous_config=previous, previous_variants=tuple(variants),
+            alarms=alarm_names(request))
+
+    def _stage(self, lake: Lake, code_uri: str, job: str) -> None:
+        key = inference_code_key(self.config.dataset, job)
+        if lake.uri(key) != code_uri:
+            raise ConfigurationError(
+                f"{STEP}: the lake given ({lake.uri(key)}) is not aws.lake_root ({code_uri})")
+        stage_inference_code(lake, key)
+
+    def _put_alarms(self, request: DeploymentRequest) -> None:
+        for alarm in alarm_requests(self.aws, request):
+            try:
+                self.cloudwatch.put_metric_alarm(**alarm)
+            except Exception as exc:
+                raise StepFailed(
+                    f"{STEP}: cannot put the rollback alarm {alarm['AlarmName']} in CloudWatch: "
+                    f"{exc}; without it a bad update would not roll back, so nothing was "
+                    "deployed") from exc
+
+    def collect(self, plan: EndpointPlan, *, duration_seconds: float = 0.0) -> DeploymentResult:
+        """Judge the endpoint after the create or update: InService on this request's config,
+        its variant serving this version. Otherwise the update failed or was rolled back."""
+        request = DeploymentRequest.from_dict(plan.request)
+        name, version = request.model_name, request.model_version
+        if plan.action == "kept":
+            return DeploymentResult(request.endpoint, self.invocation_url(request.endpoint),
+                                    "kept", name, version, "", reason=plan.reason,
+                                    duration_seconds=duration_seconds)
+        described = self._describe("endpoint", EndpointName=request.endpoint)
+        if described is None:
+            raise StepFailed(f"{STEP}: endpoint {request.endpoint} does not exist after its "
+                             f"{plan.action}; deploy again")
+        status, current = str(described["EndpointStatus"]), str(described["EndpointConfigName"])
+        if status != "InService" or current != request.endpoint_config_name:
+            previous = [f"{v['model_name']} v{v['model_version']}"
+                        for v in self.serving_variants(described) if v["weight"] > 0]
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint}: the {plan.action} to {name} v{version} "
+                f"(config {request.endpoint_config_name}) did not take: the endpoint is {status} "
+                f"on config {current}"
+                + (f", still serving {', '.join(previous)}" if previous else "")
+                + f". SageMaker says: {described.get('FailureReason') or 'no reason given'}. "
+                f"Rollback alarms: {', '.join(plan.alarms) or 'none'}; fix the model and deploy "
+                "again")
+        serving = [v for v in self.serving_variants(described) if v["weight"] > 0]
+        if not any(v["model_name"] == name and v["model_version"] == version for v in serving):
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} is on config {current}, but its variants "
+                f"serve {[(v['model_name'], v['model_version']) for v in serving]}, not {name} "
+                f"v{version}; the config was changed outside airsage: deploy again")
+        action = {"create": "created", "update": "updated"}.get(plan.action, "noop")
+        return DeploymentResult(
+            request.endpoint, self.invocation_url(request.endpoint), action, name, version,
+            request.variant_name,
+            traffic_steps=tuple(request.deployment.traffic_steps) if action != "noop" else (),
+            replaced_variants=tuple(v["variant_name"] for v in plan.previous_variants)
+            if action == "updated" else (),
+            duration_seconds=round(duration_seconds, 3))
+
+    # -- EndpointDeployer -------------------------------------------------------------------
+    def deploy(self, lake: Lake, model_version: ModelVersionLike, *,
+               endpoint: str | None = None,
+               keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """Serve ``model_version`` (the request built from these settings); see :meth:`run`."""
+        request = deployment_request(self.settings, version_dict(model_version), endpoint=endpoint)
+        return self.run(lake, request, keep_serving=keep_serving)
+
+    def run(self, lake: Lake, request: DeploymentRequest, *,
+            keep_serving: KeepServing | None = None) -> DeploymentResult:
+        """Prepare, make what is missing, create or update the endpoint, wait for it with
+        SageMaker's ``endpoint_in_service`` waiter, and collect (outside Airflow: the CLI;
+        the DAG runs the same calls through the provider's operators, deferred)."""
+        started = time.monotonic()
+        plan = self.prepare(lake, request, keep_serving=keep_serving)
+        if plan.action in ("create", "update"):
+            self.execute(plan)
+            waiter = self.client.get_waiter("endpoint_in_service")
+            try:
+                waiter.wait(EndpointName=request.endpoint,
+                            WaiterConfig={"Delay": 15, "MaxAttempts": 240})
+            except Exception as exc:  # a failed endpoint: collect names SageMaker's reason
+                if _client_error_code(exc) not in ("", "ValidationException"):
+                    raise StepFailed(f"{STEP}: waiting for {request.endpoint}: {exc}") from exc
+        return self.collect(plan, duration_seconds=time.monotonic() - started)
+
+    def execute(self, plan: EndpointPlan) -> None:
+        """The plan's calls, as the provider's operators make them in the DAG."""
+        if plan.create_model:
+            self.client.create_model(**plan.model)
+        if plan.create_config:
+            self.client.create_endpoint_config(**plan.endpoint_config)
+        if plan.action == "create":
+            self.client.create_endpoint(**plan.endpoint)
+        elif plan.action == "update":
+            self.client.update_endpoint(**plan.endpoint)
+
