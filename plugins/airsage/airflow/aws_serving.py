@@ -1,0 +1,149 @@
+"""The deploy step on the aws target: a task group of the provider's SageMaker operators.
+
+The group has the local task's id, ``deploy``, and the seam's three phases (DESIGN.md):
+
+- ``deploy.request``: the version this run registered (never the registry's newest), skipped
+  unless it is Approved; the :class:`~airsage.serving.request.DeploymentRequest` (the same
+  pure function as locally); then :meth:`SageMakerEndpointDeployer.prepare` describes the
+  endpoint and decides: ``create`` (no endpoint yet), ``update`` (blue/green), ``noop`` (the
+  endpoint already runs this version's config: a retried run re-attaches) or ``kept`` (a
+  model trained on newer data serves: the task skips, as the local task does). For create
+  and update it stages the inference code and puts the rollback alarms.
+- the provider's operators for the calls that remain: ``SageMakerModelOperator`` and
+  ``SageMakerEndpointConfigOperator`` for what does not exist yet, then
+  ``SageMakerEndpointOperator`` with the plan's ``operation`` (``create`` or ``update``;
+  ``deferrable``: the triggerer waits for InService). Each is mapped over the request; a
+  call the plan does not need raises a skip while its arguments are built. (A branch does
+  not do it here: measured with Airflow 3, a mapped update operator that the branch had
+  skipped still ran once the endpoint config task upstream of it succeeded.)
+- ``deploy.collect`` judges the endpoint with the same code as ``SageMakerEndpointDeployer.run``:
+  on this version's config, serving this version — a failed or rolled-back update fails
+  here, naming SageMaker's reason, while the previous model keeps serving.
+
+Registration needs no group of its own: ``register`` stays one task on both targets (see
+:mod:`airsage.registry.aws` for why it calls the registry rather than
+``SageMakerRegisterModelVersionOperator``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import TaskGroup, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airsage.airflow import names
+from airsage.airflow.aws_steps import POLL_SECONDS, _connection
+from airsage.airflow.runtime import lake_for, step_errors, task_settings
+from airsage.airflow.tasklog import log, narrated
+
+
+def _keep_serving(registry: Any, version: Any) -> Any:
+    """The local deploy task's rule: never over a model trained on newer data (a variant this
+    registry does not know — deployed by hand — does not keep)."""
+    from airsage.errors import InputDataError
+    from airsage.registry.base import older_than_serving
+
+    def keep_serving(serving: Any) -> str | None:
+        reasons = []
+        for variant in serving:
+            try:
+                current = registry.get_version(variant["model_name"], str(variant["model_version"]))
+            except InputDataError:
+                continue
+            reason = older_than_serving(version, current)
+            if reason:
+                reasons.append(reason)
+        return "; ".join(reasons) or None
+
+    return keep_serving
+
+
+@task(task_id="request")
+def _deploy_request(baselined: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deployment request and SageMaker's plan for it (see the module doc), as the one
+    element the operators are mapped over."""
+    from airsage.serving.aws import SageMakerEndpointDeployer
+    from airsage.serving.request import deployment_request
+    from airsage.targets import Engines
+
+    settings = task_settings()
+    lake = lake_for(settings)
+    registry = Engines(settings).registry
+    own = baselined["model_version"]
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        version = registry.get_version(own["name"], own["version"])
+    if version.status != "Approved":
+        raise AirflowSkipException(
+            f"{version.name} v{version.version} is {version.status}, not Approved: not deployed")
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        request = deployment_request(settings, version.to_dict())
+        plan = SageMakerEndpointDeployer(settings).prepare(
+            lake, request, keep_serving=_keep_serving(registry, version))
+    if plan.action == "kept":
+        log.warning("not deployed: %s", plan.reason)
+        raise AirflowSkipException(f"not deployed: {plan.reason}")
+    log.info("endpoint %s: %s to %s v%s (model %s, config %s)", request.endpoint, plan.action,
+             request.model_name, request.model_version,
+             "new" if plan.create_model else "exists", "new" if plan.create_config else "exists")
+    return [{"plan": plan.to_dict(), **_connection(settings)}]
+
+
+def _arguments(payload: dict[str, Any], part: str, needed: bool) -> dict[str, Any]:
+    """An operator's arguments; a call the plan does not need skips its task (raised while
+    the mapped task instance is expanded)."""
+    if not needed:
+        raise AirflowSkipException(f"{part}: not needed ({payload['plan']['action']})")
+    return {"config": dict(payload["plan"][part]), "aws_conn_id": payload["aws_conn_id"],
+            "region_name": payload["region_name"]}
+
+
+def _model_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    return _arguments(payload, "model", payload["plan"]["create_model"])
+
+
+def _config_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    return _arguments(payload, "endpoint_config", payload["plan"]["create_config"])
+
+
+def _endpoint_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    action = payload["plan"]["action"]
+    return {**_arguments(payload, "endpoint", action in ("create", "update")),
+            "operation": action}
+
+
+@task(task_id="collect", trigger_rule="none_failed_min_one_success")
+def _deploy_collect(payload: list[dict[str, Any]]) -> dict[str, Any]:
+    """The endpoint serves this version on its config, or the step fails saying why."""
+    from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
+
+    settings = task_settings()
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        result = SageMakerEndpointDeployer(settings).collect(EndpointPlan.from_dict(payload[0]["plan"]))
+    return narrated(names.DEPLOY, result.to_dict())
+
+
+def deploy(baselined: Any) -> Any:
+    """The ``deploy`` step on SageMaker: model, endpoint config, endpoint created or updated
+    blue/green (deferred), then judged."""
+    from airflow.providers.amazon.aws.operators.sagemaker import (
+        SageMakerEndpointConfigOperator,
+        SageMakerEndpointOperator,
+        SageMakerModelOperator,
+    )
+
+    with TaskGroup(group_id=names.DEPLOY, tooltip="SageMaker endpoint, blue/green (aws target)"):
+        request = _deploy_request(baselined)
+        model = SageMakerModelOperator.partial(task_id="model").expand_kwargs(
+            request.map(_model_kwargs))
+        config = SageMakerEndpointConfigOperator.partial(
+            task_id="endpoint_config", trigger_rule="none_failed",
+        ).expand_kwargs(request.map(_config_kwargs))
+        endpoint = SageMakerEndpointOperator.partial(
+            task_id="endpoint", deferrable=True, check_interval=POLL_SECONDS,
+            trigger_rule="none_failed",
+        ).expand_kwargs(request.map(_endpoint_kwargs))
+        model >> config >> endpoint
+        result = _deploy_collect(request)
+        endpoint >> result
+    return result
