@@ -35,7 +35,7 @@ class AwsSettings:
     spark_version: str = "3.5"
     # the SageMaker framework image that serves include/jobs/inference.py (image_uris.retrieve)
     inference_framework: str = "sklearn"
-    inference_framework_version: str = "1.2-1"
+    inference_framework_version: str = "1.9-0"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AwsSettings:
@@ -69,7 +69,7 @@ class AwsSettings:
             processing_instance_type=str(raw.get("processing_instance_type") or "ml.m5.xlarge"),
             spark_version=str(raw.get("spark_version") or "3.5"),
             inference_framework=str(raw.get("inference_framework") or "sklearn"),
-            inference_framework_version=str(raw.get("inference_framework_version") or "1.2-1"),
+            inference_framework_version=str(raw.get("inference_framework_version") or "1.9-0"),
         )
 
     def uri(self, key: str) -> str:

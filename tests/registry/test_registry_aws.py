@@ -80,7 +80,7 @@ def test_a_version_is_a_model_package_with_image_entry_point_metrics_and_metadat
     described = client("sagemaker").describe_model_package(
         ModelPackageName=version.tags["sagemaker.model_package_arn"])
     container = described["InferenceSpecification"]["Containers"][0]
-    assert container["Image"].endswith(".amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert container["Image"].endswith(".amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3")
     assert container["ModelDataUrl"] == f"{LAKE_ROOT}/{ARTIFACT_KEY}"
     environment = container["Environment"]
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"

@@ -80,7 +80,7 @@ def test_the_first_deploy_creates_model_config_with_capture_and_endpoint(deploye
     model = sagemaker.describe_model(ModelName="reviews-sentiment-v1")
     container = model["PrimaryContainer"]
     assert container["ModelDataUrl"] == f"{LAKE_ROOT}/models/reviews/train-1/output/model.tar.gz"
-    assert container["Image"].endswith("sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert container["Image"].endswith("sagemaker-scikit-learn:1.9-0-cpu-py3")
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert lake.exists("models/reviews/train-1/input/inference.tar.gz")
     assert model["ExecutionRoleArn"] == ROLE
@@ -205,3 +205,69 @@ def test_a_version_without_a_training_jobs_artifact_key_is_refused(deployer, lak
                        tags={LINEAGE_ARTIFACT_KEY: "somewhere/model.tar.gz"})
     with pytest.raises(ConfigurationError, match=r"is not a training job.s model\.tar\.gz"):
         deployer.deploy(lake, odd)
+
+
+def test_the_serving_image_has_the_scikit_learn_the_models_are_pickled_with(settings) -> None:
+    """Models are joblib pickles of the pinned scikit-learn; a container with another minor
+    version may fail to load them, so the configured image must match the environment's."""
+    import sklearn
+
+    from airsage.awsconf import AwsSettings
+
+    aws = AwsSettings.from_settings(settings)
+    major, minor = sklearn.__version__.split(".")[:2]
+    assert aws.inference_framework == "sklearn"
+    assert aws.inference_framework_version.startswith(f"{major}.{minor}-"), (
+        f"aws.inference_framework_version {aws.inference_framework_version} does not serve "
+        f"scikit-learn {sklearn.__version__}")
+
+
+def test_an_unknown_framework_version_names_the_setting(settings) -> None:
+    from airsage.awsconf import AwsSettings
+    from airsage.serving.aws import inference_image
+
+    aws = AwsSettings.from_settings(settings.with_overrides(
+        {"aws": {"inference_framework_version": "0.1-9"}}))
+    with pytest.raises(ConfigurationError, match=r"inference_framework 'sklearn' version '0\.1-9'"):
+        inference_image(aws, "ml.m5.large")
+
+
+def test_an_endpoint_that_fails_to_create_fails_the_step_with_sagemakers_reason(deployer, lake) -> None:
+    """moto's endpoints are InService at once; botocore's Stubber states what SageMaker
+    answers when the new endpoint's container does not start (the waiter sees Failed)."""
+    from botocore.stub import ANY, Stubber
+
+    sagemaker = client("sagemaker")
+    stubbed = SageMakerEndpointDeployer(deployer.settings, client=sagemaker,
+                                        cloudwatch=client("cloudwatch"))
+    request = deployment_request(deployer.settings, version(1).to_dict())
+    missing = {"service_error_code": "ValidationException",
+               "service_message": "Could not find it", "http_status_code": 400}
+    failed = {"EndpointName": ENDPOINT, "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/x",
+              "EndpointConfigName": request.endpoint_config_name, "EndpointStatus": "Failed",
+              "FailureReason": "The primary container for production variant "
+                               "reviews-sentiment-v1 did not pass the ping health check.",
+              "CreationTime": "2026-02-10T00:00:00Z", "LastModifiedTime": "2026-02-10T00:00:00Z"}
+    with Stubber(sagemaker) as stub:
+        stub.add_client_error("describe_endpoint", **missing)
+        stub.add_client_error("describe_model", **missing)
+        stub.add_client_error("describe_endpoint_config", **missing)
+        stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"},
+                          {"ModelName": "reviews-sentiment-v1", "ExecutionRoleArn": ROLE,
+                           "PrimaryContainer": ANY, "Tags": ANY})
+        stub.add_response("create_endpoint_config",
+                          {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:1:endpoint-config/c"},
+                          {"EndpointConfigName": request.endpoint_config_name,
+                           "ProductionVariants": ANY, "DataCaptureConfig": ANY, "Tags": ANY})
+        stub.add_response("create_endpoint", {"EndpointArn": failed["EndpointArn"]},
+                          {"EndpointName": ENDPOINT, "EndpointConfigName": request.endpoint_config_name,
+                           "Tags": ANY})
+        stub.add_response("describe_endpoint", failed, {"EndpointName": ENDPOINT})  # the waiter
+        stub.add_response("describe_endpoint", failed, {"EndpointName": ENDPOINT})  # collect
+        stub.add_client_error("describe_endpoint_config", **missing)
+        with pytest.raises(StepFailed) as raised:
+            stubbed.run(lake, request)
+        stub.assert_no_pending_responses()
+    message = str(raised.value)
+    assert "the create to reviews-sentiment v1" in message and "is Failed" in message
+    assert "did not pass the ping health check" in message
