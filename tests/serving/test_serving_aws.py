@@ -271,3 +271,19 @@ def test_an_endpoint_that_fails_to_create_fails_the_step_with_sagemakers_reason(
     message = str(raised.value)
     assert "the create to reviews-sentiment v1" in message and "is Failed" in message
     assert "did not pass the ping health check" in message
+
+
+def test_the_plan_names_the_deployment_calls(settings) -> None:
+    from airsage.serving.aws import deployment_calls
+
+    request = deployment_request(settings, version(2).to_dict())
+    calls = deployment_calls(settings, request)
+    assert [(c.service, c.operation) for c in calls] == [
+        ("sagemaker", "DescribeEndpoint"), ("cloudwatch", "PutMetricAlarm"),
+        ("cloudwatch", "PutMetricAlarm"), ("sagemaker", "CreateModel"),
+        ("sagemaker", "CreateEndpointConfig"), ("sagemaker", "CreateEndpoint | UpdateEndpoint")]
+    assert calls[3].parameters["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert calls[4].parameters["DataCapture"] == {"InitialSamplingPercentage": 25,
+                                                  "DestinationS3Uri": f"{LAKE_ROOT}/capture"}
+    update = calls[5].parameters["DeploymentConfig (update)"]
+    assert update["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"

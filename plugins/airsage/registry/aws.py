@@ -18,10 +18,11 @@ A registered version is a versioned model package (``CreateModelPackage``):
   empty values are left out, and what does not fit is named in ``airsage.omitted`` (the full
   documents stay in the lake, where the lineage keys point).
 
-``UpdateModelPackage`` replaces ``CustomerMetadataProperties`` and ``ApprovalDescription`` with
-what the call sends (moto wipes them when a call omits them; AWS documents the same
-replacement), so :meth:`SageMakerModelRegistry.set_status` describes the version first and
-re-sends every property with the decision added.
+moto's ``UpdateModelPackage`` replaces ``CustomerMetadataProperties`` and
+``ApprovalDescription`` with what the call sends — nothing, when a call omits them (measured
+with moto 5.2.5; issue 11 reports AWS losing them too) — so
+:meth:`SageMakerModelRegistry.set_status` describes the version first and re-sends every
+property with the decision added, which is right whether the service replaces or merges.
 
 Tracking: on SageMaker the training (or tuning) job is the record of a run — its
 hyperparameters, metrics and output are SageMaker's own — so a run id is the job's ARN;
@@ -51,7 +52,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airsage.awsconf import ServiceReader
+from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.base import Lake
@@ -63,6 +64,7 @@ from airsage.registry.base import (
     LINEAGE_ARTIFACT_KEY,
     ApprovalStatus,
     ModelVersion,
+    RegistrationRequest,
     evaluation_metrics,
     select_champion,
 )
@@ -140,6 +142,29 @@ def _created_at(value: Any) -> str:
         return when.astimezone(dt_.UTC).isoformat(timespec="seconds")
     return str(value or "")
 
+
+
+def registration_calls(settings: Settings, request: RegistrationRequest) -> tuple[ServiceCall, ...]:
+    """The calls registering ``request`` makes, as ``airsage plan`` prints them (pure)."""
+    aws = AwsSettings.from_settings(settings)
+    group = request.model_package_group_name
+    calls = [
+        ServiceCall("sagemaker", "DescribeModelPackageGroup | CreateModelPackageGroup",
+                    {"ModelPackageGroupName": group}),
+        ServiceCall("sagemaker", "CreateModelPackage", {
+            "ModelPackageGroupName": group, "ModelApprovalStatus": request.approval_status,
+            "ModelDataUrl": aws.uri(request.model_artifact_key),
+            "ModelMetrics.ModelQuality.Statistics": aws.uri(request.evaluation_report_key)
+            if request.evaluation_report_key else None,
+            "CustomerMetadataProperties": sorted(metadata_properties({
+                **{f"{METRIC_PREFIX}{k}": v for k, v in request.metrics.items()},
+                **{f"{LINEAGE_PREFIX}{k}": v for k, v in request.lineage.items()}}))}),
+    ]
+    if request.approval_status == ApprovalStatus.PENDING.value:
+        calls.append(ServiceCall("sagemaker", "UpdateModelPackage (after the approval)", {
+            "ModelApprovalStatus": "Approved | Rejected",
+            "CustomerMetadataProperties": "re-sent with approval.decided_by/_at"}))
+    return tuple(calls)
 
 class SageMakerModelRegistry(ServiceReader):
     """airsage's ModelRegistry on SageMaker Model Registry (see the module doc). The client

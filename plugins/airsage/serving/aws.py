@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceReader
+from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.lake.base import Lake
@@ -274,6 +274,34 @@ def deployment_config(request: DeploymentRequest) -> dict[str, Any]:
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in alarm_names(request)]},
     }
 
+
+
+def deployment_calls(settings: Settings, request: DeploymentRequest) -> tuple[ServiceCall, ...]:
+    """The calls a deployment of ``request`` makes, as ``airsage plan`` prints them (pure:
+    whether the endpoint exists — create or update — is decided at run time)."""
+    aws = AwsSettings.from_settings(settings)
+    dataset = ServingConfig.from_settings(settings).dataset
+    job = training_job_of(dataset, request.model_artifact_key)
+    model = model_config(aws, request, aws.uri(inference_code_key(dataset, job)))
+    config = endpoint_config(aws, request)
+    alarms = alarm_requests(aws, request)
+    return (
+        ServiceCall("sagemaker", "DescribeEndpoint", {"EndpointName": request.endpoint}),
+        *(ServiceCall("cloudwatch", "PutMetricAlarm",
+                      {"AlarmName": a["AlarmName"], "Threshold": a["Threshold"]}) for a in alarms),
+        ServiceCall("sagemaker", "CreateModel", {
+            "ModelName": model["ModelName"], "Image": model["PrimaryContainer"]["Image"],
+            "ModelDataUrl": model["PrimaryContainer"]["ModelDataUrl"],
+            "SAGEMAKER_PROGRAM": model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"]}),
+        ServiceCall("sagemaker", "CreateEndpointConfig", {
+            "EndpointConfigName": config["EndpointConfigName"],
+            "ProductionVariants": config["ProductionVariants"],
+            "DataCapture": {k: config["DataCaptureConfig"][k] for k in
+                            ("InitialSamplingPercentage", "DestinationS3Uri")}}),
+        ServiceCall("sagemaker", "CreateEndpoint | UpdateEndpoint", {
+            "EndpointName": request.endpoint, "EndpointConfigName": request.endpoint_config_name,
+            "DeploymentConfig (update)": deployment_config(request)}),
+    )
 
 @dataclass(frozen=True)
 class EndpointPlan:
