@@ -264,9 +264,13 @@ def _create(settings: Any, day: str, trials: list[dict[str, Any]], aws_env: Any,
     return request.tuning_job_name
 
 
-def test_the_warm_start_parent_is_the_newest_earlier_matching_job_of_the_dataset(tuning_env, aws_env) -> None:
+def test_the_warm_start_parent_is_the_newest_earlier_matching_job_of_the_dataset(
+        tuning_env, aws_env, monkeypatch) -> None:
+    import airsage.tuning.aws as tuning_aws
     from airsage.config import load_settings
     from airsage.tuning.aws import previous_tuning_job, tuning_job_config
+
+    monkeypatch.setattr(tuning_aws, "PAGE_SIZE", 1)  # one job a page: every page is read
 
     _create(tuning_env, "2024-03-30", TRIALS[:1], aws_env)
     newest = _create(tuning_env, "2024-03-31", TRIALS[:1], aws_env)
@@ -293,9 +297,12 @@ def test_the_warm_start_parent_is_the_newest_earlier_matching_job_of_the_dataset
 
 
 def test_collect_copies_the_best_model_into_the_lake_when_sagemaker_wrote_it_elsewhere(
-        tuning_env, aws_env) -> None:
+        tuning_env, aws_env, monkeypatch) -> None:
+    import airsage.tuning.aws as tuning_aws
     from airsage.airflow.runtime import lake_for
     from airsage.tuning.aws import collect_sagemaker_tuning, tuning_job_config
+
+    monkeypatch.setattr(tuning_aws, "PAGE_SIZE", 1)  # one trial a page: every page is read
 
     request = request_of(tuning_env)
     training = training_job.create_training_job_kwargs(
@@ -306,6 +313,7 @@ def test_collect_copies_the_best_model_into_the_lake_when_sagemaker_wrote_it_els
     result = collect_sagemaker_tuning(client("sagemaker"), client("s3"), lake, request)
     key = LakeLayout("reviews").model_artifact(result.best.job_name)
     assert result.best.model_artifact_key == key and lake.exists(key)
+    assert len(result.trials) == len(TRIALS) and result.best_value == 0.74
     assert client("s3").get_object(Bucket=BUCKET, Key=f"sagemaker-output/{result.best.job_name}/output/"
                                    "model.tar.gz")["Body"].read() == lake.read_bytes(key)
 

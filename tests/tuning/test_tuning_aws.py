@@ -261,3 +261,42 @@ def test_the_warm_start_type_follows_the_data_window_and_a_mismatch_is_no_parent
 def test_a_tuning_name_that_is_not_airsages_cannot_look_for_its_parent() -> None:
     with pytest.raises(ConfigurationError, match="is not <scope>-<yyyymmdd>-hpo-<hash>"):
         previous_tuning_job(object(), {"HyperParameterTuningJobName": "my-tuning-job"})
+
+
+def test_a_parent_with_another_objective_or_too_many_static_tuned_switches_is_no_parent() -> None:
+    import copy
+
+    today = _request()
+    config = tuning_job_config(create_training_job_kwargs(today.training), today)
+    minimize = copy.deepcopy(config)
+    minimize["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"] = "Minimize"
+    assert warm_start_type(_parent(minimize), config) is None
+
+    def switched(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A child tuning ``count`` more hyperparameters that its parent held static."""
+        child, parent = copy.deepcopy(config), copy.deepcopy(config)
+        names = [f"h{i}" for i in range(count)]
+        child["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"] += [
+            {"Name": n, "MinValue": "0.0", "MaxValue": "1.0", "ScalingType": "Linear"} for n in names]
+        parent["TrainingJobDefinition"]["StaticHyperParameters"].update({n: "0.5" for n in names})
+        return child, parent
+
+    child, parent = switched(10)
+    assert warm_start_type(_parent(parent), child) == "IdenticalDataAndAlgorithm"
+    child, parent = switched(11)
+    assert warm_start_type(_parent(parent), child) is None
+
+
+def test_the_plan_lists_the_tuning_steps_calls_in_order() -> None:
+    from airsage.tuning.aws import tuning_calls
+
+    request = _request()
+    config = tuning_job_config(create_training_job_kwargs(request.training), request)
+    calls = tuning_calls(config)
+    assert [(c.service, c.operation) for c in calls] == [
+        ("sagemaker", "DescribeHyperParameterTuningJob"), ("sagemaker", "ListHyperParameterTuningJobs"),
+        ("sagemaker", "CreateHyperParameterTuningJob"), ("sagemaker", "DescribeHyperParameterTuningJob"),
+        ("sagemaker", "ListTrainingJobsForHyperParameterTuningJob"), ("sagemaker", "DescribeTrainingJob"),
+        ("s3", "CopyObject")]
+    assert calls[2].parameters == config
+    assert calls[0].to_dict()["parameters"] == {"HyperParameterTuningJobName": request.tuning_job_name}

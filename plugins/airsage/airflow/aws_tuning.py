@@ -115,8 +115,8 @@ def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: st
         settings, lake, day = _aws_settings(upstream)
         with step_errors(names.TRAIN, lake=lake, day=day, quarantine_batch=False):
             request = TuningRequest.from_dict(payload[0]["request"])
-            result = collect_sagemaker_tuning(_sagemaker(settings), getattr(lake, "client", None),
-                                              lake, request, payload[0]["job"]["job_name"])
+            result = collect_sagemaker_tuning(_sagemaker(settings), lake.client, lake, request,
+                                              payload[0]["job"]["job_name"])
         job = result.best.to_dict()
         job["tuning"] = result.to_dict()
         return narrated(names.TRAIN, {**job, "day": day})

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from airsage.awsconf import ServiceCall
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.jobs.reattach import MAX_ATTEMPTS, Reattach, attempt_name, decide, sagemaker_status
@@ -71,6 +72,8 @@ TUNING_NAME = re.compile(
 # SageMaker names a tuning job's training jobs <tuning job>-<NNN>-<8 hex>
 TRIAL_NUMBER = re.compile(r"-(\d{3})-[0-9a-f]{8}$")
 WARM_START_CANDIDATES = 10  # newest completed jobs described before giving up on a parent
+MAX_STATIC_TUNED_CHANGES = 10  # SageMaker's limit for a warm start
+PAGE_SIZE = 100  # MaxResults of the List* calls (SageMaker's most)
 
 
 def _definition_error(request: TuningRequest, problem: str) -> ConfigurationError:
@@ -147,6 +150,22 @@ def tuning_job_config(
     return config
 
 
+def tuning_calls(config: Mapping[str, Any]) -> tuple[ServiceCall, ...]:
+    """The SageMaker and S3 calls of the tuning step for ``config`` (CreateHyperParameter-
+    TuningJob kwargs), in order, as ``airsage plan`` lists them."""
+    name = {"HyperParameterTuningJobName": config["HyperParameterTuningJobName"]}
+    return (
+        ServiceCall("sagemaker", "DescribeHyperParameterTuningJob", name),  # re-attach
+        ServiceCall("sagemaker", "ListHyperParameterTuningJobs",  # the warm-start parent
+                    {"StatusEquals": "Completed", "SortBy": "CreationTime"}),
+        ServiceCall("sagemaker", "CreateHyperParameterTuningJob", dict(config)),
+        ServiceCall("sagemaker", "DescribeHyperParameterTuningJob", name),  # the wait, collect
+        ServiceCall("sagemaker", "ListTrainingJobsForHyperParameterTuningJob", name),
+        ServiceCall("sagemaker", "DescribeTrainingJob", {"TrainingJobName": "<best training job>"}),
+        ServiceCall("s3", "CopyObject", {"Key": "models/<dataset>/<best training job>/output/model.tar.gz"}),
+    )
+
+
 # -- warm start --------------------------------------------------------------------------------
 
 
@@ -165,17 +184,25 @@ def warm_start_type(parent: Mapping[str, Any], config: Mapping[str, Any]) -> str
     """How tuning job ``config`` (CreateHyperParameterTuningJob kwargs) can warm start from
     ``parent`` (its DescribeHyperParameterTuningJob answer), or None when it cannot.
 
-    SageMaker refuses a parent whose hyperparameters differ in name or in the kind of their
-    range, so such a parent is passed over. The same channels and training image make
-    ``IdenticalDataAndAlgorithm``; anything else (a new day's data window) ``TransferLearning``.
+    SageMaker refuses a parent with another objective, with other hyperparameters (static
+    plus tuned), with a range of another kind, or with more than 10 hyperparameters moved
+    between static and tuned; such a parent is passed over. The same channels and training
+    image make ``IdenticalDataAndAlgorithm``; anything else (a new day's data window)
+    ``TransferLearning``.
     """
     mine, theirs = config["TrainingJobDefinition"], parent.get("TrainingJobDefinition") or {}
-    my_kinds = _range_kinds(config["HyperParameterTuningJobConfig"])
-    their_kinds = _range_kinds(parent.get("HyperParameterTuningJobConfig") or {})
+    my_config = config["HyperParameterTuningJobConfig"]
+    their_config = parent.get("HyperParameterTuningJobConfig") or {}
+    objective = "HyperParameterTuningJobObjective"
+    if my_config.get(objective) != their_config.get(objective):
+        return None
+    my_kinds, their_kinds = _range_kinds(my_config), _range_kinds(their_config)
     if set(mine.get("StaticHyperParameters") or {}) | set(my_kinds) != \
             set(theirs.get("StaticHyperParameters") or {}) | set(their_kinds):
         return None
     if any(their_kinds.get(name, kind) != kind for name, kind in my_kinds.items()):
+        return None
+    if len(set(my_kinds) ^ set(their_kinds)) > MAX_STATIC_TUNED_CHANGES:
         return None
     same_data = _channel_uris(mine) == _channel_uris(theirs)
     same_image = (mine["AlgorithmSpecification"].get("TrainingImage")
@@ -196,7 +223,7 @@ def warm_start_from_previous(settings: Settings) -> bool:
 
 def _completed_tuning_jobs(client: Any, contains: str) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {"NameContains": contains, "StatusEquals": "Completed",
-                              "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100}
+                              "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": PAGE_SIZE}
     while True:
         page = client.list_hyper_parameter_tuning_jobs(**kwargs)
         yield from page.get("HyperParameterTuningJobSummaries") or ()
@@ -251,7 +278,7 @@ def reattach_tuning(client: Any, request: TuningRequest) -> Reattach:
 
 
 def _training_jobs_of(client: Any, name: str) -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100}
+    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": PAGE_SIZE}
     found: list[dict[str, Any]] = []
     while True:
         page = client.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
