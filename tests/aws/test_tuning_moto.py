@@ -318,6 +318,22 @@ def test_collect_copies_the_best_model_into_the_lake_when_sagemaker_wrote_it_els
                                    "model.tar.gz")["Body"].read() == lake.read_bytes(key)
 
 
+def test_a_best_model_sagemaker_did_not_write_fails_collect_naming_it(tuning_env, aws_env) -> None:
+    from airsage.airflow.runtime import lake_for
+    from airsage.tuning.aws import collect_sagemaker_tuning, tuning_job_config
+
+    request = request_of(tuning_env)
+    training = training_job.create_training_job_kwargs(
+        request.training, output_path=f"s3://{BUCKET}/sagemaker-output")
+    aws_env.state_tuning(request.tuning_job_name, trials=TRIALS)
+    client("sagemaker").create_hyper_parameter_tuning_job(**tuning_job_config(training, request))
+    best = describe(request.tuning_job_name)["BestTrainingJob"]["TrainingJobName"]
+    client("s3").delete_object(Bucket=BUCKET, Key=f"sagemaker-output/{best}/output/model.tar.gz")
+    with pytest.raises(StepFailed, match=f"the best model s3://{BUCKET}/sagemaker-output/{best}/output/"
+                                         r"model.tar.gz could not be copied to .*NoSuchKey"):
+        collect_sagemaker_tuning(client("sagemaker"), client("s3"), lake_for(tuning_env), request)
+
+
 def test_a_tuning_job_without_a_completed_trial_fails_collect_naming_every_trial(
         tuning_env, aws_env) -> None:
     from airsage.airflow.runtime import lake_for

@@ -161,6 +161,9 @@ def test_a_found_warm_start_is_used_unless_the_config_names_parents() -> None:
     assert config["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [
         {"HyperParameterTuningJobName": "reviews-20240301-hpo-99999999"}]
     assert config["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"
+    itself = WarmStart(("reviews-20240331-hpo-0a1b2c3d", request.tuning_job_name))
+    with pytest.raises(ConfigurationError, match="lists itself as a warm-start parent"):
+        tuning_job_config(training, request, warm_start=itself)
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt_
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -142,8 +142,11 @@ def tuning_job_config(
     }
     warm = space.warm_start_config()
     if warm is not None:
-        if name in warm["ParentHyperParameterTuningJobs"][0].values():
-            raise ConfigurationError(f"tuning job {name} lists itself as a warm-start parent")
+        if any(parent["HyperParameterTuningJobName"] == name
+               for parent in warm["ParentHyperParameterTuningJobs"]):
+            raise ConfigurationError(
+                f"tuning job {name} lists itself as a warm-start parent; name an earlier job in "
+                "tuning.warm_start.parents")
         config["WarmStartConfig"] = warm
     if training_job.get("Tags"):
         config["Tags"] = list(training_job["Tags"])
@@ -309,7 +312,6 @@ def _seconds(start: Any, end: Any) -> float:
 
 def collect_sagemaker_tuning(
     client: Any, s3: Any, lake: Lake, request: TuningRequest, job_name: str | None = None,
-    *, copy: Callable[[str, str], None] | None = None,
 ) -> TuningResult:
     """The completed tuning job ``job_name`` (default: the request's) as the local tuner's
     :class:`TuningResult`; the best trial's ``model.tar.gz`` copied (server side, with the
@@ -351,7 +353,7 @@ def collect_sagemaker_tuning(
     if not source:
         raise StepFailed(f"tuning job {name}: its best training job {best_name} names no model artifact")
     if source != lake.uri(key):
-        (copy or _s3_copier(s3))(source, lake.uri(key))
+        _copy_object(s3, source, lake.uri(key))
     if not lake.exists(key):
         raise StepFailed(
             f"tuning job {name}: the best training job {best_name}'s model {lake.uri(key)} is not "
@@ -396,16 +398,14 @@ def collect_sagemaker_tuning(
     return collect_tuning(lake, request)
 
 
-def _s3_copier(s3: Any) -> Callable[[str, str], None]:
-    def copy(source: str, destination: str) -> None:
-        from botocore.exceptions import ClientError
+def _copy_object(s3: Any, source: str, destination: str) -> None:
+    """A server-side S3 copy (the model never passes through the worker)."""
+    from botocore.exceptions import ClientError
 
-        (src_bucket, src_key), (bucket, key) = _split_s3(source), _split_s3(destination)
-        try:
-            s3.copy_object(CopySource={"Bucket": src_bucket, "Key": src_key}, Bucket=bucket, Key=key)
-        except ClientError as exc:
-            raise StepFailed(
-                f"the best model {source} could not be copied to {destination}: {exc}; check "
-                "that the training job wrote it and that the role may read it") from exc
-
-    return copy
+    (src_bucket, src_key), (bucket, key) = _split_s3(source), _split_s3(destination)
+    try:
+        s3.copy_object(CopySource={"Bucket": src_bucket, "Key": src_key}, Bucket=bucket, Key=key)
+    except ClientError as exc:
+        raise StepFailed(
+            f"the best model {source} could not be copied to {destination}: {exc}; check that "
+            "the training job wrote it and that the Airflow role may read it") from exc
