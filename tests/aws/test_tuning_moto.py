@@ -340,7 +340,9 @@ def test_a_tuning_job_without_a_completed_trial_fails_collect_naming_every_trial
     from airsage.tuning.aws import collect_sagemaker_tuning
 
     _create(tuning_env, DAY, TRIALS[2:], aws_env)
-    with pytest.raises(StepFailed, match=r"without a best training job .*-001-[0-9a-f]{8} Stopped, "
+    with pytest.raises(StepFailed, match=r"without a best training job among its training jobs "
+                                         r"\(1 NonRetryableError, 1 Stopped: "
+                                         r".*-001-[0-9a-f]{8} Stopped, "
                                          r".*-002-[0-9a-f]{8} Failed: AlgorithmError: out of memory"):
         collect_sagemaker_tuning(client("sagemaker"), client("s3"), lake_for(tuning_env),
                                  request_of(tuning_env))

@@ -342,10 +342,12 @@ def collect_sagemaker_tuning(
         states = ", ".join(f"{s['TrainingJobName']} {s.get('TrainingJobStatus')}"
                            f"{': ' + s['FailureReason'] if s.get('FailureReason') else ''}"
                            for s in summaries) or "none"
+        counters = described.get("TrainingJobStatusCounters") or {}
+        counted = ", ".join(f"{n} {k}" for k, n in sorted(counters.items()) if n)
         raise StepFailed(
             f"tuning job {name} (aws target) completed without a best training job among its "
-            f"training jobs ({states}); none reported {metric!r}: check its regex in "
-            "training.metric_definitions and the trials' logs in CloudWatch")
+            f"training jobs ({counted or 'none counted'}: {states}); none reported {metric!r}: "
+            "check its regex in training.metric_definitions and the trials' logs in CloudWatch")
     layout = LakeLayout(request.dataset)
     best_job = client.describe_training_job(TrainingJobName=best_name)
     key = layout.model_artifact(best_name)
