@@ -156,6 +156,16 @@ def test_the_airflow_role_allows_every_action_the_code_calls(policies) -> None:
                         f"(action -> callers): {gaps}")
 
 
+def test_the_job_scripts_call_only_what_the_execution_role_allows(policies) -> None:
+    """include/jobs/ runs inside SageMaker as the execution role: a script that starts calling
+    AWS itself (today none does: SageMaker stages their S3 inputs and outputs) must find its
+    actions in sagemaker-execution-role.json."""
+    from airsage.config import INCLUDE_DIR
+
+    uses = called_actions(INCLUDE_DIR / "jobs")
+    assert missing(policies["sagemaker-execution"], uses) == {}
+
+
 def test_the_mlflow_client_of_the_local_registry_is_not_taken_for_sagemaker() -> None:
     assert not [u for u in called_actions() if u.action == "sagemaker:CreateExperiment"]
 
