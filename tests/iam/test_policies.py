@@ -209,6 +209,35 @@ def test_the_scan_finds_calls_through_clients_paginators_waiters_and_getattr(pol
     assert gaps == {"sagemaker:DeleteEndpoint": ["new_module.py:7"]}
 
 
+STYLES = """
+class Registry:
+    def __init__(self, hook):
+        self._sagemaker = hook.conn
+        self.cw_client = None
+
+    def go(self):
+        self._sagemaker.describe_model_package(ModelPackageName="x")
+        self.cw_client.put_metric_alarm(AlarmName="a")
+        self._client().update_endpoint(EndpointName="e")
+"""
+
+
+def test_the_scan_knows_clients_named_after_their_service_or_returned_by_a_method() -> None:
+    assert [(u.action, u.where) for u in scan_source(STYLES, "registry.py")] == [
+        ("sagemaker:DescribeModelPackage", "registry.py:8"),
+        ("cloudwatch:PutMetricAlarm", "registry.py:9"),
+        ("sagemaker:UpdateEndpoint", "registry.py:10"),
+    ]
+
+
+def test_known_actions_are_botocore_operations_or_iam_only_permissions() -> None:
+    assert is_known_action("sagemaker:CreateTrainingJob")
+    assert is_known_action("sagemaker:InvokeEndpoint")  # sagemaker-runtime signs as sagemaker
+    assert is_known_action("s3:ListBucket") and is_known_action("iam:PassRole")
+    assert not is_known_action("sagemaker:CreateTrainingJobs")
+    assert not is_known_action("s3:ListBuckets3")
+
+
 def test_a_client_of_no_aws_service_is_not_scanned() -> None:
     source = "import mlflow\nclient = mlflow.MlflowClient()\nclient.create_experiment('x')\n"
     assert scan_source(source, "tracking.py") == []

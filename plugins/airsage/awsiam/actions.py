@@ -4,7 +4,8 @@ Two sources, both static:
 
 1. **boto3 client calls** in ``plugins/airsage`` (:func:`scan_source`): a call
    ``<client>.<method>(…)`` whose receiver is a client — a name or attribute called
-   ``client``/``conn``/``*_client``/``*_hook``/``hook``, ``<Hook>(…).conn``, ``.get_conn()``, a
+   ``client``/``conn``/``hook``/``*_client``/``*_hook`` or after a service (``s3``, ``sm``,
+   ``cloudwatch_client``), ``<Hook>(…).conn``, ``.get_conn()``, a
    ``boto3.client("svc")`` call or a name assigned from one — and whose method is an API
    operation (botocore's method-to-operation mapping, ``xform_name``) of a service the
    package uses; ``get_paginator("op")`` / ``get_waiter("name")`` (the waiter's operation);
@@ -128,10 +129,8 @@ WILDCARD_REASONS: Mapping[str, str] = {
     "cloudwatch:PutMetricData": "no resource type; narrowed by the cloudwatch:namespace condition",
     "ecr:GetAuthorizationToken": "account-wide registry token; no resource type in IAM",
 }
-# IAM actions that are not API operations of the service (or are named differently).
-IAM_ONLY_ACTIONS = frozenset({"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                              "s3:AbortMultipartUpload", "iam:PassRole",
-                              "sagemaker:InvokeEndpoint"})
+# IAM actions that are not API operations of any service (permissions only).
+IAM_ONLY_ACTIONS = frozenset({"s3:ListBucket", "iam:PassRole"})
 
 
 @dataclass(frozen=True)
@@ -163,12 +162,12 @@ def waiters(service: str) -> Mapping[str, str]:
     """The service's waiter names (snake case) -> the operation each waiter polls."""
     import botocore.session
     from botocore import xform_name
-    from botocore.exceptions import UnknownServiceError
+    from botocore.exceptions import DataNotFoundError
 
     session = botocore.session.get_session()
     try:
         model = session.get_waiter_model(service)
-    except (UnknownServiceError, ValueError, KeyError, Exception):  # a service without waiters
+    except DataNotFoundError:  # a service without waiters
         return {}
     return {xform_name(name): model.get_waiter(name).operation for name in model.waiter_names}
 
@@ -184,21 +183,35 @@ def is_known_action(action: str) -> bool:
         return True
     prefix, _, name = action.partition(":")
     services = [s for s in SERVICES if IAM_PREFIX.get(s, s) == prefix] or [prefix]
+    from botocore.exceptions import UnknownServiceError
+
     for service in services:
         try:
             if name in operations(service).values():
                 return True
-        except Exception:  # an unknown service
+        except UnknownServiceError:
             continue
     return False
 
 
-CLIENT_NAMES = ("client", "conn", "hook", "_client", "glue_client", "runtime")
+CLIENT_NAMES = ("client", "conn", "hook")
+# A variable named after a service is taken for its client (``self._sagemaker``, ``cw_client``).
+SERVICE_ALIASES = {**{s.replace("-", "_"): s for s in SERVICES}, "sm": "sagemaker",
+                   "cw": "cloudwatch", "runtime": "sagemaker-runtime", "smr": "sagemaker-runtime"}
 
 
 def _is_clientish_name(name: str) -> bool:
     lowered = name.lower().lstrip("_")
-    return lowered in CLIENT_NAMES or lowered.endswith(("_client", "_conn", "_hook"))
+    return lowered in CLIENT_NAMES or lowered.endswith(("_client", "_conn", "_hook")) \
+        or _aliased_service(name) is not None
+
+
+def _aliased_service(name: str) -> str | None:
+    """The service a variable's name says it is a client of (``s3``, ``sagemaker_client``)."""
+    lowered = name.lower().lstrip("_")
+    for suffix in ("_client", "_conn", "_hook"):
+        lowered = lowered.removesuffix(suffix)
+    return SERVICE_ALIASES.get(lowered)
 
 
 class _ModuleScan(ast.NodeVisitor):
@@ -235,9 +248,9 @@ class _ModuleScan(ast.NodeVisitor):
                 inner = self._service_of(node.value)
                 if inner:
                     return inner
-            return self.typed.get(node.attr)
+            return self.typed.get(node.attr) or _aliased_service(node.attr)
         if isinstance(node, ast.Name):
-            return self.typed.get(node.id)
+            return self.typed.get(node.id) or _aliased_service(node.id)
         return None
 
     def _is_client(self, node: ast.AST) -> bool:
@@ -246,9 +259,12 @@ class _ModuleScan(ast.NodeVisitor):
         if isinstance(node, ast.Name):
             return _is_clientish_name(node.id)
         if isinstance(node, ast.Attribute):
-            return _is_clientish_name(node.attr) or node.attr == "meta"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            return node.func.attr in ("get_conn", "client")
+            return _is_clientish_name(node.attr)
+        if isinstance(node, ast.Call):  # get_conn(), client(...), self._client()
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else \
+                func.id if isinstance(func, ast.Name) else ""
+            return name == "get_conn" or _is_clientish_name(name)
         return False
 
     def visit_Assign(self, node: ast.Assign) -> None:
