@@ -122,3 +122,10 @@ def test_plan_with_model_monitor_waits_for_its_report_instead_of_a_job(
     assert "s3 HeadObject" in monitor and "S3KeySensor, deferrable" in monitor
     assert "reviews-sentiment/2026/03/02/00/constraint_violations.json" in monitor
     assert "CreateProcessingJob" not in monitor
+
+
+def test_plan_without_a_role_says_the_jobs_need_one(no_aws, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("AIRSAGE__AWS__ROLE_ARN")
+    assert main(["plan", "--target", "aws", "--date", DAY]) == 0
+    out = capsys.readouterr().out
+    assert "note: aws.role_arn is not set" in out and "the SageMaker jobs" in out

@@ -205,11 +205,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Print every request the target's data plane would make for the date (no AWS call)."""
-    from airsage.config import load_settings
+    """Print every request a run of the whole DAG would make for the date (no AWS call)."""
     from airsage.plan import plan, render
 
-    settings = load_settings(overrides={"target": args.target} if args.target else None)
+    settings = _plan_settings(args)
     steps = plan(settings, args.date, dataset=args.dataset)
     if args.json:
         print(json.dumps([s.to_dict() for s in steps], indent=2, default=str))

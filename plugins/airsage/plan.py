@@ -255,8 +255,9 @@ def render(steps: list[PlannedStep], day: str) -> str:
             lines.append(f"  {call.service} {call.operation}")
             for key, value in call.parameters.items():
                 lines.append(f"      {key}: {_short(value)}")
-    role_missing = any(c.parameters.get("Role") == "" or c.parameters.get("RoleArn") == ""
-                       for s in steps for c in s.calls)
+    role_missing = any(c.parameters.get(key) == "" for s in steps for c in s.calls
+                       for key in ("Role", "RoleArn", "ExecutionRoleArn"))
     if role_missing:
-        lines.append("\nnote: aws.role_arn is not set; the crawler and quality runs need it")
+        lines.append("\nnote: aws.role_arn is not set; the crawler, the quality runs, the "
+                     "SageMaker jobs and the endpoint's model need it")
     return "\n".join(lines)
