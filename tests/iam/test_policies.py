@@ -230,6 +230,19 @@ def test_the_scan_knows_clients_named_after_their_service_or_returned_by_a_metho
     ]
 
 
+COPY = """
+import boto3
+
+def copy(bucket):
+    boto3.client("s3").copy_object(Bucket=bucket, Key="b", CopySource={"Bucket": bucket, "Key": "a"})
+"""
+
+
+def test_an_s3_copy_needs_read_of_its_source_and_write_of_its_destination() -> None:
+    # IAM has no s3:CopyObject: it authorises the copy as s3:GetObject plus s3:PutObject
+    assert sorted(u.action for u in scan_source(COPY, "copy.py")) == ["s3:GetObject", "s3:PutObject"]
+
+
 def test_known_actions_are_botocore_operations_or_iam_only_permissions() -> None:
     assert is_known_action("sagemaker:CreateTrainingJob")
     assert is_known_action("sagemaker:InvokeEndpoint")  # sagemaker-runtime signs as sagemaker

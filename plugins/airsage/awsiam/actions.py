@@ -40,7 +40,9 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SERVICES = ("s3", "glue", "athena", "sagemaker", "sagemaker-runtime", "cloudwatch", "sns", "logs",
             "sts", "iam", "ecr")
 IAM_PREFIX = {"sagemaker-runtime": "sagemaker"}
-# Operations IAM authorises under another action name.
+# Operations IAM authorises under other action names (CopyObject reads its source and writes
+# its destination: IAM checks s3:GetObject and s3:PutObject, there is no s3:CopyObject).
+IAM_ACTIONS_OF = {"s3:CopyObject": ("s3:GetObject", "s3:PutObject")}
 IAM_ACTION_OF = {
     "s3:HeadObject": "s3:GetObject",
     "s3:ListObjectsV2": "s3:ListBucket",
@@ -172,9 +174,10 @@ def waiters(service: str) -> Mapping[str, str]:
     return {xform_name(name): model.get_waiter(name).operation for name in model.waiter_names}
 
 
-def iam_action(service: str, operation: str) -> str:
+def iam_actions(service: str, operation: str) -> tuple[str, ...]:
+    """The IAM actions that authorise one API operation (usually one, named alike)."""
     action = f"{IAM_PREFIX.get(service, service)}:{operation}"
-    return IAM_ACTION_OF.get(action, action)
+    return IAM_ACTIONS_OF.get(action) or (IAM_ACTION_OF.get(action, action),)
 
 
 def is_known_action(action: str) -> bool:
@@ -347,20 +350,23 @@ def scan_source(source: str, filename: str = "<snippet>", *,
             if receiver == "s3" or "s3" in scan.services:
                 uses.extend(ActionUse(a, where) for a in S3_TRANSFER[method])
             continue
-        uses.extend(ActionUse(iam_action(s, op), where)
-                    for s, op in _resolve(method, scan.services, receiver, package))
+        uses.extend(ActionUse(a, where)
+                    for s, op in _resolve(method, scan.services, receiver, package)
+                    for a in iam_actions(s, op))
     for name, line, receiver in scan.paginated:
-        uses.extend(ActionUse(iam_action(s, op), f"{filename}:{line}")
-                    for s, op in _resolve(name, scan.services, receiver, package))
+        uses.extend(ActionUse(a, f"{filename}:{line}")
+                    for s, op in _resolve(name, scan.services, receiver, package)
+                    for a in iam_actions(s, op))
     for name, line, receiver in scan.waited:
         for service in [receiver] if receiver else sorted(scan.services) or package:
             if name in waiters(service):
-                uses.append(ActionUse(iam_action(service, waiters(service)[name]),
-                                      f"{filename}:{line}"))
+                uses.extend(ActionUse(a, f"{filename}:{line}")
+                            for a in iam_actions(service, waiters(service)[name]))
     if scan.getattr_on_client:
         for text, line in scan.strings:
-            uses.extend(ActionUse(iam_action(s, op), f"{filename}:{line}")
-                        for s, op in _resolve(text, scan.services, None, package))
+            uses.extend(ActionUse(a, f"{filename}:{line}")
+                        for s, op in _resolve(text, scan.services, None, package)
+                        for a in iam_actions(s, op))
     return uses
 
 
