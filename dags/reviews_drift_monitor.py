@@ -11,6 +11,7 @@ from airflow.sdk import dag
 from airsage.airflow import names, tasks
 from airsage.airflow.defaults import default_args
 from airsage.airflow.monitor_params import drift_monitor_params
+from airsage.airflow.monitor_steps import monitor_step
 
 
 @dag(
@@ -25,7 +26,8 @@ from airsage.airflow.monitor_params import drift_monitor_params
     doc_md=__doc__,
 )
 def reviews_drift_monitor() -> None:
-    tasks.signal_drift(tasks.monitor())
+    # AIRSAGE_TARGET=aws: a task group that waits, deferred, for a Model Monitor report
+    tasks.signal_drift(monitor_step()())
 
 
 reviews_drift_monitor()

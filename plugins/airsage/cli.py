@@ -205,17 +205,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Print every request the target's data plane would make for the date (no AWS call)."""
-    from airsage.config import load_settings
+    """Print every request a run of the whole DAG would make for the date (no AWS call)."""
     from airsage.plan import plan, render
 
-    settings = load_settings(overrides={"target": args.target} if args.target else None)
+    settings = _plan_settings(args)
     steps = plan(settings, args.date, dataset=args.dataset)
     if args.json:
         print(json.dumps([s.to_dict() for s in steps], indent=2, default=str))
     else:
         print(render(steps, args.date))
     return 0
+
+
+def cmd_iam(args: argparse.Namespace) -> int:
+    """Print the IAM policies of include/iam/ rendered for the configured settings."""
+    from airsage.awsiam.policy import render_all
+
+    settings = _plan_settings(args)
+    policies = [p for p in render_all(settings, account=args.account)
+                if args.role is None or p.role == args.role]
+    if args.json:
+        print(json.dumps([p.to_dict() for p in policies], indent=2))
+        return 0
+    for policy in policies:
+        print(f"# {policy.role} (include/iam/{policy.template})")
+        for sid in policy.omitted:
+            print(f"# statement {sid} left out: its resource is not configured")
+        print(json.dumps(policy.document, indent=2))
+    return 0
+
+
+def _plan_settings(args: argparse.Namespace) -> Settings:
+    from airsage.config import load_settings
+
+    return load_settings(overrides={"target": args.target} if args.target else None)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -236,6 +259,7 @@ EXAMPLES = """examples (after `. scripts/env.sh`):
   airsage endpoint describe                                              what the endpoint serves
   airsage endpoint invoke --text "love this dress"                       one prediction (boto3)
   airsage plan --target aws --date 2026-03-01                            the AWS requests of a run
+  airsage iam --target aws --role airflow                                its IAM policy, rendered
   airsage demo --days 3                                                  the whole loop, offline
   airsage config                                                         the merged settings
 """
@@ -326,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--dataset", default="reviews")
     planner.add_argument("--json", action="store_true", help="the full requests as JSON")
     planner.set_defaults(func=cmd_plan)
+
+    iam = sub.add_parser("iam", help="print the IAM policies of the aws target for the settings")
+    iam.add_argument("--target", choices=["aws"], default=None, help="default: the configured target")
+    iam.add_argument("--role", choices=["airflow", "sagemaker-execution", "glue", "trust"],
+                     default=None, help="one role's document (default: all)")
+    iam.add_argument("--account", default=None,
+                     help="12-digit account id (default: the account of aws.role_arn)")
+    iam.add_argument("--json", action="store_true", help="one JSON list of the documents")
+    iam.set_defaults(func=cmd_iam)
 
     config = sub.add_parser("config", help="print the merged configuration")
     config.set_defaults(func=cmd_config)

@@ -34,6 +34,31 @@ Athena
     is a FIFO queue consumed in start order, which the tasks of one Airflow task group do not
     have; keyed by the text, the seeded result also proves which SQL Athena received.
 
+SageMaker hyperparameter tuning (moto: a tuning job is ``Completed`` on creation with a fixed
+fake ``BestTrainingJob`` named ``FakeTrainingJobName`` and runs no training job;
+``ListTrainingJobsForHyperParameterTuningJob`` answers 500). A recorder that tunes nothing:
+the test states how the tuning job went through
+``POST /moto-api/static/airsage/sagemaker-tuning`` (``{"tuning_job": name, "status":
+"Completed"|"InProgress"|"Failed"|"Stopped", "failure_reason": ..., "trials": [{"status":
+"Completed"|"Failed"|"Stopped", "hyperparameters": {name: str}, "objective": float,
+"failure_reason": str}]}``), before or after the job is created; a later statement for the
+same job replaces the keys it names.
+  - The tuning job's training jobs are real moto training jobs, created from its
+    ``TrainingJobDefinition`` (static plus the trial's hyperparameters, the same channels,
+    output, resources and role) and named as SageMaker names them, ``<tuning job>-NNN-<8
+    hex>``; each gets its stated status, ``FailureReason``, ``TuningJobArn`` and a
+    ``FinalMetricDataList`` holding the objective metric's stated value. Their model artifact
+    URI is moto's (``<S3OutputPath>/<job>/output/model.tar.gz``), and a completed trial
+    leaves an object there, as its training would: a marker naming the trial, not a model.
+  - ``DescribeHyperParameterTuningJob``: the stated status and ``FailureReason``; the
+    training job and objective status counters counted from the trials; ``BestTrainingJob``
+    the completed trial with the best objective in the job's direction (Maximize/Minimize),
+    absent when none completed, as AWS. moto's fake ``OverallBestTrainingJob`` is dropped.
+    A tuning job with nothing stated keeps moto's ``Completed`` but has no trials and no best.
+  - ``ListTrainingJobsForHyperParameterTuningJob``: the trials' summaries (``StatusEquals``,
+    ``SortBy`` Name/CreationTime/Status/FinalObjectiveMetricValue, ``SortOrder``,
+    ``MaxResults``/``NextToken``); an unknown tuning job is ``ResourceNotFound``.
+
 SageMaker endpoints (airsage's deploy step)
   - ``UpdateEndpoint`` (moto: 500 "not implemented"): switches a stored endpoint to the new
     config (its variants and data capture), records the request's ``DeploymentConfig`` as
@@ -65,6 +90,7 @@ from typing import Any
 HOST = "127.0.0.1"
 OUTCOMES_PATH = "/moto-api/static/airsage/glue-dq-outcomes"
 ATHENA_BY_QUERY_PATH = "/moto-api/static/airsage/athena-results-by-query"
+TUNING_PATH = "/moto-api/static/airsage/sagemaker-tuning"
 UPDATE_OUTCOME_PATH = "/moto-api/static/airsage/sagemaker-update-outcome"
 
 
@@ -267,6 +293,147 @@ def _add_seed_endpoints() -> None:
     urls.url_paths["{0}" + ATHENA_BY_QUERY_PATH] = set_athena_by_query
 
 
+def _patch_sagemaker_tuning() -> None:
+    """Tuning jobs run the training jobs the test states (see the module docstring)."""
+    import copy
+    import hashlib
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.moto_api._internal import urls
+    from moto.s3.models import s3_backends
+    from moto.sagemaker import models, responses
+
+    def stated_of(backend: Any) -> dict[str, dict[str, Any]]:
+        return backend.__dict__.setdefault("_airsage_tuning", {})
+
+    def run(backend: Any, job: Any) -> None:
+        """Apply what the test stated to tuning job ``job``: trials, counters, best, status."""
+        name = job.hyper_parameter_tuning_job_name
+        stated = stated_of(backend).get(name, {})
+        definition = job.training_job_definition or {}
+        objective = job.hyper_parameter_tuning_job_config["HyperParameterTuningJobObjective"]
+        summaries = []
+        for number, trial in enumerate(stated.get("trials") or (), start=1):
+            digest = hashlib.sha256(f"{name}-{number}".encode()).hexdigest()[:8]
+            trial_name = f"{name}-{number:03d}-{digest}"
+            tuned = {k: str(v) for k, v in (trial.get("hyperparameters") or {}).items()}
+            if trial_name not in backend.training_jobs:
+                backend.create_training_job(
+                    training_job_name=trial_name,
+                    hyper_parameters={**(definition.get("StaticHyperParameters") or {}), **tuned},
+                    algorithm_specification=copy.deepcopy(definition["AlgorithmSpecification"]),
+                    role_arn=definition["RoleArn"],
+                    input_data_config=copy.deepcopy(definition.get("InputDataConfig") or []),
+                    output_data_config=copy.deepcopy(definition["OutputDataConfig"]),
+                    resource_config=copy.deepcopy(definition["ResourceConfig"]),
+                    vpc_config=definition.get("VpcConfig"),
+                    stopping_condition=copy.deepcopy(definition["StoppingCondition"]),
+                    tags=[], enable_network_isolation=definition.get("EnableNetworkIsolation", False),
+                    enable_inter_container_traffic_encryption=definition.get(
+                        "EnableInterContainerTrafficEncryption", False),
+                    enable_managed_spot_training=definition.get("EnableManagedSpotTraining", False),
+                    checkpoint_config=definition.get("CheckpointConfig"), debug_hook_config=None,
+                    debug_rule_configurations=None, tensor_board_output_config=None,
+                    experiment_config=None)
+            training = backend.training_jobs[trial_name]
+            status = str(trial.get("status", "Completed"))
+            if status == "Completed":
+                bucket, _, key = training.model_artifacts["S3ModelArtifacts"][len("s3://"):].partition("/")
+                s3_backends[backend.account_id][backend.partition].put_object(
+                    bucket, key, f"airsage moto extension: the model of {trial_name}".encode())
+            training.training_job_status = training.secondary_status = status
+            training.tuning_job_arn = job.arn
+            value = trial.get("objective")
+            if trial.get("failure_reason"):
+                training.failure_reason = str(trial["failure_reason"])
+            training.final_metric_data_list = [] if value is None else [
+                {"MetricName": objective["MetricName"], "Value": float(value),
+                 "Timestamp": training.creation_time}]
+            summary = {
+                "TrainingJobName": trial_name, "TrainingJobArn": training.arn, "TuningJobName": name,
+                "CreationTime": training.creation_time, "TrainingStartTime": training.creation_time,
+                "TrainingEndTime": training.creation_time, "TrainingJobStatus": status,
+                "TunedHyperParameters": tuned,
+                "ObjectiveStatus": "Succeeded" if status == "Completed" and value is not None else "Failed",
+            }
+            if trial.get("failure_reason"):
+                summary["FailureReason"] = str(trial["failure_reason"])
+            if value is not None:
+                summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                    "Type": objective["Type"], "MetricName": objective["MetricName"], "Value": float(value)}
+            summaries.append(summary)
+        job._airsage_trials = summaries
+        statuses = [s["TrainingJobStatus"] for s in summaries]
+        job.training_job_status_counters = {
+            "Completed": statuses.count("Completed"), "InProgress": statuses.count("InProgress"),
+            "RetryableError": 0, "NonRetryableError": statuses.count("Failed"),
+            "Stopped": statuses.count("Stopped")}
+        objectives = [s["ObjectiveStatus"] for s in summaries]
+        job.objective_status_counters = {"Succeeded": objectives.count("Succeeded"),
+                                         "Pending": 0, "Failed": objectives.count("Failed")}
+        scored = [s for s in summaries if s["ObjectiveStatus"] == "Succeeded"]
+        sign = 1.0 if objective["Type"] == "Maximize" else -1.0
+        job.best_training_job = max(
+            scored, key=lambda s: sign * s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        ) if scored else None
+        job.OverallBestTrainingJob = None
+        job.hyper_parameter_tuning_job_status = str(stated.get("status", "Completed"))
+        job.failure_reason = str(stated.get("failure_reason", ""))
+        job.last_modified_time = utcnow()
+
+    original_create = models.SageMakerModelBackend.create_hyper_parameter_tuning_job
+
+    def create_hyper_parameter_tuning_job(self: Any, **kwargs: Any) -> str:
+        arn = original_create(self, **kwargs)
+        run(self, self.hyper_parameter_tuning_jobs[kwargs["hyper_parameter_tuning_job_name"]])
+        return arn
+
+    original_describe = models.HyperParameterTuningJob.describe
+
+    def describe(self: Any) -> dict[str, Any]:
+        return {k: v for k, v in original_describe(self).items() if v is not None}
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self: Any) -> Any:
+        name = self._get_param("HyperParameterTuningJobName")
+        self.sagemaker_backend.describe_hyper_parameter_tuning_job(name)  # ResourceNotFound
+        found = list(getattr(self.sagemaker_backend.hyper_parameter_tuning_jobs[name],
+                             "_airsage_trials", []))
+        if self._get_param("StatusEquals"):
+            found = [s for s in found if s["TrainingJobStatus"] == self._get_param("StatusEquals")]
+        order = {"Name": lambda s: s["TrainingJobName"], "CreationTime": lambda s: s["CreationTime"],
+                 "Status": lambda s: s["TrainingJobStatus"],
+                 "FinalObjectiveMetricValue": lambda s: s.get(
+                     "FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", float("-inf"))}
+        found.sort(key=order[self._get_param("SortBy") or "Name"],
+                   reverse=self._get_param("SortOrder") == "Descending")
+        start = int(self._get_param("NextToken") or 0)
+        size = int(self._get_param("MaxResults") or 10)
+        result: dict[str, Any] = {"TrainingJobSummaries": found[start:start + size]}
+        if start + size < len(found):
+            result["NextToken"] = str(start + size)
+        return ActionResult(result)
+
+    def state_tuning(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+        data = request.data if hasattr(request, "data") else request.body
+        body = json.loads(data or b"{}")
+        backend = models.sagemaker_backends[body.get("account_id", DEFAULT_ACCOUNT_ID)][
+            body.get("region", "us-east-1")]
+        name = body["tuning_job"]
+        stated_of(backend).setdefault(name, {}).update(
+            {k: v for k, v in body.items() if k in ("status", "failure_reason", "trials")})
+        if name in backend.hyper_parameter_tuning_jobs:
+            run(backend, backend.hyper_parameter_tuning_jobs[name])
+        return 201, {}, ""
+
+    models.SageMakerModelBackend.create_hyper_parameter_tuning_job = create_hyper_parameter_tuning_job
+    models.HyperParameterTuningJob.describe = describe
+    responses.SageMakerResponse.list_training_jobs_for_hyper_parameter_tuning_job = (
+        list_training_jobs_for_hyper_parameter_tuning_job)
+    urls.url_paths["{0}" + TUNING_PATH] = state_tuning
+
+
 # -- SageMaker endpoints (UpdateEndpoint; a rollback a test asks for) ----------------------------
 
 
@@ -324,6 +491,7 @@ def serve(port: int) -> None:
     _patch_glue()
     _patch_athena()
     _add_seed_endpoints()
+    _patch_sagemaker_tuning()
     _patch_sagemaker_endpoints()
     from moto.server import main
 
@@ -410,6 +578,17 @@ class MotoServer:
                              "CaseSensitive": False, "Precision": 19, "Scale": 0}
                             for n, t in columns],
         }]})
+
+    def state_tuning(self, tuning_job: str, *, trials: list[dict[str, Any]] | None = None,
+                     status: str | None = None, failure_reason: str | None = None) -> None:
+        """How SageMaker tuning job ``tuning_job`` went: its trials and its status (the test
+        states them; moto tunes nothing)."""
+        body: dict[str, Any] = {"tuning_job": tuning_job}
+        for key, value in (("trials", trials), ("status", status), ("failure_reason", failure_reason)):
+            if value is not None:
+                body[key] = value
+        self.post(TUNING_PATH, body)
+
 
     def roll_back_next_update(self, endpoint: str, reason: str) -> None:
         """The next UpdateEndpoint of ``endpoint`` is rolled back by SageMaker with ``reason``."""

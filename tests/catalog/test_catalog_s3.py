@@ -4,8 +4,6 @@ quality gate and curate read the landed files in place through DuckDB's httpfs."
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +17,15 @@ from airsage.targets import implementation
 DAY = "2024-03-05"
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3_settings(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3_settings(s3_endpoint: str, s3_credentials: dict[str, str], tmp_path: Path) -> Any:
     import boto3
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
     bucket = f"lake-{tmp_path.name.lower().replace('_', '-')[-40:]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return load_settings(environ={"AIRSAGE_HOME": str(tmp_path / "home"),
                                   "AIRSAGE_LAKE_ROOT": f"s3://{bucket}/team",
-                                  "AIRSAGE__LAKE__ENDPOINT_URL": endpoint})
+                                  "AIRSAGE__LAKE__ENDPOINT_URL": s3_endpoint})
 
 
 def test_crawl_checks_gate_and_curate_read_an_s3_lake_in_place(s3_settings: Any, tmp_path: Path) -> None:

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import pytest
 
 from airsage.config import load_settings
 from airsage.lake.aws import S3Lake
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+def s3(s3_endpoint: str, s3_credentials: dict[str, str]):
     import boto3
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="airsage-lake")
     yield client
     for item in client.list_objects_v2(Bucket="airsage-lake").get("Contents", []):
@@ -67,14 +42,14 @@ def test_s3_lake_needs_an_s3_root() -> None:
         S3Lake(load_settings(environ={"AIRSAGE_TARGET": "aws"}))
 
 
-def test_an_s3_compatible_store_is_reached_through_lake_endpoint_url(s3, moto_endpoint: str) -> None:
+def test_an_s3_compatible_store_is_reached_through_lake_endpoint_url(s3, s3_endpoint: str) -> None:
     """No injected client: the lake builds its own from ``lake.endpoint_url`` (MinIO in compose)."""
     settings = load_settings(environ={"AIRSAGE_LAKE_ROOT": "s3://airsage-lake/team",
-                                      "AIRSAGE__LAKE__ENDPOINT_URL": moto_endpoint})
+                                      "AIRSAGE__LAKE__ENDPOINT_URL": s3_endpoint})
     from airsage.targets import implementation
 
     lake = implementation("lake", settings)  # the local target keeps its engines, the lake is S3
-    assert isinstance(lake, S3Lake) and lake.endpoint_url == moto_endpoint
+    assert isinstance(lake, S3Lake) and lake.endpoint_url == s3_endpoint
     lake.write_bytes("reports/x.json", b"{}")
     assert s3.get_object(Bucket="airsage-lake", Key="team/reports/x.json")["Body"].read() == b"{}"
 

@@ -440,6 +440,12 @@ def _interval(context: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
 @task(task_id=names.MONITOR)
 def monitor(**context: Any) -> dict[str, Any]:
     """Check the interval's captured traffic against the serving model's baseline."""
+    return monitor_interval(context)
+
+
+def monitor_interval(context: dict[str, Any]) -> dict[str, Any]:
+    """The monitor step of a run's interval (the local ``monitor`` task, and the aws
+    target's ``monitor.collect`` once a Model Monitor report has been waited for)."""
     from airsage.monitoring.step import run_monitor
 
     settings = task_settings()

@@ -508,6 +508,20 @@ def run_monitor(
                            interval_end=interval_end)
 
 
+# Model Monitor's hourly schedule starts its job within about 20 minutes after the hour and
+# the job runs for up to an hour (its MaxRuntimeInSeconds is at most 3600 for an hourly
+# schedule), so the interval's report is waited for up to two hours, polled every minute.
+REPORT_WAIT_SECONDS = 2 * 3600
+REPORT_POLL_SECONDS = 60
+
+
+def model_monitor_report_key(endpoint: str, interval_start: dt_.datetime) -> str:
+    """The lake key of the ``constraint_violations.json`` that a Model Monitor schedule writes
+    for the interval starting at ``interval_start`` (``monitoring.source: model_monitor``):
+    the aws target waits for it (deferred) before :func:`run_monitor` reads it."""
+    return LakeLayout.monitoring_report(endpoint, _utc(interval_start)) + VIOLATIONS_FILE
+
+
 def _read_model_monitor_report(
     lake: Lake, report_prefix: str
 ) -> tuple[list[Violation], int, dict[str, Any]]:

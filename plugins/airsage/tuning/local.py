@@ -29,7 +29,7 @@ from airsage.training.base import TrainingRunner
 from airsage.training.job import TrainingJobSpec
 from airsage.training.local import LocalTrainingRunner
 from airsage.tuning.job import TrialResult, TuningResult
-from airsage.tuning.space import TuningSpace, optuna_name
+from airsage.tuning.space import TuningSpace
 
 WARM_START_ATTR = "warm_start_parent"
 
@@ -191,7 +191,7 @@ class OptunaTuner:
         if space.warm_start is None:
             return ()
         known = set(optuna.get_all_study_names(storage))
-        distributions = _distributions(space)
+        distributions = space.optuna_distributions()
         seeded: list[tuple[float, dict[str, Any], str]] = []
         for parent in space.warm_start.parents:
             if parent == name:
@@ -229,27 +229,6 @@ class OptunaTuner:
             for _, params, parent in best_first[: max(1, space.max_jobs // 2)]:
                 study.enqueue_trial(params, user_attrs={WARM_START_ATTR: parent})
         return space.warm_start.parents
-
-
-def _distributions(space: TuningSpace) -> dict[str, Any]:
-    """Optuna distributions of the space, named as :meth:`ParameterRange.suggest` names them."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    result: dict[str, Any] = {}
-    for parameter in space.parameter_ranges:
-        key = optuna_name(parameter)
-        if parameter.kind == "Categorical":
-            result[key] = CategoricalDistribution(list(parameter.values))  # type: ignore[union-attr]
-            continue
-        scaling = parameter.effective_scaling  # type: ignore[union-attr]
-        low, high = parameter.min_value, parameter.max_value  # type: ignore[union-attr]
-        if parameter.kind == "Integer":
-            result[key] = IntDistribution(int(low), int(high), log=scaling == "Logarithmic")
-        elif scaling == "ReverseLogarithmic":
-            result[key] = FloatDistribution(1.0 - high, 1.0 - low, log=True)
-        else:
-            result[key] = FloatDistribution(low, high, log=scaling == "Logarithmic")
-    return result
 
 
 def _without_password(url: str) -> str:

@@ -2,9 +2,12 @@
 
 ``tuning:`` settings become a :class:`TuningSpace`: parameter ranges (Continuous / Integer /
 Categorical with a ScalingType), the objective metric and direction, job limits, early
-stopping, strategy and warm start. The AWS target sends :meth:`TuningSpace.parameter_ranges`
-and :meth:`TuningSpace.tuning_job_config` to ``CreateHyperParameterTuningJob`` unchanged; the
-local target samples the same ranges with Optuna (:meth:`ParameterRange.suggest`).
+stopping, strategy and warm start. Each range is the one definition both targets read: the
+AWS target sends :meth:`TuningSpace.parameter_ranges_dict` and
+:meth:`TuningSpace.tuning_job_config` to ``CreateHyperParameterTuningJob``; the local target
+samples :meth:`TuningSpace.optuna_distributions` (what :meth:`ParameterRange.suggest` draws
+from). A range's ``Auto`` scaling is resolved once (:attr:`ParameterRange.effective_scaling`)
+and sent resolved, so SageMaker and Optuna sample the same distribution.
 
 The model family itself may be a range: a Categorical ``model_family`` (e.g. ``[tfidf_linear,
 bert]``) lets the tuning job choose between TF-IDF and BERT for each window of data, in the
@@ -99,23 +102,32 @@ class ParameterRange:
             return "Logarithmic"
         return "Linear"
 
-    def suggest(self, trial: Any) -> Any:
-        """Sample with an Optuna trial; reverse-log samples ``1 - x`` log-uniformly."""
+    def optuna_distribution(self) -> Any:
+        """The Optuna distribution of this range (under :func:`optuna_name`): the same bounds
+        and scaling as :meth:`to_sagemaker`; reverse-log is ``1 - x`` sampled log-uniformly."""
+        from optuna.distributions import FloatDistribution, IntDistribution
+
         scaling = self.effective_scaling
         if self.kind == "Integer":
-            return trial.suggest_int(
-                self.name, int(self.min_value), int(self.max_value), log=scaling == "Logarithmic"
-            )
+            return IntDistribution(int(self.min_value), int(self.max_value),
+                                   log=scaling == "Logarithmic")
         if scaling == "ReverseLogarithmic":
-            complement = trial.suggest_float(
-                optuna_name(self), 1.0 - self.max_value, 1.0 - self.min_value, log=True
-            )
-            return 1.0 - complement
-        return trial.suggest_float(
-            self.name, self.min_value, self.max_value, log=scaling == "Logarithmic"
-        )
+            return FloatDistribution(1.0 - self.max_value, 1.0 - self.min_value, log=True)
+        return FloatDistribution(self.min_value, self.max_value, log=scaling == "Logarithmic")
+
+    def suggest(self, trial: Any) -> Any:
+        """Sample with an Optuna trial, from :meth:`optuna_distribution`."""
+        distribution = self.optuna_distribution()
+        if self.kind == "Integer":
+            return trial.suggest_int(self.name, distribution.low, distribution.high,
+                                     log=distribution.log)
+        value = trial.suggest_float(optuna_name(self), distribution.low, distribution.high,
+                                    log=distribution.log)
+        return 1.0 - value if self.effective_scaling == "ReverseLogarithmic" else value
 
     def to_sagemaker(self) -> dict[str, str]:
+        """SageMaker's Continuous/IntegerParameterRange, ``Auto`` sent resolved (see
+        :attr:`effective_scaling`) so that SageMaker samples as Optuna does."""
         def text(value: float) -> str:
             return str(int(value)) if self.kind == "Integer" else repr(float(value))
 
@@ -123,7 +135,7 @@ class ParameterRange:
             "Name": self.name,
             "MinValue": text(self.min_value),
             "MaxValue": text(self.max_value),
-            "ScalingType": self.scaling_type,
+            "ScalingType": self.effective_scaling,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,10 +162,17 @@ class CategoricalParameterRange:
         if len(set(self.values)) != len(self.values):
             raise ConfigurationError(f"{_where(self.name)}: values {list(self.values)} repeat")
 
+    def optuna_distribution(self) -> Any:
+        """The Optuna distribution: the same values, as strings, as :meth:`to_sagemaker`."""
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(list(self.values))
+
     def suggest(self, trial: Any) -> str:
-        return trial.suggest_categorical(self.name, list(self.values))
+        return str(trial.suggest_categorical(self.name, self.optuna_distribution().choices))
 
     def to_sagemaker(self) -> dict[str, Any]:
+        """SageMaker's CategoricalParameterRange."""
         return {"Name": self.name, "Values": list(self.values)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -353,7 +372,16 @@ class TuningSpace:
     def with_changes(self, **changes: Any) -> TuningSpace:
         return replace(self, **changes)
 
-    # -- SageMaker forms ----------------------------------------------------------------
+    # -- the two engines' forms, both from parameter_ranges --------------------------------
+    def optuna_distributions(self) -> dict[str, Any]:
+        """Optuna's view of the ranges: name (as :meth:`ParameterRange.suggest` records it)
+        -> distribution; a warm start checks a parent's trials against it."""
+        return {optuna_name(p): p.optuna_distribution() for p in self.parameter_ranges}
+
+    def tuned_names(self) -> tuple[str, ...]:
+        """The hyperparameters a tuning job varies (the others of a training job are static)."""
+        return tuple(p.name for p in self.parameter_ranges)
+
     def parameter_ranges_dict(self) -> dict[str, list[dict[str, Any]]]:
         """``HyperParameterTuningJobConfig.ParameterRanges`` of CreateHyperParameterTuningJob."""
         result: dict[str, list[dict[str, Any]]] = {
