@@ -119,8 +119,8 @@ def test_the_first_run_creates_the_endpoint_and_the_second_updates_it_blue_green
         "Type": "LINEAR", "WaitIntervalInSeconds": 120,
         "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}}
     alarms = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
-    assert alarms == ["airsage-reviews-sentiment-reviews-sentiment-v2-5xx-rate",
-                      "airsage-reviews-sentiment-reviews-sentiment-v2-p99-latency"]
+    assert alarms == ["reviews-sentiment-reviews-sentiment-v2-5xx-rate",
+                      "reviews-sentiment-reviews-sentiment-v2-p99-latency"]
     in_cloudwatch = client("cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
     assert sorted(a["AlarmName"] for a in in_cloudwatch) == sorted(alarms)
 
@@ -156,7 +156,8 @@ def test_an_older_days_model_does_not_replace_a_newer_one(deploy_env) -> None:
 def test_a_rolled_back_update_fails_collect_and_the_previous_model_keeps_serving(
         deploy_env, aws_env, capsys) -> None:
     run_deploy(register(deploy_env, "2026-02-10", "train-a"), 0)
-    aws_env.roll_back_next_update(ENDPOINT, "CloudWatch alarm airsage-...-p99-latency in ALARM")
+    aws_env.roll_back_next_update(
+        ENDPOINT, "CloudWatch alarm reviews-sentiment-reviews-sentiment-v2-p99-latency in ALARM")
     capsys.readouterr()
     summary = run_deploy(register(deploy_env, "2026-02-11", "train-b"), 1)
     logged = capsys.readouterr().out

@@ -232,24 +232,3 @@ def test_a_refused_candidate_is_not_registered_on_sagemaker(settings, lake, job_
     assert blessed.model_version.run_id == registry.find_run("train-aws")
     assert blessed.model_version.artifact_uri == f"{LAKE_ROOT}/{key}"
     assert blessed.model_version.tags["lineage.dataset_hash"] == "sha256:ab"
-
-
-def test_the_plan_names_the_registration_calls(aws_settings) -> None:
-    from airsage.registry.aws import registration_calls
-    from airsage.registry.base import RegistrationRequest
-
-    request = RegistrationRequest(
-        model_package_group_name=MODEL, model_artifact_key=ARTIFACT_KEY, training_job_name=JOB,
-        metrics={"accuracy": 0.81}, evaluation_report_key=LINEAGE["evaluation_report_key"],
-        approval_status="PendingManualApproval", lineage=LINEAGE)
-    calls = registration_calls(aws_settings, request)
-    assert [c.operation for c in calls] == [
-        "DescribeModelPackageGroup | CreateModelPackageGroup", "CreateModelPackage",
-        "UpdateModelPackage (after the approval)"]
-    create = calls[1].parameters
-    assert create["ModelDataUrl"] == f"{LAKE_ROOT}/{ARTIFACT_KEY}"
-    assert create["ModelApprovalStatus"] == "PendingManualApproval"
-    assert {"metric.accuracy", "lineage.partition_day"} <= set(create["CustomerMetadataProperties"])
-    approved = registration_calls(aws_settings, RegistrationRequest.from_dict(
-        {**request.to_dict(), "approval_status": "Approved"}))
-    assert [c.operation for c in approved][-1] == "CreateModelPackage"

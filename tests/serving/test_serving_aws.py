@@ -107,8 +107,8 @@ def test_a_second_deploy_updates_blue_green_with_rollback_alarms_instead_of_recr
         "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
     alarms = [a["AlarmName"] for a in endpoint["LastDeploymentConfig"]
               ["AutoRollbackConfiguration"]["Alarms"]]
-    assert alarms == ["airsage-reviews-sentiment-reviews-sentiment-v2-5xx-rate",
-                      "airsage-reviews-sentiment-reviews-sentiment-v2-p99-latency"]
+    assert alarms == ["reviews-sentiment-reviews-sentiment-v2-5xx-rate",
+                      "reviews-sentiment-reviews-sentiment-v2-p99-latency"]
     found = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms(
         AlarmNames=alarms)["MetricAlarms"]}
     assert set(found) == set(alarms)
@@ -151,7 +151,8 @@ def test_keep_serving_keeps_the_endpoint_untouched(deployer, lake) -> None:
 def test_a_rolled_back_update_fails_clearly_and_the_previous_model_keeps_serving(
         deployer, lake, aws_env) -> None:
     deployer.deploy(lake, version(1))
-    aws_env.roll_back_next_update(ENDPOINT, "Alarm airsage-...-5xx-rate went into ALARM")
+    aws_env.roll_back_next_update(
+        ENDPOINT, "Alarm reviews-sentiment-reviews-sentiment-v2-5xx-rate went into ALARM")
     with pytest.raises(StepFailed) as failed:
         deployer.deploy(lake, version(2, "2026-02-11"))
     message = str(failed.value)
@@ -273,17 +274,12 @@ def test_an_endpoint_that_fails_to_create_fails_the_step_with_sagemakers_reason(
     assert "did not pass the ping health check" in message
 
 
-def test_the_plan_names_the_deployment_calls(settings) -> None:
-    from airsage.serving.aws import deployment_calls
 
-    request = deployment_request(settings, version(2).to_dict())
-    calls = deployment_calls(settings, request)
-    assert [(c.service, c.operation) for c in calls] == [
-        ("sagemaker", "DescribeEndpoint"), ("cloudwatch", "PutMetricAlarm"),
-        ("cloudwatch", "PutMetricAlarm"), ("sagemaker", "CreateModel"),
-        ("sagemaker", "CreateEndpointConfig"), ("sagemaker", "CreateEndpoint | UpdateEndpoint")]
-    assert calls[3].parameters["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert calls[4].parameters["DataCapture"] == {"InitialSamplingPercentage": 25,
-                                                  "DestinationS3Uri": f"{LAKE_ROOT}/capture"}
-    update = calls[5].parameters["DeploymentConfig (update)"]
-    assert update["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+def test_stop_refuses_to_delete_a_sagemaker_endpoint_and_says_how(deployer, lake) -> None:
+    assert deployer.stop() is False  # nothing to stop
+    deployer.deploy(lake, version(1))
+    with pytest.raises(ConfigurationError, match="aws sagemaker delete-endpoint --endpoint-name "
+                                                 "reviews-sentiment --region us-east-1"):
+        deployer.stop()
+    assert client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == \
+        "InService"

@@ -74,6 +74,7 @@ _JOB_LOGS = ("logs:GetLogEvents", "logs:DescribeLogStreams")
 PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = {
     # hooks: airsage calls their clients directly; the scan finds those calls
     "SageMakerHook": (), "GlueCrawlerHook": (), "GlueDataQualityHook": (), "AthenaHook": (),
+    "AwsBaseHook": (),  # the generic hook (serving.aws: client_type="cloudwatch")
     "GlueCrawlerCreateOperator": ("glue:CreateCrawler", "glue:TagResource"),
     # update_crawler: get, update, then reconcile tags (get_tags, tag/untag_resource)
     "GlueCrawlerUpdateOperator": ("glue:GetCrawler", "glue:UpdateCrawler", "glue:GetTags",

@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
+from airsage.awsconf import ServiceReader
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.base import Lake
@@ -64,7 +64,6 @@ from airsage.registry.base import (
     LINEAGE_ARTIFACT_KEY,
     ApprovalStatus,
     ModelVersion,
-    RegistrationRequest,
     evaluation_metrics,
     select_champion,
 )
@@ -143,28 +142,6 @@ def _created_at(value: Any) -> str:
     return str(value or "")
 
 
-
-def registration_calls(settings: Settings, request: RegistrationRequest) -> tuple[ServiceCall, ...]:
-    """The calls registering ``request`` makes, as ``airsage plan`` prints them (pure)."""
-    aws = AwsSettings.from_settings(settings)
-    group = request.model_package_group_name
-    calls = [
-        ServiceCall("sagemaker", "DescribeModelPackageGroup | CreateModelPackageGroup",
-                    {"ModelPackageGroupName": group}),
-        ServiceCall("sagemaker", "CreateModelPackage", {
-            "ModelPackageGroupName": group, "ModelApprovalStatus": request.approval_status,
-            "ModelDataUrl": aws.uri(request.model_artifact_key),
-            "ModelMetrics.ModelQuality.Statistics": aws.uri(request.evaluation_report_key)
-            if request.evaluation_report_key else None,
-            "CustomerMetadataProperties": sorted(metadata_properties({
-                **{f"{METRIC_PREFIX}{k}": v for k, v in request.metrics.items()},
-                **{f"{LINEAGE_PREFIX}{k}": v for k, v in request.lineage.items()}}))}),
-    ]
-    if request.approval_status == ApprovalStatus.PENDING.value:
-        calls.append(ServiceCall("sagemaker", "UpdateModelPackage (after the approval)", {
-            "ModelApprovalStatus": "Approved | Rejected",
-            "CustomerMetadataProperties": "re-sent with approval.decided_by/_at"}))
-    return tuple(calls)
 
 class SageMakerModelRegistry(ServiceReader):
     """airsage's ModelRegistry on SageMaker Model Registry (see the module doc). The client

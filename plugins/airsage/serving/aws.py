@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
+from airsage.awsconf import AwsSettings, ServiceReader
 from airsage.config import INCLUDE_DIR, Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.lake.base import Lake
@@ -215,8 +215,9 @@ def endpoint_config(aws: AwsSettings, request: DeploymentRequest) -> dict[str, A
 
 
 def alarm_names(request: DeploymentRequest) -> tuple[str, str]:
-    """The new variant's rollback alarms: (5xx rate, p99 latency)."""
-    base = f"airsage-{request.endpoint}-{request.variant_name}"
+    """The new variant's rollback alarms: (5xx rate, p99 latency), named after the endpoint
+    (the Airflow role may put alarms ``<endpoint>-*`` only: include/iam/airflow-role.json)."""
+    base = f"{request.endpoint}-{request.variant_name}"
     return f"{base}-5xx-rate", f"{base}-p99-latency"
 
 
@@ -275,33 +276,6 @@ def deployment_config(request: DeploymentRequest) -> dict[str, Any]:
     }
 
 
-
-def deployment_calls(settings: Settings, request: DeploymentRequest) -> tuple[ServiceCall, ...]:
-    """The calls a deployment of ``request`` makes, as ``airsage plan`` prints them (pure:
-    whether the endpoint exists — create or update — is decided at run time)."""
-    aws = AwsSettings.from_settings(settings)
-    dataset = ServingConfig.from_settings(settings).dataset
-    job = training_job_of(dataset, request.model_artifact_key)
-    model = model_config(aws, request, aws.uri(inference_code_key(dataset, job)))
-    config = endpoint_config(aws, request)
-    alarms = alarm_requests(aws, request)
-    return (
-        ServiceCall("sagemaker", "DescribeEndpoint", {"EndpointName": request.endpoint}),
-        *(ServiceCall("cloudwatch", "PutMetricAlarm",
-                      {"AlarmName": a["AlarmName"], "Threshold": a["Threshold"]}) for a in alarms),
-        ServiceCall("sagemaker", "CreateModel", {
-            "ModelName": model["ModelName"], "Image": model["PrimaryContainer"]["Image"],
-            "ModelDataUrl": model["PrimaryContainer"]["ModelDataUrl"],
-            "SAGEMAKER_PROGRAM": model["PrimaryContainer"]["Environment"]["SAGEMAKER_PROGRAM"]}),
-        ServiceCall("sagemaker", "CreateEndpointConfig", {
-            "EndpointConfigName": config["EndpointConfigName"],
-            "ProductionVariants": config["ProductionVariants"],
-            "DataCapture": {k: config["DataCaptureConfig"][k] for k in
-                            ("InitialSamplingPercentage", "DestinationS3Uri")}}),
-        ServiceCall("sagemaker", "CreateEndpoint | UpdateEndpoint", {
-            "EndpointName": request.endpoint, "EndpointConfigName": request.endpoint_config_name,
-            "DeploymentConfig (update)": deployment_config(request)}),
-    )
 
 @dataclass(frozen=True)
 class EndpointPlan:
@@ -424,13 +398,16 @@ class SageMakerEndpointDeployer(ServiceReader):
                 f"{endpoint}/invocations")
 
     def stop(self, endpoint: str | None = None, timeout: float = 20.0) -> bool:
-        """Delete the endpoint (its configs, models and alarms stay for the next deploy);
-        True if it existed."""
+        """Refuse: stopping a SageMaker endpoint means deleting it, which airsage's
+        least-privilege role may not do (include/iam/airflow-role.json has no
+        sagemaker:DeleteEndpoint); False when there is no endpoint to stop."""
         endpoint = endpoint or self.config.endpoint
         if self._describe("endpoint", EndpointName=endpoint) is None:
             return False
-        self.client.delete_endpoint(EndpointName=endpoint)
-        return True
+        raise ConfigurationError(
+            f"{STEP}: stopping SageMaker endpoint {endpoint} deletes it, which airsage's role "
+            "is not allowed to do; delete it with your own credentials: aws sagemaker "
+            f"delete-endpoint --endpoint-name {endpoint} --region {self.aws.region}")
 
     # -- the three phases -------------------------------------------------------------------
     def prepare(self, lake: Lake, request: DeploymentRequest, *,
