@@ -217,3 +217,9 @@ def test_bad_lock_settings_are_refused(tmp_path: Path, key: str, value: str, mes
     environ = {**_environ(tmp_path / "home", str(tmp_path / "lake")), f"AIRSAGE__LAKE__LOCK__{key}": value}
     with pytest.raises(ConfigurationError, match=message):
         _lake(environ)
+
+
+def test_a_lock_section_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    environ = {**_environ(tmp_path / "home", str(tmp_path / "lake")), "AIRSAGE__LAKE__LOCK": "30"}
+    with pytest.raises(ConfigurationError, match=r"lake.lock .* must be a mapping .*got 30"):
+        _lake(environ)

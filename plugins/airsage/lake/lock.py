@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,10 @@ class LockConfig:
         if settings is None:
             return cls()
         raw = settings.section("lake").get("lock") or {}
-        if not isinstance(raw, dict):
+        if not isinstance(raw, Mapping):
             raise ConfigurationError(
                 f"lake.lock in {settings.source} must be a mapping "
-                "(lease_seconds, timeout_seconds), got {raw!r}")
+                f"(lease_seconds, timeout_seconds), got {raw!r}")
         config = cls(**section_values(cls, raw, section="lake.lock", source=settings.source))
         if config.lease_seconds < 1:
             raise ConfigurationError(
