@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,28 @@ def test_a_crashed_holders_lease_is_taken_over(s3_root: str, s3_endpoint: str, t
     with lake.lock("crawl", timeout=5) as lease:  # its pid is gone on this host: no wait
         assert lease.pid == os.getpid()
     assert time.monotonic() - started < 2
+
+
+def test_a_dead_pid_in_another_pid_namespace_of_this_hostname_is_not_judged(
+        s3_root: str, s3_endpoint: str, tmp_path: Path) -> None:
+    """Replicas of one compose service can share a hostname; their PIDs are not ours to test."""
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lake = _lake(_environ(tmp_path / "home", s3_root, s3_endpoint))
+    replica = Lease("catalog", "r" * 32, socket.gethostname(), gone.pid, time.time(), time.time() + 30,
+                    "pid:[1]")
+    lake.write_bytes(LakeLayout.lock("catalog"), replica.to_bytes())
+    with pytest.raises(LockTimeout, match=f"pid {gone.pid}"), lake.lock("catalog", timeout=0.3):
+        pass
+    ours = Lease.from_bytes(lake.read_bytes(LakeLayout.lock("catalog")))
+    assert ours is not None and ours.owner == "r" * 32  # still the replica's
+    lake.write_bytes(LakeLayout.lock("catalog"), replace(replica, pid_namespace=os.readlink(
+        "/proc/self/ns/pid")).to_bytes())
+    with lake.lock("catalog", timeout=0.3) as lease:  # same namespace: the dead pid frees it
+        assert lease.pid == os.getpid()
 
 
 def test_another_hosts_lease_times_out_naming_it_until_it_expires(s3_root: str, s3_endpoint: str,

@@ -13,7 +13,8 @@ lock, so it lives where they all look: the lake.
   ``If-Match`` (of the two waiters that try, one wins), when it is stale: its expiry has passed
   (hosts keep their clocks in sync, NTP), its ETag has not changed for a whole lease time on
   the waiter's own clock (a holder whose clock runs ahead), or its holder is a process of
-  this host that no longer exists (a crashed task: no need to wait for the expiry).
+  this host and PID namespace that no longer exists (a crashed task: no need to wait for the
+  expiry).
 - **A directory** (:class:`FileLease`): ``fcntl.flock`` on a file at the same key; one host
   by definition, and the kernel releases the lock of a process that died.
 
@@ -37,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,16 @@ def check_lock_name(name: str) -> str:
     return name
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (``pid:[4026531836]``): two containers may share a hostname
+    (replicas of one compose service) but never a PID namespace, so a PID is only judged dead
+    by a process that sees the same PIDs. Empty where /proc does not say (then never judged)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _iso(epoch: float) -> str:
     return dt_.datetime.fromtimestamp(epoch, dt_.UTC).isoformat(timespec="seconds")
 
@@ -112,16 +123,16 @@ class Lease:
     pid: int
     acquired_at: float
     expires_at: float
+    pid_namespace: str = ""
 
     @classmethod
     def new(cls, name: str, lease_seconds: float) -> Lease:
         now = time.time()
         return cls(name, uuid.uuid4().hex, socket.gethostname(), os.getpid(), now,
-                   now + lease_seconds)
+                   now + lease_seconds, _pid_namespace())
 
     def renewed(self, lease_seconds: float) -> Lease:
-        return Lease(self.name, self.owner, self.host, self.pid, self.acquired_at,
-                     time.time() + lease_seconds)
+        return replace(self, expires_at=time.time() + lease_seconds)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -132,7 +143,8 @@ class Lease:
         try:
             raw = json.loads(data)
             return cls(str(raw["name"]), str(raw["owner"]), str(raw["host"]), int(raw["pid"]),
-                       float(raw["acquired_at"]), float(raw["expires_at"]))
+                       float(raw["acquired_at"]), float(raw["expires_at"]),
+                       str(raw.get("pid_namespace") or ""))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -141,8 +153,9 @@ class Lease:
                 f"{_iso(self.acquired_at)}, lease until {_iso(self.expires_at)})")
 
     def dead_here(self) -> bool:
-        """Its holder was a process of this host that no longer exists."""
-        if self.host != socket.gethostname():
+        """Its holder was a process of this host (and PID namespace) that no longer exists."""
+        if (self.host != socket.gethostname() or not self.pid_namespace
+                or self.pid_namespace != _pid_namespace()):
             return False
         try:
             os.kill(self.pid, 0)
