@@ -37,7 +37,10 @@ class AirflowServices:
 
     def __init__(self, root: Path, airsage_env: Mapping[str, str], *,
                  executor: str = "LocalExecutor", celery_workers: Sequence[str] = (),
-                 airflow_env: Mapping[str, str] | None = None) -> None:
+                 airflow_env: Mapping[str, str] | None = None,
+                 worker_env: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """``worker_env`` adds variables to one Celery worker's environment by its name (an
+        airsage home of its own: a worker that stands for another host)."""
         if executor == "CeleryExecutor" and not celery_workers:
             raise ValueError("the CeleryExecutor runs nothing without celery_workers")
         if celery_workers and executor != "CeleryExecutor":
@@ -45,6 +48,10 @@ class AirflowServices:
         self.root = root
         self.components = (*COMPONENTS, *(f"worker-{name}" for name in celery_workers))
         self.celery_workers = tuple(celery_workers)
+        unknown = sorted(set(worker_env or {}) - set(celery_workers))
+        if unknown:
+            raise ValueError(f"worker_env names {unknown}, not workers {list(celery_workers)}")
+        self.worker_env = {name: dict(env) for name, env in (worker_env or {}).items()}
         self.home = root / "airflow"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -83,7 +90,7 @@ class AirflowServices:
             self._spawn(component, args, self.env)
         for name in self.celery_workers:
             # Each worker: its own node name, task-instance hostname and log-server port.
-            env = {**self.env, "AIRSAGE_WORKER_HOSTNAME": name,
+            env = {**self.env, **self.worker_env.get(name, {}), "AIRSAGE_WORKER_HOSTNAME": name,
                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
             self._spawn(f"worker-{name}", ["celery", "worker", "--celery-hostname", f"{name}@%h",
                                            "--concurrency", "1"], env)

@@ -12,8 +12,9 @@ Real services in this test, each on 127.0.0.1, started here and stopped by PID:
   ``serving.url`` with the admin token, as docker-compose's ``model-server``;
 - Airflow's scheduler, dag-processor, triggerer, api-server and two Celery workers with
   different hostnames.
-The alert log is in the lake too; the catalog stays in one airsage home that both workers use
-(one machine, as the shared volume of compose).
+The alert log, the catalog (``catalog/airsage.duckdb``) and the locks (crawls, deploys) are in
+the lake too, and each worker has an airsage home of its own: the two workers stand for two
+hosts that share no disk.
 
 One run, triggered through the REST API with tuning on, must succeed with its task instances
 spread over both workers (hostname per task instance from the REST API), its model and
@@ -96,7 +97,9 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         land_file(lake, settings.dataset("reviews"), batch, DAY)
         server = _start_model_server(root, airsage_env, endpoint_port)
         started.append(server)
+        homes = {name: {"AIRSAGE_HOME": str(root / f"airsage-{name}")} for name in WORKERS}
         services = AirflowServices(root, airsage_env, executor="CeleryExecutor", celery_workers=WORKERS,
+                                   worker_env=homes,
                                    airflow_env={
                                        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url("airflow"),
                                        "AIRFLOW__CELERY__BROKER_URL": redis.url,
@@ -196,6 +199,8 @@ def test_a_daily_run_succeeds_with_its_tasks_on_both_workers(team: dict[str, Any
     assert any(k.endswith("/model.tar.gz") for k in stored), stored
     assert any(k.endswith("evaluation/evaluation.json") for k in stored), stored
     lake_key = versions[0].tags["lineage.model_artifact_key"]
+    assert "lake/catalog/airsage.duckdb" in keys  # the crawl's catalog: in the lake, not a home
+    assert not any(k.startswith("lake/locks/") for k in keys)  # every lock released
     assert f"lake/{lake_key}" in keys and any(k.startswith(f"lake/curated/reviews/dt={DAY}/") for k in keys)
 
     # the trials: in Optuna's PostgreSQL storage

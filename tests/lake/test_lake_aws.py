@@ -61,3 +61,28 @@ def test_a_malformed_endpoint_url_is_refused_with_the_setting_named() -> None:
                                       "AIRSAGE__LAKE__ENDPOINT_URL": "minio:9000"})
     with pytest.raises(ConfigurationError, match=r"lake\.endpoint_url"):
         S3Lake(settings)
+
+
+def test_a_conditional_upload_refuses_to_overwrite_another_writers_version(s3, tmp_path) -> None:
+    """``upload_if`` is a compare-and-swap on the ETag: the catalog's last line of defence."""
+    from airsage.lake.aws import LakeConflict
+
+    lake = S3Lake(load_settings(environ={"AIRSAGE_LAKE_ROOT": "s3://airsage-lake/team"}), client=s3)
+    local = tmp_path / "db"
+    local.write_bytes(b"v1")
+    assert lake.etag("catalog/x") is None
+    assert lake.download_versioned("catalog/x", tmp_path / "none") is None
+    assert not (tmp_path / "none").exists()
+    first = lake.upload_if(local, "catalog/x", None)
+    assert lake.etag("catalog/x") == first
+    with pytest.raises(LakeConflict, match=r"s3://airsage-lake/team/catalog/x changed .*no object"):
+        lake.upload_if(local, "catalog/x", None)  # created by someone else meanwhile
+    assert lake.download_versioned("catalog/x", tmp_path / "copy") == first
+    lake.write_bytes("catalog/x", b"v2 by another writer")
+    local.write_bytes(b"v1 + my change")
+    with pytest.raises(LakeConflict, match="another writer updated it"):
+        lake.upload_if(local, "catalog/x", first)
+    assert lake.read_bytes("catalog/x") == b"v2 by another writer"  # not lost
+    second = lake.etag("catalog/x")
+    assert second is not None and lake.upload_if(local, "catalog/x", second) != second
+    assert lake.read_bytes("catalog/x") == b"v1 + my change"

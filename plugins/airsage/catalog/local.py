@@ -16,6 +16,13 @@ Concurrent runs (parallel backfills, several Celery workers on one shared home):
 writes a copy of the file under an exclusive file lock and swaps it in with an atomic rename,
 so crawls take turns and readers (SQL checks, quality gate, curate) open the current file
 read-only without waiting for a crawl or ever seeing half of one.
+
+Several hosts (workers that share only the lake, MLflow and Postgres): with a lake in S3 the
+catalog database lives in the lake (``LakeLayout.catalog()``). A crawl takes the lake lock
+``catalog`` (``Lake.lock``), downloads the database, registers the partition and uploads it
+with a conditional write on the ETag it read, so even a writer whose lease expired cannot
+overwrite another's update. Readers open a local copy of the last uploaded version, kept
+under ``<home>/catalog-cache/`` by ETag and fetched again only when the ETag changed.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt_
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -31,7 +39,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airsage.catalog.base import (
     DEFAULT_DATABASE,
@@ -47,7 +55,13 @@ from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.base import Lake, configure_duckdb
 from airsage.lake.layout import LakeLayout, partition_value
 
+if TYPE_CHECKING:
+    from airsage.lake.aws import S3Lake
+
 CATALOG_FILE = "catalog.duckdb"
+CATALOG_LOCK = "catalog"
+CACHE_DIR = "catalog-cache"
+_CACHE_KEEP_SECONDS = 300.0  # older copies of superseded versions are removed
 META_SCHEMA = "_catalog"
 PARTITION_COLUMN = "dt"
 _LOCK_WAIT_SECONDS = 30.0
@@ -140,10 +154,86 @@ class LocalCatalog:
             )
         self.policy = schema_policy(section)
         self.path = Path(settings.home) / CATALOG_FILE
+        self.shared = settings.lake_root.startswith("s3://")
+
+    @functools.cached_property
+    def _s3_lake(self) -> S3Lake:
+        """The S3 lake that holds the shared catalog (built on first use: no network before)."""
+        from airsage.lake.aws import S3Lake
+
+        return S3Lake(self.settings)
+
+    def _shared_lake(self) -> S3Lake:
+        return self._s3_lake
+
+    def _cached(self, etag: str) -> Path:
+        """This host's copy of the lake's catalog version ``etag`` (immutable once written)."""
+        return Path(self.settings.home) / CACHE_DIR / f"catalog-{etag.strip(chr(34))}.duckdb"
+
+    def _current_copy(self) -> Path | None:
+        """A local copy of the catalog version in the lake now; None when none was uploaded.
+
+        A version is downloaded once per host (to a temporary name, then renamed), so readers
+        on one host never see half a file and never download an unchanged catalog twice.
+        """
+        lake = self._shared_lake()
+        etag = lake.etag(LakeLayout.catalog())
+        if etag is None:
+            return None
+        path = self._cached(etag)
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".download.", suffix=".tmp")
+        os.close(fd)
+        try:
+            got = lake.download_versioned(LakeLayout.catalog(), Path(name))
+            if got is None:  # deleted since the HEAD: nothing to read
+                return None
+            final = self._cached(got)  # the version read (a newer one may have replaced etag)
+            os.replace(name, final)
+        finally:
+            Path(name).unlink(missing_ok=True)
+        self._prune_cache(keep=final)
+        return final
+
+    def _prune_cache(self, keep: Path) -> None:
+        """Remove superseded copies a while after they were replaced (readers that opened one
+        keep reading it: an open file outlives its name)."""
+        cutoff = time.time() - _CACHE_KEEP_SECONDS
+        for old in keep.parent.glob("catalog-*.duckdb"):
+            if old != keep:
+                with contextlib.suppress(FileNotFoundError):
+                    if old.stat().st_mtime < cutoff:
+                        old.unlink()
 
     # -- reading ------------------------------------------------------------------------
     def connect(self, read_only: bool = True) -> Any:
-        """A DuckDB connection to the catalog (``airsage sql`` and the SQL checks use it)."""
+        """A DuckDB connection to the catalog (``airsage sql`` and the SQL checks use it).
+
+        With a lake in S3 it reads this host's copy of the last uploaded version (writes go
+        through :meth:`crawl`, under the lake lock).
+        """
+        if self.shared:
+            if not read_only:
+                raise ConfigurationError(
+                    "catalog: with a lake in S3 the catalog is written only by crawl (under the "
+                    f"lake lock); open {self._shared_lake().uri(LakeLayout.catalog())} read-only")
+            for attempt in range(3):
+                copy = self._current_copy()
+                if copy is None:
+                    raise InputDataError(
+                        f"catalog: {self._shared_lake().uri(LakeLayout.catalog())} does not "
+                        "exist yet; crawl a partition first (airsage runs the crawl task after "
+                        "ingest)")
+                try:
+                    con = connect_catalog(copy, read_only=True)
+                except StepFailed:
+                    if copy.exists() or attempt == 2:
+                        raise
+                    continue  # a superseded copy pruned as we opened it: read the new version
+                configure_duckdb(con, self._shared_lake())  # the views read the lake in place
+                return con
         if read_only and not self.path.exists():
             raise InputDataError(
                 f"catalog: {self.path} does not exist yet; crawl a partition first "
@@ -162,8 +252,13 @@ class LocalCatalog:
         """A read-write connection to a copy of the catalog, renamed over it on success.
 
         The lock file serialises writers (another process's crawl waits here, not on
-        DuckDB's lock); a failed crawl leaves the catalog as it was.
+        DuckDB's lock); a failed crawl leaves the catalog as it was. With a lake in S3 see
+        :meth:`_writing_shared`.
         """
+        if self.shared:
+            with self._writing_shared() as con:
+                yield con
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(f".{self.path.name}.lock")
         with lock_path.open("a") as lock:
@@ -188,9 +283,40 @@ class LocalCatalog:
                 copy.unlink(missing_ok=True)
                 copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
 
+    @contextlib.contextmanager
+    def _writing_shared(self) -> Iterator[Any]:
+        """The catalog in the lake, under the lake lock: download, write, upload if unchanged.
+
+        The upload is conditional on the ETag downloaded (``upload_if``): a writer that lost
+        its lease (it stalled past the expiry) is refused instead of erasing another's crawl.
+        A failed crawl uploads nothing. The uploaded copy becomes this host's cached version.
+        """
+        lake = self._shared_lake()
+        key = LakeLayout.catalog()
+        cache = Path(self.settings.home) / CACHE_DIR
+        cache.mkdir(parents=True, exist_ok=True)
+        with lake.lock(CATALOG_LOCK):
+            fd, name = tempfile.mkstemp(dir=cache, prefix=".write.", suffix=".duckdb")
+            os.close(fd)
+            copy = Path(name)
+            try:
+                copy.unlink()  # DuckDB creates the database; it refuses an empty file
+                etag = lake.download_versioned(key, copy)
+                con = connect_catalog(copy, read_only=False)
+                try:
+                    yield con
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                new_etag = lake.upload_if(copy, key, etag)
+                os.replace(copy, self._cached(new_etag))
+            finally:
+                copy.unlink(missing_ok=True)
+                copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
+
     def partitions(self, dataset: str) -> list[dict[str, Any]]:
         """Registered partitions of ``dataset`` (dt, location, rows, crawled_at), by date."""
-        if not self.path.exists():
+        if not (self._current_copy() is not None if self.shared else self.path.exists()):
             return []
         with self.connect(read_only=True) as con:
             if not _has_meta(con):
@@ -404,4 +530,4 @@ def _with_warnings(result: CrawlResult, warnings: tuple[str, ...]) -> CrawlResul
     return replace(result, warnings=warnings)
 
 
-__all__ = ["CATALOG_FILE", "LocalCatalog", "SchemaChange", "connect_catalog", "map_columns"]
+__all__ = ["CATALOG_FILE", "CATALOG_LOCK", "LocalCatalog", "SchemaChange", "connect_catalog", "map_columns"]

@@ -8,12 +8,15 @@ tasks on different workers share one lake.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from airsage.config import Settings
-from airsage.errors import ConfigurationError
+from airsage.errors import ConfigurationError, StepFailed
+from airsage.lake.layout import LakeLayout
+from airsage.lake.lock import Lease, LockConfig, check_lock_name, s3_lock
 
 
 class S3Lake:
@@ -35,6 +38,7 @@ class S3Lake:
                 f"store, got {self.endpoint_url!r}"
             )
         self._client = client
+        self.lock_config = LockConfig.from_settings(settings)
 
     @cached_property
     def client(self) -> Any:
@@ -123,3 +127,68 @@ class S3Lake:
     def upload(self, source: Path, key: str) -> str:
         self.client.upload_file(str(source), self.bucket, self._key(key))
         return self.uri(key)
+
+    def lock(self, name: str, *, timeout: float | None = None) -> AbstractContextManager[Lease]:
+        """A lease object at ``locks/<name>.json`` written with conditional requests, renewed
+        while held (see ``airsage.lake.lock``): every host that sees the bucket takes turns."""
+        key = self._key(LakeLayout.lock(check_lock_name(name)))
+        return s3_lock(self.client, self.bucket, key, name, self.lock_config, timeout)
+
+    # -- versioned reads and conditional writes (state shared through the lake) ----------
+    def etag(self, key: str) -> str | None:
+        """The object's ETag (it changes with every write); None when there is no object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return str(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def download_versioned(self, key: str, destination: Path) -> str | None:
+        """Copy ``key`` to ``destination`` and return the ETag of the copy read; None (and no
+        file) when there is no object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with destination.open("wb") as handle:
+            for chunk in got["Body"].iter_chunks(1 << 20):
+                handle.write(chunk)
+        return str(got["ETag"])
+
+    def upload_if(self, source: Path, key: str, expected_etag: str | None) -> str:
+        """Write a local file to ``key`` only if the object is still the version read
+        (``expected_etag``; None: only if there is none); return the new ETag.
+
+        Raises :class:`LakeConflict` when another writer replaced it meanwhile: the caller's
+        lost update is refused instead of silently overwriting the other's.
+        """
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
+        try:
+            with source.open("rb") as body:
+                put = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body,
+                                             **condition)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409",
+                        "NoSuchKey", "404"):
+                raise LakeConflict(
+                    f"{self.uri(key)} changed since this process read it (expected "
+                    f"{expected_etag or 'no object'}); another writer updated it, so this "
+                    "write was refused: retry to apply it on the new version"
+                ) from exc
+            raise
+        return str(put["ETag"])
+
+
+class LakeConflict(StepFailed):
+    """A conditional write found the object changed by another writer (a retry re-reads it)."""

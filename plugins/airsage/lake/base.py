@@ -8,8 +8,12 @@ job's channel) are given to read a key in place.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from airsage.lake.lock import Lease
 
 
 @runtime_checkable
@@ -39,6 +43,11 @@ class Lake(Protocol):
 
     def upload(self, source: Path, key: str) -> str:
         """Copy a local file to ``key``; return its URI."""
+
+    def lock(self, name: str, *, timeout: float | None = None) -> AbstractContextManager[Lease]:
+        """Hold the lake lock ``name`` for a ``with`` block: one holder at a time among every
+        process that sees this lake (``airsage.lake.lock``); wait up to ``timeout`` seconds
+        (``lake.lock.timeout_seconds`` when None), then raise ``LockTimeout`` naming the holder."""
 
 
 def configure_duckdb(con: Any, lake: Lake) -> Any:

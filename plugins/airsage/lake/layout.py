@@ -11,6 +11,8 @@ Layout (identical on S3 and on the local directory):
 - ``monitoring/``: baselines and monitoring reports.
 - ``reports/<kind>/<dataset>/dt=YYYY-MM-DD/``: gate results, bias and evaluation reports.
 - ``reports/alerts/dt=YYYY-MM-DD/<time>-<id>.json``: the alert log of a lake in S3.
+- ``locks/<name>.json``: the lake lock's lease (``Lake.lock``), present while it is held.
+- ``catalog/airsage.duckdb``: the local catalog when the lake is in S3 (shared by every host).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import datetime as dt_
 from dataclasses import dataclass
 
 MANIFEST = "_manifest.json"
+CATALOG_KEY = "catalog/airsage.duckdb"
 QUARANTINE_MARKER = "_QUARANTINED.json"
 SPLITS = ("train", "validation", "test")
 
@@ -125,3 +128,14 @@ class LakeLayout:
         """One alert's object: keys sort by the time the alert was raised."""
         utc = created_at.astimezone(dt_.UTC)
         return f"reports/alerts/dt={utc.date().isoformat()}/{utc:%Y%m%dT%H%M%S%fZ}-{alert_id}.json"
+
+    # -- shared state of the lake itself --------------------------------------------------
+    @staticmethod
+    def lock(name: str) -> str:
+        """The lease of the lake lock ``name`` (a name checked by ``lake.lock.check_lock_name``)."""
+        return f"locks/{name}.json"
+
+    @staticmethod
+    def catalog() -> str:
+        """The local target's catalog database when the lake is in S3."""
+        return CATALOG_KEY

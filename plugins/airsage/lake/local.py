@@ -6,10 +6,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airsage.config import Settings
+from airsage.lake.layout import LakeLayout
+from airsage.lake.lock import Lease, LockConfig, check_lock_name, file_lock
 
 if TYPE_CHECKING:
     from airsage.lake.aws import S3Lake
@@ -33,6 +36,7 @@ class LocalLake:
 
     def __init__(self, settings: Settings | None = None, *, root: str | Path | None = None) -> None:
         self.root = str(Path(root) if root is not None else Path(settings.lake_root))  # type: ignore[union-attr]
+        self.lock_config = LockConfig.from_settings(settings)
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -94,3 +98,9 @@ class LocalLake:
 
     def upload(self, source: Path, key: str) -> str:
         return self.write_bytes(key, Path(source).read_bytes())
+
+    def lock(self, name: str, *, timeout: float | None = None) -> AbstractContextManager[Lease]:
+        """``fcntl.flock`` on ``locks/<name>.json``: a directory is one host's, and the kernel
+        frees the lock of a process that died (see ``airsage.lake.lock``)."""
+        path = self._path(LakeLayout.lock(check_lock_name(name)))
+        return file_lock(path, name, self.lock_config, timeout)

@@ -23,7 +23,6 @@ is started or read from one worker's files.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -56,6 +55,7 @@ from airsage.serving.endpoint import endpoints_dir, lake_key, state_file_for
 from airsage.serving.request import DeploymentRequest, deployment_request, version_dict
 
 STEP = "deploy"
+DEPLOY_LOCK_PREFIX = "deploy-"  # the lake lock of an endpoint's deployments: deploy-<endpoint>
 SMOKE_REQUEST = {"instances": [{"review_id": 0, "review_text": "Lovely dress, fits well."}]}
 
 
@@ -138,7 +138,7 @@ class LocalEndpointDeployer:
         endpoint = request.endpoint
         started = time.monotonic()
         name, version = request.model_name, request.model_version
-        with self._lock(endpoint):
+        with self._lock(lake, endpoint):
             client = self._ensure_running(endpoint)
             described = client.call("GET", "/admin/endpoint")
             variants = described["variants"]
@@ -351,16 +351,12 @@ class LocalEndpointDeployer:
         return endpoints_dir(self.settings) / f"{endpoint}.log"
 
     @contextlib.contextmanager
-    def _lock(self, endpoint: str) -> Iterator[None]:
-        """One deployment per endpoint at a time (two DAG runs must not interleave shifts)."""
-        path = endpoints_dir(self.settings) / f".{endpoint}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self, lake: Lake, endpoint: str) -> Iterator[None]:
+        """One deployment per endpoint at a time (two DAG runs must not interleave shifts),
+        across workers and hosts: the lake lock ``deploy-<endpoint>``, renewed during a long
+        bake; waiting longer than ``lake.lock.timeout_seconds`` names the deploying task."""
+        with lake.lock(f"{DEPLOY_LOCK_PREFIX}{endpoint}"):
+            yield
 
     def _client(self, url: str, timeout: float = 30.0) -> EndpointClient:
         return EndpointClient(url, timeout, admin_token=self.config.admin_token)
