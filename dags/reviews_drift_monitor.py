@@ -9,6 +9,7 @@ import datetime as dt
 from airflow.sdk import dag
 
 from airsage.airflow import names, tasks
+from airsage.airflow.aws_jobs import ml_job_steps
 from airsage.airflow.defaults import default_args
 from airsage.airflow.monitor_params import drift_monitor_params
 
@@ -25,7 +26,8 @@ from airsage.airflow.monitor_params import drift_monitor_params
     doc_md=__doc__,
 )
 def reviews_drift_monitor() -> None:
-    tasks.signal_drift(tasks.monitor())
+    # AIRSAGE_TARGET=aws: the monitor step is a task group around a SageMaker processing job
+    tasks.signal_drift(ml_job_steps().monitor())
 
 
 reviews_drift_monitor()
