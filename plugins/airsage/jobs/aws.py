@@ -7,10 +7,11 @@ one-to-one onto ``CreateProcessingJob`` (bias, evaluate, baseline, monitor) or
 - **image**: a SageMaker framework image (``aws.jobs.*_framework`` / ``*_framework_version``),
   resolved offline by ``sagemaker.core.image_uris.retrieve``; never a hard-coded URI.
 - **code**: the job's script and the ``airsage`` package it imports (without its Airflow
-  layer: scripts import nothing from Airflow), staged once per content hash under
-  ``code/jobs/<hash>/``. A processing job gets them as its ``code`` input and runs
-  ``python3 <script>``; a training job gets ``sourcedir.tar.gz`` in script mode
-  (``sagemaker_program`` / ``sagemaker_submit_directory``).
+  layer: scripts import nothing from Airflow), one ``sourcedir.tar.gz`` staged once per
+  content hash at ``code/jobs/<hash>/``. A training job runs it in script mode
+  (``sagemaker_program`` / ``sagemaker_submit_directory``); a processing job gets it as its
+  ``code`` input, and its entry point unpacks it and runs ``python3 <script>`` (one object
+  to upload instead of a hundred small ones).
 - **inputs**: a lake key or prefix is an ``S3Prefix`` input / channel, so the container sees
   the files the local runner stages (a prefix keeps the paths below it, a key its file name).
   A tuple of keys is copied, server-side, to ``staging/<job>/input/<channel>/`` under the
@@ -69,7 +70,7 @@ CODE_CHANNEL = "code"
 CODE_PREFIX = "code/jobs/"
 STAGING_PREFIX = "staging/"
 SOURCE_ARCHIVE = "sourcedir.tar.gz"
-CODE_MARKER = "_COMPLETE"
+CODE_ROOT = "/tmp/airsage-job"  # where a processing job unpacks its code bundle
 EMPTY_MANIFEST = ".airsage-empty-manifest"
 PACKAGE_DIR = PROJECT_ROOT / "plugins" / "airsage"
 # The Airflow layer never runs inside a job container (scripts import nothing from Airflow).
@@ -175,14 +176,17 @@ class CodeBundle:
         return cls(script=path.name, files=files, digest=digest.hexdigest()[:16])
 
     @property
-    def prefix(self) -> str:
-        """The processing job's ``code`` input: one object per file."""
-        return f"{CODE_PREFIX}{self.digest}/src/"
-
-    @property
     def archive_key(self) -> str:
-        """The training job's ``sagemaker_submit_directory``."""
+        """A training job's ``sagemaker_submit_directory``, a processing job's ``code`` input."""
         return f"{CODE_PREFIX}{self.digest}/{SOURCE_ARCHIVE}"
+
+    def processing_entrypoint(self) -> list[str]:
+        """Unpack the bundle and run the script (``/bin/sh`` and ``tar`` are in every
+        SageMaker framework image)."""
+        archive = f"{PROCESSING}/input/{CODE_CHANNEL}/{SOURCE_ARCHIVE}"
+        return ["/bin/sh", "-c",
+                f'mkdir -p {CODE_ROOT} && tar -xzf "$1" -C {CODE_ROOT} '
+                f'&& exec python3 {CODE_ROOT}/"$2"', "airsage-job", archive, self.script]
 
     def archive(self) -> bytes:
         """A reproducible ``sourcedir.tar.gz`` (sorted, zero mtimes)."""
@@ -196,14 +200,10 @@ class CodeBundle:
         return buffer.getvalue()
 
     def stage(self, lake: Lake) -> None:
-        """Upload the bundle unless this content is staged already (the marker comes last)."""
-        marker = f"{CODE_PREFIX}{self.digest}/{CODE_MARKER}"
-        if lake.exists(marker):
-            return
-        for name, file in self.files:
-            lake.write_bytes(self.prefix + name, file.read_bytes())
-        lake.write_bytes(self.archive_key, self.archive())
-        lake.write_bytes(marker, self.digest.encode())
+        """Upload the bundle unless this content is staged already (one object: a reader
+        sees all of it or none)."""
+        if not lake.exists(self.archive_key):
+            lake.write_bytes(self.archive_key, self.archive())
 
 
 def staging_prefix(job_name: str) -> str:
@@ -291,7 +291,8 @@ def processing_job_config(request: JobRequest, job_name: str, target: JobTarget,
             "S3DataType": "S3Prefix", "S3InputMode": "File",
             "S3DataDistributionType": "FullyReplicated"}}
 
-    inputs = [s3_input(CODE_CHANNEL, bundle.prefix), s3_input(CONFIG_CHANNEL, config_key(job_name))]
+    inputs = [s3_input(CODE_CHANNEL, bundle.archive_key),
+              s3_input(CONFIG_CHANNEL, config_key(job_name))]
     inputs += [s3_input(channel, _input_prefix(request, job_name, channel))
                for channel in request.inputs]
     config: dict[str, Any] = {
@@ -299,7 +300,7 @@ def processing_job_config(request: JobRequest, job_name: str, target: JobTarget,
         "RoleArn": target.role_arn,
         "AppSpecification": {
             "ImageUri": target.processing_image,
-            "ContainerEntrypoint": ["python3", f"{PROCESSING}/input/{CODE_CHANNEL}/{bundle.script}"],
+            "ContainerEntrypoint": bundle.processing_entrypoint(),
         },
         "ProcessingInputs": inputs,
         "ProcessingOutputConfig": {"Outputs": [
@@ -319,10 +320,11 @@ def processing_job_config(request: JobRequest, job_name: str, target: JobTarget,
     return config
 
 
-def model_output_path(model_key: str, job_name: str) -> str:
-    """The ``S3OutputPath`` under which SageMaker's ``<job>/output/model.tar.gz`` lands at the
-    request's model key itself when the job keeps the request's name (no copy needed)."""
-    suffix = f"{job_name}/output/model.tar.gz"
+def model_output_path(model_key: str, base_name: str) -> str:
+    """The ``S3OutputPath`` under which SageMaker's ``<job>/output/model.tar.gz`` is the
+    request's model key itself for the first attempt (``LakeLayout.model_artifact``), and the
+    same layout under the ``-rN`` attempt's own name for a later one."""
+    suffix = f"{base_name}/output/model.tar.gz"
     if model_key.endswith("/" + suffix):
         return model_key[: -len(suffix)]
     return posixpath.dirname(model_key) + "/sagemaker/"
@@ -370,7 +372,8 @@ def training_job_config(request: JobRequest, job_name: str, target: JobTarget,
                 "S3Uri": target.uri(_input_prefix(request, job_name, channel)),
                 "S3DataDistributionType": "FullyReplicated"}}}
             for channel in request.inputs],
-        "OutputDataConfig": {"S3OutputPath": target.uri(model_output_path(model_key, job_name))},
+        "OutputDataConfig": {"S3OutputPath": target.uri(
+            model_output_path(model_key, request.job_name))},
         "ResourceConfig": {"InstanceType": target.training_instance_type,
                            "InstanceCount": jobs.training_instance_count,
                            "VolumeSizeInGB": jobs.training_volume_gb},
@@ -436,8 +439,10 @@ def outcome_from_description(request: JobRequest, description: Mapping[str, Any]
     message = str(description.get("ExitMessage") or "").strip()
     reason = "\n".join(part for part in (str(description.get("FailureReason") or "").strip(),
                                          message) if part)
-    # the script's one-line reason leads its failure file (contract.run_job)
-    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    # the script's one-line reason leads its failure file (contract.run_job): a processing
+    # job's ExitMessage, a training job's FailureReason (after SageMaker's "AlgorithmError:")
+    failure_file = message or str(description.get("FailureReason") or "")
+    lines = [line.strip() for line in failure_file.splitlines() if line.strip()]
     first = next((line.split(":", 1)[1].strip() if line.startswith("AlgorithmError:") else line
                   for line in lines), "")
     exit_code: int | None
