@@ -40,6 +40,7 @@ task group of :mod:`airsage.airflow.aws_jobs`, whose provider operators wait def
 from __future__ import annotations
 
 import datetime as dt_
+import gzip
 import hashlib
 import io
 import json
@@ -191,7 +192,8 @@ class CodeBundle:
     def archive(self) -> bytes:
         """A reproducible ``sourcedir.tar.gz`` (sorted, zero mtimes)."""
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed, \
+                tarfile.open(fileobj=packed, mode="w") as tar:
             for name, file in self.files:
                 data = file.read_bytes()
                 info = tarfile.TarInfo(name)
@@ -483,7 +485,7 @@ def _copy_model(lake: Lake, request: JobRequest, written: str, key: str) -> None
     target_uri = lake.uri(key)
     if written == target_uri:
         return
-    root = lake.uri("")
+    root = lake.uri("").rstrip("/") + "/"
     if not written.startswith(root):
         raise StepFailed(
             f"training job {request.job_name} wrote its model to {written or 'nowhere'}, "
