@@ -19,6 +19,7 @@ another part of issue 11 (the local MLflow registry records it).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,20 @@ def _state_job_ends(server: Any, lake: Any, requests: list[JobRequest], *,
 
 ML_PLANE = re.compile(
     r"^(ingest|curate|prepare|(crawl|validate_sql|quality_gate|bias_gate|train|evaluate)\..+)$")
+
+
+@pytest.fixture
+def moto_server() -> Iterator[Any]:
+    """A moto server of each test's own (not the module's, reset between tests): with the
+    module's, the second test's run hung in a HEAD request that moto never answered, after
+    the first test's runs and moto's reset (moto's server, not airsage, stopped answering)."""
+    from moto_ext import MotoServer
+
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
