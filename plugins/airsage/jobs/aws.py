@@ -56,7 +56,7 @@ from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.jobs import contract
 from airsage.jobs.local import _hyperparameter_string, raise_for_outcome, script_path
-from airsage.jobs.reattach import COLLECT, SUBMIT, WAIT, Reattach, decide, sagemaker_status
+from airsage.jobs.reattach import SUBMIT, WAIT, decide, sagemaker_status
 from airsage.jobs.request import (
     CONFIG_CHANNEL,
     MODEL_OUTPUT,
@@ -547,20 +547,13 @@ class SageMakerJobRunner:
             raise ConfigurationError(
                 f"job {request.job_name}: early stopping on metrics needs the local runner or a "
                 "SageMaker tuning job; the SageMaker job runner reports metrics at the end")
-        job = self.prepare(lake, request)
+        job = decide(request.job_name, sagemaker_status(self.client, request.kind))
         if job.action == SUBMIT:
             self.submit(lake, request, job.job_name)
         if job.action in (SUBMIT, WAIT):
             self.wait(request, job.job_name)
         return outcome_from_description(
             request, describe(self.client, request.kind, job.job_name), lake)
-
-    def prepare(self, lake: Lake, request: JobRequest) -> Reattach:
-        """What to do with the request's job name (submit, wait, collect)."""
-        job = decide(request.job_name, sagemaker_status(self.client, request.kind))
-        if job.action not in (SUBMIT, WAIT, COLLECT):
-            raise StepFailed(f"job {request.job_name}: unknown action {job.action!r}")
-        return job
 
     def submit(self, lake: Lake, request: JobRequest, job_name: str) -> dict[str, Any]:
         target = JobTarget.from_settings(self.settings)
