@@ -27,6 +27,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from airsage.airflow import names, tasks
 from airsage.airflow.approval import approve_model_task
 from airsage.airflow.assets import DRIFT
+from airsage.airflow.aws_jobs import ml_job_steps
 from airsage.airflow.aws_steps import data_plane_steps
 from airsage.airflow.deadline import daily_deadline
 from airsage.airflow.defaults import default_args
@@ -56,9 +57,10 @@ def reviews_daily() -> None:
     crawl, validate_sql, quality_gate = data_plane_steps()
     quality = quality_gate(validate_sql(crawl(landed)))
     curated = tasks.curate(quality)
-    prepared = tasks.prepare(tasks.bias_gate(curated))
-    trained = tasks.train(prepared)
-    evaluated = tasks.evaluate(trained)
+    jobs = ml_job_steps()  # the job steps: SageMaker processing / training jobs on aws
+    prepared = tasks.prepare(jobs.bias_gate(curated))
+    trained = jobs.train(prepared)
+    evaluated = jobs.evaluate(trained)
     registered = tasks.register(trained, evaluated, prepared)
     route = tasks.approval_route(registered)
     approval = approve_model_task()
@@ -66,8 +68,7 @@ def reviews_daily() -> None:
     auto = tasks.auto_approved(registered)
     rejected = tasks.record_rejection(registered)
     approval >> [recorded, rejected]
-    baselined = tasks.baseline()
-    [auto, recorded] >> baselined
+    baselined = jobs.baseline([auto, recorded])
     deployed = tasks.deploy(baselined)
     kept = tasks.keep_champion(registered)
     route >> [kept, approval, auto]

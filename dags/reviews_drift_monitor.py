@@ -9,9 +9,9 @@ import datetime as dt
 from airflow.sdk import dag
 
 from airsage.airflow import names, tasks
+from airsage.airflow.aws_jobs import ml_job_steps
 from airsage.airflow.defaults import default_args
 from airsage.airflow.monitor_params import drift_monitor_params
-from airsage.airflow.monitor_steps import monitor_step
 
 
 @dag(
@@ -26,8 +26,9 @@ from airsage.airflow.monitor_steps import monitor_step
     doc_md=__doc__,
 )
 def reviews_drift_monitor() -> None:
-    # AIRSAGE_TARGET=aws: a task group that waits, deferred, for a Model Monitor report
-    tasks.signal_drift(monitor_step()())
+    # AIRSAGE_TARGET=aws: a task group around a SageMaker processing job, or, with Model
+    # Monitor as the source, a deferred wait for its report
+    tasks.signal_drift(ml_job_steps().monitor())
 
 
 reviews_drift_monitor()

@@ -121,3 +121,54 @@ class ServiceReader:
     def _connect(self) -> Any:
         """The boto3 client, from the service's provider hook."""
         raise NotImplementedError
+
+
+JOB_FRAMEWORKS = ("sklearn", "pytorch")
+
+
+@dataclass(frozen=True)
+class SageMakerJobSettings:
+    """``aws.jobs``: how the job steps' scripts run as SageMaker processing and training jobs
+    (instance types: ``aws.processing_instance_type`` and ``training.instance_type``)."""
+
+    processing_framework: str = "sklearn"
+    processing_framework_version: str = "1.2-1"
+    processing_instance_count: int = 1
+    processing_volume_gb: int = 30
+    training_framework: str = "sklearn"
+    training_framework_version: str = "1.2-1"
+    training_py_version: str = ""  # pytorch images need one (py311)
+    training_instance_count: int = 1
+    training_volume_gb: int = 30
+    spot: bool = False
+    max_wait_seconds: int = 0  # spot: how long to wait for capacity plus run; 0 = twice the limit
+    checkpoints: bool = False
+    poll_seconds: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SageMakerJobSettings:
+        from airsage.config import section_values
+
+        raw = settings.section("aws").get("jobs") or {}
+        where = f"aws.jobs in {settings.source}"
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(f"{where} must be a mapping, got {type(raw).__name__}")
+        values = cls(**section_values(cls, raw, section="aws.jobs", source=settings.source))
+        for name in ("processing_framework", "training_framework"):
+            if getattr(values, name) not in JOB_FRAMEWORKS:
+                raise ConfigurationError(
+                    f"{where}: {name} {getattr(values, name)!r} is not a framework airsage's "
+                    f"job scripts run on; use one of {', '.join(JOB_FRAMEWORKS)}")
+        if values.training_framework == "pytorch" and not values.training_py_version:
+            raise ConfigurationError(
+                f"{where}: the pytorch image needs training_py_version (e.g. py311)")
+        for name in ("processing_instance_count", "processing_volume_gb",
+                     "training_instance_count", "training_volume_gb", "poll_seconds"):
+            if getattr(values, name) < 1:
+                raise ConfigurationError(f"{where}: {name} must be at least 1, got "
+                                         f"{getattr(values, name)}")
+        if values.max_wait_seconds < 0:
+            raise ConfigurationError(
+                f"{where}: max_wait_seconds must be 0 (twice the time limit) or a number of "
+                f"seconds, got {values.max_wait_seconds}")
+        return values

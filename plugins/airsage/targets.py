@@ -34,7 +34,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "sql": {"local": "airsage.sql.local:DuckDBSqlEngine"},
     "quality": {"local": "airsage.quality.local:DuckDBQualityGate"},
     # the job steps (bias, train, evaluate, baseline, monitor) run include/jobs/ scripts
-    "jobs": {"local": "airsage.jobs.local:LocalJobRunner"},
+    "jobs": {"local": "airsage.jobs.local:LocalJobRunner",
+             "aws": "airsage.jobs.aws:SageMakerJobRunner"},
     "training": {"local": "airsage.training.local:LocalTrainingRunner"},
     "tuning": {"local": "airsage.tuning.local:OptunaTuner"},
     "registry": {"local": "airsage.registry.local:MlflowRegistry",
@@ -144,6 +145,7 @@ if TYPE_CHECKING:
         """Never run: mypy checks here that each class in :data:`REGISTRY` is built from
         the Settings and is an instance of its capability's Protocol (keep both in step)."""
         from airsage.catalog.local import LocalCatalog
+        from airsage.jobs.aws import SageMakerJobRunner
         from airsage.jobs.local import LocalJobRunner
         from airsage.lake.aws import S3Lake
         from airsage.lake.local import LocalLake
@@ -160,7 +162,7 @@ if TYPE_CHECKING:
         catalog: Catalog = LocalCatalog(settings)
         sql: SqlEngine = DuckDBSqlEngine(settings)
         quality: QualityGate = DuckDBQualityGate(settings)
-        jobs: JobRunner = LocalJobRunner(settings)
+        jobs: tuple[JobRunner, ...] = (LocalJobRunner(settings), SageMakerJobRunner(settings))
         training: TrainingRunner = LocalTrainingRunner(settings)
         tuning: Tuner = OptunaTuner(settings)
         registry: tuple[ModelRegistry, ...] = (MlflowRegistry(settings),

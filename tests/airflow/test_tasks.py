@@ -105,22 +105,13 @@ def test_the_drift_monitor_trigger_form_validates_the_hour() -> None:
         drift_monitor_params()["at"].resolve("05/03/2026 2pm")
 
 
-def test_job_steps_get_the_local_runner_and_no_runner_elsewhere(settings) -> None:
-    """The local tasks hand every job step the one runner; another target's SageMaker jobs
-    are not built yet, so a step that would run one is refused (nothing runs on the worker)."""
+def test_job_steps_get_the_target_s_job_runner(settings) -> None:
+    """The local tasks hand every job step the one local runner; on aws the step gets the
+    SageMaker job runner (issue 11: the aws target now has one, so nothing is refused)."""
     from types import SimpleNamespace
 
-    import pytest
-
-    from airsage.errors import ConfigurationError
+    from airsage.jobs.aws import SageMakerJobRunner
     from airsage.jobs.local import LocalJobRunner
-    from airsage.jobs.request import JobRequest
 
     assert isinstance(tasks._job_runner(settings), LocalJobRunner)
-    missing = tasks._job_runner(SimpleNamespace(target="aws"))
-    request = JobRequest(kind="processing", job_name="reviews-bias-2026-01-05", script="bias.py",
-                         inputs={"data": "curated/x.parquet"}, outputs={"analysis": "reports/x/"})
-    with pytest.raises(ConfigurationError, match=r"reviews-bias-2026-01-05: .* no 'aws' runner yet"):
-        missing.run(object(), request)
-    with pytest.raises(ConfigurationError, match="run them on the local target"):
-        missing.attempt(object(), request)
+    assert isinstance(tasks._job_runner(SimpleNamespace(target="aws")), SageMakerJobRunner)

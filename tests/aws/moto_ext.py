@@ -27,6 +27,18 @@ Glue Data Quality (moto: every API answers 500). A recorder that evaluates nothi
   - ``GetDataQualityRulesetEvaluationRun``, ``GetDataQualityResult``,
     ``BatchGetDataQualityResult``: return what was recorded.
 
+SageMaker jobs (moto runs no container: every processing and training job is ``Completed`` the
+  moment it is created and writes nothing)
+  - ``POST /moto-api/static/airsage/sagemaker-job-ends``
+    (``{"job_name": name, "status": "Completed" | "Failed" | "Stopped", "objects":
+    {"bucket/key": base64}, "failure_reason": ..., "exit_message": ...}``): how the job of that
+    name ends when it is created. A completed job writes the stated objects to S3 then (what
+    the job script would have written to its outputs: the test states them, since nothing
+    runs); a failed one carries the stated ``FailureReason`` / ``ExitMessage`` (what
+    SageMaker reads from the script's failure file).
+  - ``StopTrainingJob`` (moto: 500 "not implemented"): marks the job ``Stopped``, as
+    moto's own ``StopProcessingJob`` does.
+
 Athena
   - ``POST /moto-api/static/airsage/athena-results-by-query``
     (``{"results": [{"query": sql, "rows": [...], "column_info": [...]}]}``): the result a
@@ -92,6 +104,7 @@ OUTCOMES_PATH = "/moto-api/static/airsage/glue-dq-outcomes"
 ATHENA_BY_QUERY_PATH = "/moto-api/static/airsage/athena-results-by-query"
 TUNING_PATH = "/moto-api/static/airsage/sagemaker-tuning"
 UPDATE_OUTCOME_PATH = "/moto-api/static/airsage/sagemaker-update-outcome"
+JOB_ENDS_PATH = "/moto-api/static/airsage/sagemaker-job-ends"
 
 
 # -- the patched server (runs in the subprocess) ------------------------------------------------
@@ -265,6 +278,54 @@ def _patch_athena() -> None:
     models.AthenaBackend.start_query_execution = start_query_execution
 
 
+def _patch_sagemaker() -> None:
+    import base64
+
+    from moto.core.responses import EmptyResult
+    from moto.s3.models import s3_backends
+    from moto.sagemaker import models, responses
+
+    def end_as_stated(backend: Any, job: Any, status_attribute: str) -> None:
+        name = getattr(job, "processing_job_name", None) or job.training_job_name
+        stated = backend.__dict__.get("_airsage_job_ends", {}).get(name)
+        if stated is None:
+            return
+        setattr(job, status_attribute, stated["status"])
+        if hasattr(job, "secondary_status"):
+            job.secondary_status = stated["status"]
+        if stated.get("failure_reason"):
+            job.failure_reason = stated["failure_reason"]
+        if stated.get("exit_message"):
+            job.exit_message = stated["exit_message"]
+        if stated["status"] == "Completed":
+            s3 = s3_backends[backend.account_id]["global"]
+            for path, body in (stated.get("objects") or {}).items():
+                bucket, _, key = path.partition("/")
+                s3.put_object(bucket, key, base64.b64decode(body))
+
+    original_processing = models.SageMakerModelBackend.create_processing_job
+    original_training = models.SageMakerModelBackend.create_training_job
+
+    def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job = original_processing(self, *args, **kwargs)
+        end_as_stated(self, job, "processing_job_status")
+        return job
+
+    def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job = original_training(self, *args, **kwargs)
+        end_as_stated(self, job, "training_job_status")
+        return job
+
+    def stop_training_job(self: Any) -> Any:
+        job = self.sagemaker_backend.training_jobs[self._get_param("TrainingJobName")]
+        job.training_job_status = job.secondary_status = "Stopped"
+        return EmptyResult()
+
+    models.SageMakerModelBackend.create_processing_job = create_processing_job
+    models.SageMakerModelBackend.create_training_job = create_training_job
+    responses.SageMakerResponse.stop_training_job = stop_training_job
+
+
 def _add_seed_endpoints() -> None:
     from moto.athena.models import athena_backends
     from moto.core import DEFAULT_ACCOUNT_ID
@@ -289,6 +350,16 @@ def _add_seed_endpoints() -> None:
             store[result["query"]] = {"rows": result["rows"], "column_info": result.get("column_info", [])}
         return 201, {}, ""
 
+    def set_job_end(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+        from moto.sagemaker.models import sagemaker_backends
+
+        body = body_of(request)
+        account = body.get("account_id", DEFAULT_ACCOUNT_ID)
+        backend = sagemaker_backends[account][body.get("region", "us-east-1")]
+        backend.__dict__.setdefault("_airsage_job_ends", {})[body["job_name"]] = body
+        return 201, {}, ""
+
+    urls.url_paths["{0}" + JOB_ENDS_PATH] = set_job_end
     urls.url_paths["{0}" + OUTCOMES_PATH] = set_outcomes
     urls.url_paths["{0}" + ATHENA_BY_QUERY_PATH] = set_athena_by_query
 
@@ -490,6 +561,7 @@ def serve(port: int) -> None:
     """Patch moto, then serve every service on 127.0.0.1:``port`` (blocks)."""
     _patch_glue()
     _patch_athena()
+    _patch_sagemaker()
     _add_seed_endpoints()
     _patch_sagemaker_tuning()
     _patch_sagemaker_endpoints()
@@ -593,6 +665,18 @@ class MotoServer:
     def roll_back_next_update(self, endpoint: str, reason: str) -> None:
         """The next UpdateEndpoint of ``endpoint`` is rolled back by SageMaker with ``reason``."""
         self.post(UPDATE_OUTCOME_PATH, {"endpoint": endpoint, "rollback_reason": reason})
+
+    def state_job_end(self, job_name: str, *, status: str = "Completed",
+                      objects: dict[str, bytes] | None = None, failure_reason: str = "",
+                      exit_message: str = "") -> None:
+        """How the SageMaker job ``job_name`` ends when it is created; a completed job writes
+        ``objects`` (``"bucket/key"`` -> bytes: what its script would have written)."""
+        import base64
+
+        self.post(JOB_ENDS_PATH, {
+            "job_name": job_name, "status": status, "failure_reason": failure_reason,
+            "exit_message": exit_message,
+            "objects": {k: base64.b64encode(v).decode() for k, v in (objects or {}).items()}})
 
 
 if __name__ == "__main__":

@@ -112,7 +112,10 @@ def test_the_dag_parsed_for_aws_has_the_local_step_ids_as_task_groups(aws_run) -
     deferrable = {t.task_id: t.partial_kwargs.get("deferrable") for t in dag.tasks
                   if hasattr(t, "partial_kwargs") and "deferrable" in t.partial_kwargs}
     assert deferrable == {"crawl.run_crawler": True, "validate_sql.query": True,
-                          "quality_gate.evaluate": True, "quality_gate.deequ_job": True}
+                          "quality_gate.evaluate": True, "quality_gate.deequ_job": True,
+                          # the job steps' groups (issue 11: aws_jobs.py)
+                          "bias_gate.job": True, "train.job": True, "evaluate.job": True,
+                          "baseline.job": True}
     assert dag.get_task("curate").upstream_task_ids == {"quality_gate.collect"}
 
 

@@ -4,12 +4,13 @@ dag.test() against moto.
 With ``monitoring.source: model_monitor`` the schedule writes the interval's
 ``constraint_violations.json`` in its own time; the ``monitor`` group waits for it with the
 provider's S3KeySensor, deferred (dag.test() runs the S3KeyTrigger in-process against moto),
-then collects it as the local target does. moto runs no Model Monitor schedule, so the test
-writes the report the schedule would write — after the trigger has started polling.
+then the step reads it as the local target does (no job). moto runs no Model Monitor
+schedule, so the test writes the report the schedule would write — after the trigger has
+started polling.
 
-The aws target has no endpoint deployer in this branch (SageMaker serving is another part of
-issue 11): the test registers one that describes the endpoint as serving version 3, which is
-all the monitor step asks of it.
+The monitor step asks the endpoint deployer which version serves; the test registers one that
+describes the endpoint as serving version 3 (the SageMaker deployer's own tests cover
+describing a real endpoint), so no endpoint has to be deployed first.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def test_the_aws_monitor_is_a_group_with_a_deferrable_report_wait(drift_dag) -> 
     wait = drift_dag.get_task("monitor.wait_report")
     assert type(wait).__name__ == "MappedOperator" and wait.partial_kwargs["deferrable"] is True
     assert drift_dag.get_task("signal_drift").upstream_task_ids == {"monitor.collect"}
-    assert drift_dag.get_task("monitor.collect").upstream_task_ids == {
-        "monitor.route", "monitor.wait_report"}
+    assert drift_dag.get_task("monitor.request").upstream_task_ids == {
+        "monitor.report_route", "monitor.wait_report"}
 
 
 def test_the_report_written_later_is_waited_for_deferred_then_collected(
@@ -113,6 +114,8 @@ def test_the_report_written_later_is_waited_for_deferred_then_collected(
     assert sum("running trigger in line" in r.getMessage() for r in caplog.records) == 1
     assert not summary.failed_tasks, summary.task_states
     assert summary.task_states["monitor.wait_report"] == "success"
+    # the report is read by the step: no SageMaker job
+    assert summary.task_states["monitor.job"] == "skipped"
     monitored = summary.xcoms["monitor.collect"]
     expected = [(v["feature_name"], v["constraint_check_type"])
                 for v in json.loads(body)["violations"]]
@@ -148,18 +151,19 @@ def test_the_wait_defers_with_the_report_key_poll_and_time_limit(drift_dag) -> N
 
 
 def test_with_airsages_own_monitor_the_wait_is_skipped(drift_dag, monkeypatch) -> None:
-    """Source ``airsage`` runs the monitor job instead: no report to wait for. (How collect
-    ends depends on the aws job runner, another part of issue 11, so it is not asserted.)"""
+    """Source ``airsage`` runs the monitor job instead: no report to wait for; the step's
+    request runs at once (what its job then finds is the job steps' tests' concern)."""
     monkeypatch.setenv("AIRSAGE__MONITORING__SOURCE", "airsage")
     summary = _run(drift_dag)
-    assert summary.task_states["monitor.route"] == "success"
+    assert summary.task_states["monitor.report_route"] == "success"
     assert summary.task_states["monitor.wait_report"] == "skipped"
+    assert summary.task_states["monitor.request"] != "skipped"
 
 
 def test_the_local_target_keeps_its_single_monitor_task() -> None:
     from airsage.airflow import tasks
-    from airsage.airflow.monitor_steps import monitor_step
+    from airsage.airflow.aws_jobs import ml_job_steps
 
-    assert monitor_step("local") is tasks.monitor
+    assert ml_job_steps("local").monitor is tasks.monitor
     with pytest.raises(ValueError, match="use local or aws"):
-        monitor_step("gcp")
+        ml_job_steps("gcp")

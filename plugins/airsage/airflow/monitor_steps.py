@@ -1,48 +1,38 @@
-"""The drift monitor's ``monitor`` step for the target the DAG file is parsed for.
+"""The drift monitor's wait for a Model Monitor report, inside the aws target's ``monitor`` group.
 
-Locally it is one task (:func:`airsage.airflow.tasks.monitor`). On the aws target it is a task
-group with the same id, because a Model Monitor schedule (``monitoring.source:
-model_monitor``) writes the interval's report in its own time:
+Locally ``monitor`` is one task (:func:`airsage.airflow.tasks.monitor`). On the aws target it
+is the job group of :mod:`airsage.airflow.aws_jobs` (request → route → job | wait → collect),
+and :func:`report_wait` builds its first tasks, because a Model Monitor schedule
+(``monitoring.source: model_monitor``) writes the interval's report in its own time:
 
-- ``monitor.request``: the interval, the source and the S3 address of the interval's
+- ``monitor.report``: the interval, the source and the S3 address of the interval's
   ``constraint_violations.json`` (:func:`airsage.monitoring.step.model_monitor_report_key`);
   read at run time, so the configuration is never read when the DAG file is parsed.
-- ``monitor.route``: Model Monitor → wait for the report, then collect; airsage's own monitor
-  → collect straight away (it runs the monitor job).
+- ``monitor.report_route``: Model Monitor → wait for the report, then the step; airsage's own
+  monitor → the step straight away (it runs the monitor job).
 - ``monitor.wait_report``: the provider's ``S3KeySensor`` with ``deferrable=True`` — the
   triggerer polls S3, no worker slot is held, and a report that never comes fails the task
   after ``REPORT_WAIT_SECONDS``. This replaces the local target's "no report yet: fail so that
   a retry polls".
-- ``monitor.collect``: the same step as the local task, which now finds the report.
+- then ``monitor.request`` runs the same step as the local task: it reads the report (no job),
+  or asks for airsage's monitor job, which the group runs as a SageMaker processing job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from airflow.sdk import TaskGroup, task
+from airflow.sdk import task
 
 from airsage.airflow import names
-from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
+from airsage.airflow.runtime import lake_for, step_errors, task_settings
 
 MODEL_MONITOR = "model_monitor"
+REPORT_TASK, ROUTE_TASK, WAIT_TASK = "report", "report_route", "wait_report"
 
 
-def monitor_step(target: str | None = None) -> Callable[[], Any]:
-    """The ``monitor`` step for the target: the local task or the aws task group."""
-    target = target or parsed_target()
-    if target == "aws":
-        return monitor_group
-    if target != "local":
-        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
-    from airsage.airflow import tasks
-
-    return tasks.monitor
-
-
-@task(task_id="request")
-def _monitor_request(**context: Any) -> list[dict[str, Any]]:
+@task(task_id=REPORT_TASK)
+def _report_request(**context: Any) -> list[dict[str, Any]]:
     """Where the interval's Model Monitor report will be, and how to wait for it."""
     from airsage.airflow.aws_steps import _connection
     from airsage.airflow.tasks import _interval
@@ -66,13 +56,14 @@ def _monitor_request(**context: Any) -> list[dict[str, Any]]:
              **_connection(settings)}]
 
 
-@task.branch(task_id="route")
-def _monitor_route(payload: list[dict[str, Any]]) -> list[str]:
-    """Model Monitor: wait for its report, then collect; airsage's monitor: collect (runs the job)."""
+@task.branch(task_id=ROUTE_TASK)
+def _report_route(payload: list[dict[str, Any]]) -> list[str]:
+    """Model Monitor: wait for its report, then the step; airsage's monitor: the step (it
+    runs the monitor job)."""
     group = names.MONITOR
     if payload[0]["source"] == MODEL_MONITOR:
-        return [f"{group}.wait_report", f"{group}.collect"]
-    return [f"{group}.collect"]
+        return [f"{group}.{WAIT_TASK}", f"{group}.request"]
+    return [f"{group}.request"]
 
 
 def _wait_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
@@ -80,25 +71,15 @@ def _wait_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
                                           "poke_interval", "timeout")}
 
 
-@task(task_id="collect", trigger_rule="none_failed_min_one_success")
-def _monitor_collect(**context: Any) -> dict[str, Any]:
-    """Check the interval against the serving model's baseline (the local task's step)."""
-    from airsage.airflow.tasks import monitor_interval
-
-    return monitor_interval(context)
-
-
-def monitor_group() -> Any:
-    """The aws target's ``monitor``: request, route, deferred wait for a Model Monitor report
-    (the provider's S3KeySensor), collect."""
+def report_wait() -> list[Any]:
+    """report → report_route → wait_report (deferred S3KeySensor, skipped for airsage's own
+    monitor); the step's request runs after the route and the wait (built inside the
+    ``monitor`` group by :func:`airsage.airflow.aws_jobs.monitor`)."""
     from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
-    with TaskGroup(group_id=names.MONITOR, tooltip="Model Monitor report or monitor job (aws target)"):
-        request = _monitor_request()
-        route = _monitor_route(request)
-        wait = S3KeySensor.partial(task_id="wait_report", deferrable=True).expand_kwargs(
-            request.map(_wait_kwargs))
-        collect = _monitor_collect()
-        route >> [wait, collect]
-        wait >> collect
-    return collect
+    request = _report_request()
+    route = _report_route(request)
+    wait = S3KeySensor.partial(task_id=WAIT_TASK, deferrable=True).expand_kwargs(
+        request.map(_wait_kwargs))
+    route >> wait
+    return [route, wait]

@@ -21,39 +21,15 @@ from airsage.airflow.tasklog import log, narrated
 
 if TYPE_CHECKING:
     from airsage.config import Settings
-    from airsage.jobs.request import JobOutcome, JobRequest, JobRunner, MetricCallback
+    from airsage.jobs.request import JobRunner
     from airsage.lake.base import Lake
     from airsage.targets import Engines
 
 
-class _NoJobRunner:
-    """The job runner of a target that has none yet: refuses when a step asks it to run (a
-    step that needs no job, such as reading a Model Monitor report, still works)."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def run(self, lake: Lake, request: JobRequest, *,
-            on_metric: MetricCallback | None = None) -> JobOutcome:
-        from airsage.errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"{request.kind} job {request.job_name}: the job steps (bias, train, evaluate, baseline, "
-            f"monitor) have no {self.target!r} runner yet (SageMaker processing and training "
-            "jobs); run them on the local target")
-
-    attempt = run
-
-
 def _job_runner(settings: Settings) -> JobRunner:
     """The run phase of the job steps (bias, train, evaluate, baseline, monitor): the target's
-    runner of the include/jobs/ scripts (``Engines.jobs``). A target without one yet (aws:
-    SageMaker's jobs come next) gets a runner that refuses when asked, so a step that needs
-    no job still works there."""
-    from airsage.targets import has_implementation
-
-    if not has_implementation("jobs", settings.target):
-        return _NoJobRunner(settings.target)
+    runner of the include/jobs/ scripts (``Engines.jobs``). On aws the job steps' task groups
+    (:mod:`airsage.airflow.aws_jobs`) hand the step bodies below runners of their own."""
     return _engines(settings).jobs
 
 
@@ -147,12 +123,22 @@ def curate(checked: dict[str, Any]) -> dict[str, Any]:
 @task(task_id=names.BIAS_GATE)
 def bias_gate(curated: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Clarify's pre-training bias metrics for the configured facet, against thresholds."""
+    return bias_gate_step(curated, context)
+
+
+# The job steps' bodies: the local task calls each with the target's runner; the aws task
+# group (airsage.airflow.aws_jobs) calls the same body with its request and collect runners.
+
+
+def bias_gate_step(curated: dict[str, Any], context: dict[str, Any],
+                   runner: JobRunner | None = None) -> dict[str, Any]:
+    """The bias gate task's body (``runner``: the target's job runner unless given)."""
     from airsage.bias.gate import run_bias_gate
 
     settings, lake, day = _continue(curated)
     with step_errors(names.BIAS_GATE, lake=lake, day=day):
         report = run_bias_gate(settings, lake, names.DATASET, day, data_key=curated["key"],
-                               runner=_job_runner(settings))
+                               runner=runner or _job_runner(settings))
     _send_bias_warning(report, settings, context)
     return narrated(names.BIAS_GATE, {**report.to_dict(), "day": day})
 
@@ -190,6 +176,12 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
 def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Train in SageMaker script mode, or tune (Bayesian) and keep the best trial's model;
     track the job (or the tuning job and every trial) in the experiment tracker."""
+    return train_step(prepared, context)
+
+
+def train_step(prepared: dict[str, Any], context: dict[str, Any],
+               runner: JobRunner | None = None) -> dict[str, Any]:
+    """The train task's body (``runner``: the target's job runner unless given)."""
     settings, lake, day = _continue(prepared)
     params = _params(context)
     hyperparameters = {"model_family": params.get("model_family") or "tfidf_linear"}
@@ -207,7 +199,7 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
             from airsage.training.step import train_model
 
             job = train_model(settings, lake, names.DATASET, day, hyperparameters=hyperparameters,
-                              runner=_job_runner(settings)).to_dict()
+                              runner=runner or _job_runner(settings)).to_dict()
     from airsage.registry.step import track_training
 
     job["tracking_runs"] = track_training(_engines(settings).registry, names.DATASET, day,
@@ -218,12 +210,18 @@ def train(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
 @task(task_id=names.EVALUATE)
 def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the candidate on the held-out test split: evaluation.json, bias, attribution."""
+    return evaluate_step(trained, {})
+
+
+def evaluate_step(trained: dict[str, Any], context: dict[str, Any],
+                  runner: JobRunner | None = None) -> dict[str, Any]:
+    """The evaluate task's body (``runner``: the target's job runner unless given)."""
     from airsage.evaluation.step import evaluate_model
 
     settings, lake, day = _continue(trained)
     with step_errors(names.EVALUATE, lake=lake, day=day, quarantine_batch=False):
         report = evaluate_model(settings, lake, names.DATASET, day, trained["model_artifact_key"],
-                                runner=_job_runner(settings))
+                                runner=runner or _job_runner(settings))
     return narrated(names.EVALUATE, {**report.to_dict(), "day": day})
 
 
@@ -321,6 +319,12 @@ def baseline(**context: Any) -> dict[str, Any]:
 
     Runs after whichever approval path ran; skipped when neither did (not blessed, rejected).
     """
+    return baseline_step(None, context)
+
+
+def baseline_step(_upstream: None, context: dict[str, Any],
+                  runner: JobRunner | None = None) -> dict[str, Any]:
+    """The baseline task's body (``runner``: the target's job runner unless given)."""
     from airsage.monitoring.step import create_baseline
 
     pulled = context["ti"].xcom_pull(task_ids=[names.AUTO_APPROVED, names.RECORD_APPROVAL])
@@ -332,7 +336,8 @@ def baseline(**context: Any) -> dict[str, Any]:
         result = create_baseline(
             settings, lake, names.DATASET, registered["day"],
             model_name=version["name"], model_version=version["version"],
-            model_artifact_key=registered["model_artifact_key"], runner=_job_runner(settings),
+            model_artifact_key=registered["model_artifact_key"],
+            runner=runner or _job_runner(settings),
         )
     return narrated(names.BASELINE, {**result.to_dict(), "model_version": version})
 
@@ -440,12 +445,13 @@ def _interval(context: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
 @task(task_id=names.MONITOR)
 def monitor(**context: Any) -> dict[str, Any]:
     """Check the interval's captured traffic against the serving model's baseline."""
-    return monitor_interval(context)
+    return monitor_step(None, context)
 
 
-def monitor_interval(context: dict[str, Any]) -> dict[str, Any]:
-    """The monitor step of a run's interval (the local ``monitor`` task, and the aws
-    target's ``monitor.collect`` once a Model Monitor report has been waited for)."""
+def monitor_step(_upstream: None, context: dict[str, Any],
+                 runner: JobRunner | None = None) -> dict[str, Any]:
+    """The monitor task's body (``runner``: the target's job runner unless given); on aws
+    the ``monitor`` group runs it, after waiting for a Model Monitor report when that is the source."""
     from airsage.monitoring.step import run_monitor
 
     settings = task_settings()
@@ -461,7 +467,7 @@ def monitor_interval(context: dict[str, Any]) -> dict[str, Any]:
         result = run_monitor(
             settings, lake, endpoint=endpoint,
             model_name=serving["model_name"], model_version=str(serving["model_version"]),
-            interval_start=start, interval_end=end, runner=_job_runner(settings),
+            interval_start=start, interval_end=end, runner=runner or _job_runner(settings),
         )
     return narrated(names.MONITOR, {
         **result.to_dict(), "endpoint": endpoint, "model_name": serving["model_name"],

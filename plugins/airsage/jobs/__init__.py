@@ -6,6 +6,9 @@
 - ``contract``: the container contract the scripts read (one root variable, one config
   file, exit code 2 for bad input); scripts import it, so it imports nothing heavy.
 - ``local``: :class:`LocalJobRunner`, the local target's ``run`` phase for every script.
+- ``aws``: the same requests as SageMaker processing and training jobs (Create*Job arguments,
+  staging, Describe*Job → outcome) and :class:`SageMakerJobRunner`, the synchronous runner
+  for callers outside Airflow; ``reattach``: what a retried step does with its job.
 """
 
 from airsage.jobs.request import JobOutcome, JobRequest, JobRunner, job_name

@@ -1,0 +1,231 @@
+"""The job steps on the aws target under dag.test() against moto: bias_gate → prepare → train →
+evaluate, with the task groups ``airsage.airflow.aws_jobs`` builds for the DAGs.
+
+moto runs no container (its jobs are ``Completed`` on creation and write nothing), so the
+test first runs the *same* job requests with the local runner on a local lake (the real
+``include/jobs/`` scripts on the same generated day) and states each job's files as what
+that SageMaker job writes when it is created (moto_ext's ``state_job_end``). Everything
+else is the aws target's: the requests, staging, Create*Job calls, the provider's
+operators (deferred), re-attach, and each step's collect over S3.
+
+The DAG is ``dags/reviews_daily.py`` parsed for aws, from ingest to evaluate (the data plane
+seeded as in test_daily_dag_aws.py). Two engines the aws target does not have yet stand in,
+registered for aws by the test: ``curate`` reads its partition through the catalog, which
+has no aws engine (the local catalog reads the raw partition from moto's S3 with DuckDB),
+and ``train.collect`` tracks the job in the experiment tracker, whose aws registry is
+another part of issue 11 (the local MLflow registry records it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_helpers import BUCKET, LAKE_ROOT, ROLE, client
+
+from airsage.jobs.request import JobOutcome, JobRequest
+from airsage.lake.layout import LakeLayout
+
+DAY = "2026-02-10"
+STEPS = ("bias_gate", "train", "evaluate")
+PREFIX = LAKE_ROOT.split("/", 3)[3]
+
+
+class _Recording:
+    """The local runner, remembering each request it ran (to state the SageMaker job's ends)."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner, self.requests = runner, []
+
+    def run(self, lake: Any, request: JobRequest, **kwargs: Any) -> JobOutcome:
+        self.requests.append(request)
+        return self.runner.run(lake, request, **kwargs)
+
+    def attempt(self, lake: Any, request: JobRequest, **kwargs: Any) -> JobOutcome:
+        self.requests.append(request)
+        return self.runner.attempt(lake, request, **kwargs)
+
+
+def _local_jobs(tmp_path: Path, aws_settings: Any) -> tuple[Any, list[JobRequest]]:
+    """Land, curate, bias, prepare, train and evaluate the day locally with the real scripts;
+    return the local lake and the job requests (computed from the aws settings, as the
+    DAG's steps compute them)."""
+    from airsage.bias.gate import run_bias_gate
+    from airsage.catalog.local import LocalCatalog
+    from airsage.config import load_settings
+    from airsage.evaluation.step import evaluate_model
+    from airsage.ingest import ensure_partition
+    from airsage.jobs.local import LocalJobRunner
+    from airsage.lake.local import LocalLake
+    from airsage.prepare.curate import curate_partition
+    from airsage.prepare.prepare import prepare_dataset
+    from airsage.training.step import train_model
+
+    local = load_settings(environ={}, overrides={
+        "home": str(tmp_path / "local"), "lake": {"root": str(tmp_path / "lake")},
+        "ingest": {"generator": {"rows_per_day": 200}}})
+    lake = LocalLake(local)
+    ensure_partition(local, lake, "reviews", DAY)
+    curated = curate_partition(local, lake, "reviews", DAY,
+                               LocalCatalog(local).partition_relation(lake, "reviews", DAY))
+    runner = _Recording(LocalJobRunner(local, jobs_dir=tmp_path / "jobs"))
+    # the requests are the aws settings' (a pure function of settings and day): same scripts
+    run_bias_gate(aws_settings, lake, "reviews", DAY, data_key=curated.key, runner=runner)
+    prepare_dataset(aws_settings, lake, "reviews", DAY)
+    trained = train_model(aws_settings, lake, "reviews", DAY, runner=runner,
+                          hyperparameters={"model_family": "tfidf_linear"})
+    evaluate_model(aws_settings, lake, "reviews", DAY, str(trained.model_artifact_key),
+                   runner=runner)
+    return lake, runner.requests
+
+
+def _state_job_ends(server: Any, lake: Any, requests: list[JobRequest], *,
+                    suffix: str = "") -> None:
+    """Each job writes, when created, the files its script wrote locally (a training job's
+    model.tar.gz where SageMaker puts it: <S3OutputPath>/<job name>/output/)."""
+    for request in requests:
+        name = request.job_name + suffix
+        keys = list(request.outputs.values())
+        if request.kind == "training":
+            keys = [LakeLayout("reviews").model_artifact(name)]
+            objects = {f"{BUCKET}/{PREFIX}/{keys[0]}": lake.read_bytes(request.outputs["model"])}
+        else:
+            objects = {f"{BUCKET}/{PREFIX}/{key}": lake.read_bytes(key)
+                       for prefix in keys for key in lake.list(prefix)}
+        server.state_job_end(name, objects=objects)
+
+
+ML_PLANE = re.compile(
+    r"^(ingest|curate|prepare|(crawl|validate_sql|quality_gate|bias_gate|train|evaluate)\..+)$")
+
+
+@pytest.fixture
+def moto_server() -> Iterator[Any]:
+    """A moto server of each test's own (not the module's, reset between tests): with the
+    module's, the second test's run hung in a HEAD request that moto never answered, after
+    the first test's runs and moto's reset (moto's server, not airsage, stopped answering)."""
+    from moto_ext import MotoServer
+
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ml_run(aws_env, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """reviews_daily parsed for aws, its subset from ingest to evaluate, and each job's end
+    stated (the day's data plane seeded as in test_daily_dag_aws)."""
+    from test_daily_dag_aws import crawled_table, seed_athena, state_rule_outcomes
+
+    env = {"AIRSAGE_TARGET": "aws", "AIRSAGE_LAKE_ROOT": LAKE_ROOT,
+           "AIRSAGE_HOME": str(tmp_path / "home"), "AIRSAGE__AWS__ROLE_ARN": ROLE,
+           "AIRSAGE__AWS__REGION": "us-east-1", "AIRSAGE__AWS__JOBS__POLL_SECONDS": "1",
+           "AIRSAGE__INGEST__GENERATOR__ROWS_PER_DAY": "200",
+           # curate's DuckDB reads the raw partition from moto's S3 (see the module doc)
+           "AIRSAGE__LAKE__ENDPOINT_URL": aws_env.url}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from airsage import targets
+    from airsage.airflow.runner import load_dag
+    from airsage.config import load_settings
+
+    monkeypatch.setitem(targets.REGISTRY["catalog"], "aws", "airsage.catalog.local:LocalCatalog")
+    monkeypatch.setitem(targets.REGISTRY["registry"], "aws", "airsage.registry.local:MlflowRegistry")
+    settings = load_settings()
+    crawled_table(settings)
+    seed_athena(aws_env, settings, {})
+    state_rule_outcomes(aws_env, settings)
+    lake, requests = _local_jobs(tmp_path, settings)
+    _state_job_ends(aws_env, lake, requests)
+    dag = load_dag("reviews_daily")
+    subset = dag.partial_subset(task_ids=[t.task_id for t in dag.tasks if ML_PLANE.match(t.task_id)],
+                                include_upstream=True, include_downstream=False)
+    return {"dag": subset, "requests": {r.script.rsplit("/", 1)[-1]: r for r in requests},
+            "lake": lake, "settings": settings}
+
+
+def _run(ml_run: dict[str, Any]) -> Any:
+    from airsage.airflow.runner import run_dag
+
+    return run_dag("reviews_daily", dag=ml_run["dag"], partition=DAY)
+
+
+def _jobs() -> dict[str, list[str]]:
+    sagemaker = client("sagemaker")
+    return {"processing": sorted(j["ProcessingJobName"] for j in
+                                 sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
+            "training": sorted(j["TrainingJobName"] for j in
+                               sagemaker.list_training_jobs()["TrainingJobSummaries"])}
+
+
+def test_bias_prepare_train_evaluate_run_as_sagemaker_jobs_and_reattach_on_rerun(
+        ml_run, aws_env, monkeypatch) -> None:
+    requests = ml_run["requests"]
+    bias, train, evaluate = requests["bias.py"], requests["train.py"], requests["evaluate.py"]
+    summary = _run(ml_run)
+    assert not summary.failed_tasks, summary.task_states
+    for step in STEPS:
+        assert summary.task_states[f"{step}.job"] == "success", step
+        assert summary.task_states[f"{step}.wait"] == "skipped", step
+        assert summary.task_states[f"{step}.collect"] == "success", step
+    assert _jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
+                       "training": [train.job_name]}
+    # the same results as the local steps return, read back from S3
+    assert summary.xcoms["bias_gate.collect"]["status"] in ("pass", "warn")
+    trained = summary.xcoms["train.collect"]
+    model_key = LakeLayout("reviews").model_artifact(train.job_name)
+    assert trained["model_artifact_key"] == model_key  # where register and deploy look
+    assert trained["model_artifact_uri"] == f"{LAKE_ROOT}/{model_key}"
+    assert trained["tracking_runs"] == {train.job_name: trained["tracking_runs"][train.job_name]}
+    evaluated = summary.xcoms["evaluate.collect"]
+    assert evaluated["model_artifact_key"] == model_key
+    assert evaluated["evaluation"]["metadata"]["test_split"] == f"features/reviews/dt={DAY}/test/"
+    job = client("sagemaker").describe_training_job(TrainingJobName=train.job_name)
+    assert {c["ChannelName"] for c in job["InputDataConfig"]} == {"train", "validation"}
+    processing = client("sagemaker").describe_processing_job(ProcessingJobName=evaluate.job_name)
+    assert {i["InputName"] for i in processing["ProcessingInputs"]} >= {"code", "config", "model",
+                                                                          "test"}
+
+    # A rerun (or a retry) asks SageMaker first: completed jobs are collected, the training
+    # job said to be running is waited for, deferred; no second job of any step.
+    import airsage.jobs.reattach as reattach
+
+    real = reattach.sagemaker_status
+
+    def training_running(client_: Any, kind: str) -> Any:
+        status_of = real(client_, kind)
+        return lambda name: "InProgress" if name == train.job_name else status_of(name)
+
+    monkeypatch.setattr(reattach, "sagemaker_status", training_running)
+    again = _run(ml_run)
+    assert not again.failed_tasks, again.task_states
+    # the wait operator always defers (SageMakerTrigger), so its success is the trigger's
+    assert again.task_states["train.wait"] == "success"
+    assert again.task_states["bias_gate.wait"] == again.task_states["evaluate.wait"] == "skipped"
+    for step in STEPS:
+        assert again.task_states[f"{step}.job"] == "skipped", step
+        assert again.task_states[f"{step}.collect"] == "success", step
+    assert again.xcoms["evaluate.collect"]["evaluation"] == evaluated["evaluation"]
+    assert _jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
+                       "training": [train.job_name]}
+
+
+def test_a_stopped_bias_job_is_replaced_by_an_r2_attempt_on_the_next_run(ml_run, aws_env) -> None:
+    bias = ml_run["requests"]["bias.py"]
+    first = _run(ml_run)
+    assert not first.failed_tasks, first.task_states
+    client("sagemaker").stop_processing_job(ProcessingJobName=bias.job_name)
+    _state_job_ends(aws_env, ml_run["lake"], [bias], suffix="-r2")
+
+    again = _run(ml_run)
+    assert not again.failed_tasks, again.task_states
+    assert again.task_states["bias_gate.job"] == "success"
+    assert again.task_states["train.job"] == "skipped"
+    assert [name for name in _jobs()["processing"] if "bias" in name] == [
+        bias.job_name, f"{bias.job_name}-r2"]
+    assert again.xcoms["bias_gate.collect"]["verdict"] == first.xcoms["bias_gate.collect"]["verdict"]
