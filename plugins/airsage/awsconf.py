@@ -17,6 +17,11 @@ from airsage.errors import ConfigurationError
 QUALITY_ENGINES = ("glue_dq", "pydeequ")
 
 
+# scikit-learn 1.9 SageMaker images (jobs and serving): the models are pickled by the pinned
+# scikit-learn 1.9, and an image with another version cannot load them.
+SKLEARN_IMAGE_VERSION = "1.9-0"
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """What the aws target's data plane reads from ``aws:`` (and ``catalog:``)."""
@@ -35,7 +40,7 @@ class AwsSettings:
     spark_version: str = "3.5"
     # the SageMaker framework image that serves include/jobs/inference.py (image_uris.retrieve)
     inference_framework: str = "sklearn"
-    inference_framework_version: str = "1.9-0"
+    inference_framework_version: str = SKLEARN_IMAGE_VERSION
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AwsSettings:
@@ -69,7 +74,7 @@ class AwsSettings:
             processing_instance_type=str(raw.get("processing_instance_type") or "ml.m5.xlarge"),
             spark_version=str(raw.get("spark_version") or "3.5"),
             inference_framework=str(raw.get("inference_framework") or "sklearn"),
-            inference_framework_version=str(raw.get("inference_framework_version") or "1.9-0"),
+            inference_framework_version=str(raw.get("inference_framework_version") or SKLEARN_IMAGE_VERSION),
         )
 
     def uri(self, key: str) -> str:
@@ -132,11 +137,11 @@ class SageMakerJobSettings:
     (instance types: ``aws.processing_instance_type`` and ``training.instance_type``)."""
 
     processing_framework: str = "sklearn"
-    processing_framework_version: str = "1.2-1"
+    processing_framework_version: str = SKLEARN_IMAGE_VERSION
     processing_instance_count: int = 1
     processing_volume_gb: int = 30
     training_framework: str = "sklearn"
-    training_framework_version: str = "1.2-1"
+    training_framework_version: str = SKLEARN_IMAGE_VERSION
     training_py_version: str = ""  # pytorch images need one (py311)
     training_instance_count: int = 1
     training_volume_gb: int = 30

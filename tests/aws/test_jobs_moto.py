@@ -82,7 +82,7 @@ def test_a_training_job_carries_the_configured_image_instance_hyperparameters_an
 
     job = client("sagemaker").describe_training_job(TrainingJobName=request.job_name)
     assert job["AlgorithmSpecification"]["TrainingImage"] == image_uri(
-        "sklearn", "1.2-1", region=REGION, instance_type="ml.m5.xlarge", scope="training")
+        "sklearn", "1.9-0", region=REGION, instance_type="ml.m5.xlarge", scope="training")
     assert job["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
                                      "VolumeSizeInGB": 30}
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
@@ -167,7 +167,7 @@ def test_a_processing_job_gets_the_local_contract_code_config_inputs_and_outputs
 
     job = client("sagemaker").describe_processing_job(ProcessingJobName=request.job_name)
     assert job["AppSpecification"]["ImageUri"] == image_uri(
-        "sklearn", "1.2-1", region=REGION, instance_type="ml.m5.xlarge", scope="training")
+        "sklearn", "1.9-0", region=REGION, instance_type="ml.m5.xlarge", scope="training")
     entrypoint = job["AppSpecification"]["ContainerEntrypoint"]
     assert entrypoint[:2] == ["/bin/sh", "-c"] and entrypoint[-2:] == [
         "/opt/ml/processing/input/code/sourcedir.tar.gz", "bias.py"]

@@ -92,8 +92,8 @@ def test_images_are_framework_images_resolved_offline_and_a_bad_version_names_it
         tmp_path, training_framework="pytorch", training_framework_version="2.3",
         training_py_version="py311"))
     assert target.processing_image == image_uri(
-        "sklearn", "1.2-1", region="eu-west-1", instance_type="ml.m5.xlarge", scope="training")
-    assert "sagemaker-scikit-learn:1.2-1" in target.processing_image
+        "sklearn", "1.9-0", region="eu-west-1", instance_type="ml.m5.xlarge", scope="training")
+    assert "sagemaker-scikit-learn:1.9-0" in target.processing_image
     assert ".eu-west-1.amazonaws.com/pytorch-training:2.3" in target.training_image
     with pytest.raises(ConfigurationError, match=r"aws\.jobs\.processing_framework_version: no "
                                                  r"SageMaker sklearn training image for version '0\.1'"):
