@@ -28,6 +28,7 @@ from airsage.airflow import names, tasks
 from airsage.airflow.approval import approve_model_task
 from airsage.airflow.assets import DRIFT
 from airsage.airflow.aws_jobs import ml_job_steps
+from airsage.airflow.aws_serving import deploy_step
 from airsage.airflow.aws_steps import data_plane_steps
 from airsage.airflow.deadline import daily_deadline
 from airsage.airflow.defaults import default_args
@@ -69,7 +70,7 @@ def reviews_daily() -> None:
     rejected = tasks.record_rejection(registered)
     approval >> [recorded, rejected]
     baselined = jobs.baseline([auto, recorded])
-    deployed = tasks.deploy(baselined)
+    deployed = deploy_step()(baselined)  # aws: SageMaker model, endpoint config, endpoint
     kept = tasks.keep_champion(registered)
     route >> [kept, approval, auto]
     # A teardown: it runs whatever happened upstream, and the run's state stays theirs.

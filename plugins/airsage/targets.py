@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # capability -> target -> "module:Class". A class is built with the Settings.
 REGISTRY: dict[str, dict[str, str]] = {
     "lake": {"local": "airsage.lake.local:lake_for_root", "aws": "airsage.lake.aws:S3Lake"},
-    "catalog": {"local": "airsage.catalog.local:LocalCatalog"},
+    "catalog": {"local": "airsage.catalog.local:LocalCatalog", "aws": "airsage.catalog.aws:GlueCatalog"},
     "sql": {"local": "airsage.sql.local:DuckDBSqlEngine"},
     "quality": {"local": "airsage.quality.local:DuckDBQualityGate"},
     # the job steps (bias, train, evaluate, baseline, monitor) run include/jobs/ scripts
@@ -144,6 +144,7 @@ if TYPE_CHECKING:
     def _registered_classes_satisfy_their_protocols(settings: Settings) -> None:
         """Never run: mypy checks here that each class in :data:`REGISTRY` is built from
         the Settings and is an instance of its capability's Protocol (keep both in step)."""
+        from airsage.catalog.aws import GlueCatalog
         from airsage.catalog.local import LocalCatalog
         from airsage.jobs.aws import SageMakerJobRunner
         from airsage.jobs.local import LocalJobRunner
@@ -159,7 +160,7 @@ if TYPE_CHECKING:
         from airsage.tuning.local import OptunaTuner
 
         lakes: tuple[Lake, ...] = (LocalLake(settings), S3Lake(settings))
-        catalog: Catalog = LocalCatalog(settings)
+        catalogs: tuple[Catalog, ...] = (LocalCatalog(settings), GlueCatalog(settings))
         sql: SqlEngine = DuckDBSqlEngine(settings)
         quality: QualityGate = DuckDBQualityGate(settings)
         jobs: tuple[JobRunner, ...] = (LocalJobRunner(settings), SageMakerJobRunner(settings))
@@ -169,4 +170,4 @@ if TYPE_CHECKING:
                                                SageMakerModelRegistry(settings))
         serving: tuple[EndpointDeployer, ...] = (LocalEndpointDeployer(settings),
                                                  SageMakerEndpointDeployer(settings))
-        del lakes, catalog, sql, quality, jobs, training, tuning, registry, serving
+        del lakes, catalogs, sql, quality, jobs, training, tuning, registry, serving

@@ -39,7 +39,8 @@ def test_on_aws_each_job_step_is_a_group_around_a_deferred_operator_that_never_t
     request = daily.get_task("baseline.request")
     assert request.upstream_task_ids == {"auto_approved", "record_approval"}
     assert request.trigger_rule == "none_failed_min_one_success"
-    assert daily.get_task("deploy").upstream_task_ids == {"baseline.collect"}
+    # deploy is the serving task group on aws; it starts from the baseline's result
+    assert daily.get_task("deploy.request").upstream_task_ids == {"baseline.collect"}
     monitor = _dag("reviews_drift_monitor", "aws", monkeypatch)
     # the monitor group opens with the wait for a Model Monitor report (skipped for airsage's own)
     report_wait = {"report", "report_route", "wait_report"}

@@ -9,11 +9,9 @@ else is the aws target's: the requests, staging, Create*Job calls, the provider'
 operators (deferred), re-attach, and each step's collect over S3.
 
 The DAG is ``dags/reviews_daily.py`` parsed for aws, from ingest to evaluate (the data plane
-seeded as in test_daily_dag_aws.py). Two engines the aws target does not have yet stand in,
-registered for aws by the test: ``curate`` reads its partition through the catalog, which
-has no aws engine (the local catalog reads the raw partition from moto's S3 with DuckDB),
-and ``train.collect`` tracks the job in the experiment tracker, whose aws registry is
-another part of issue 11 (the local MLflow registry records it).
+seeded as in test_daily_dag_aws.py), with the aws engines throughout: ``curate`` reads the
+raw partition from moto's S3 through the Glue catalog's ``partition_relation``, and
+``train.collect`` tracks the job in SageMaker's registry (experiments by job ARN).
 """
 
 from __future__ import annotations
@@ -130,12 +128,9 @@ def ml_run(aws_env, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.Monkey
            "AIRSAGE__LAKE__ENDPOINT_URL": aws_env.url}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    from airsage import targets
     from airsage.airflow.runner import load_dag
     from airsage.config import load_settings
 
-    monkeypatch.setitem(targets.REGISTRY["catalog"], "aws", "airsage.catalog.local:LocalCatalog")
-    monkeypatch.setitem(targets.REGISTRY["registry"], "aws", "airsage.registry.local:MlflowRegistry")
     settings = load_settings()
     crawled_table(settings)
     seed_athena(aws_env, settings, {})

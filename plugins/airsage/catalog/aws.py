@@ -14,16 +14,20 @@
 
 from __future__ import annotations
 
+import datetime as dt_
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airsage.awsconf import AwsSettings, ServiceCall, ServiceReader
 from airsage.catalog.base import CrawlResult, compare_schema, enforce_policy, schema_policy
 from airsage.config import Settings
 from airsage.errors import InputDataError
 from airsage.lake.layout import LakeLayout, partition_value
+
+if TYPE_CHECKING:
+    from airsage.lake.base import Lake
 
 PARTITION_COLUMN = "dt"
 # Glue (Hive) type -> the contract's type vocabulary (DuckDB / Athena names)
@@ -184,6 +188,9 @@ def collect_crawl(request: CrawlRequest, crawler: Mapping[str, Any], table: Mapp
     )
 
 
+CRAWL_POLL_SECONDS, CRAWL_TIMEOUT_SECONDS = 15.0, 3600.0  # the blocking crawl's wait
+
+
 class GlueCatalog(ServiceReader):
     """Reads a crawl's outcome back from Glue (the provider's hooks; credentials from the
     Airflow connection ``aws.conn_id`` or, when it is empty, the default chain)."""
@@ -220,3 +227,44 @@ class GlueCatalog(ServiceReader):
 
     def collect(self, request: CrawlRequest) -> CrawlResult:
         return collect_crawl(request, *self.observe(request))
+
+    def crawl(self, lake: Lake, dataset: str, day: dt_.date | str) -> CrawlResult:
+        """Create or update the crawler, run it and judge what it wrote, blocking (the CLI;
+        the DAG runs the same request through the provider's deferred operators). A crawl
+        already running is waited for, not started twice."""
+        import contextlib
+        import time
+
+        from airsage.errors import StepFailed
+
+        request = crawl_request(self.settings, dataset, partition_value(day))
+        config = request.crawler_config()
+        if self.crawler_exists(request.crawler_name):
+            self.client.update_crawler(**{k: v for k, v in config.items() if k != "Tags"})
+        else:
+            self.client.create_crawler(**config)
+        with contextlib.suppress(self.client.exceptions.CrawlerRunningException):
+            self.client.start_crawler(Name=request.crawler_name)
+        deadline = time.monotonic() + CRAWL_TIMEOUT_SECONDS
+        while True:
+            crawler = self.client.get_crawler(Name=request.crawler_name)["Crawler"]
+            if crawler.get("State") == "READY":
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed(f"crawl: Glue crawler {request.crawler_name} still "
+                                 f"{crawler.get('State')} after {CRAWL_TIMEOUT_SECONDS:.0f} s")
+            time.sleep(CRAWL_POLL_SECONDS)
+        last = crawler.get("LastCrawl") or {}
+        if last.get("Status") not in (None, "SUCCEEDED"):
+            raise StepFailed(f"crawl: Glue crawler {request.crawler_name} ended {last.get('Status')}: "
+                             f"{last.get('ErrorMessage') or 'no reason given'}")
+        return self.collect(request)
+
+    def partition_relation(self, lake: Lake, dataset: str, day: dt_.date | str) -> str:
+        """The day's landed files as a DuckDB relation with airsage's names and types, for the
+        steps that run on the worker (curate). It reads the raw files under the dataset's
+        contract, exactly as the local catalog does — the Glue table serves Athena — so the
+        two targets curate the same rows."""
+        from airsage.catalog.local import LocalCatalog
+
+        return LocalCatalog(self.settings).partition_relation(lake, dataset, day)
