@@ -35,7 +35,17 @@ def test_on_aws_each_job_step_is_a_group_around_a_deferred_operator_that_never_t
         assert job.operator_class.__name__ == expected
     assert daily.get_task("prepare").upstream_task_ids == {"bias_gate.collect"}
     assert daily.get_task("register").upstream_task_ids == {
-        "train.collect", "evaluate.collect", "prepare"}
+        "trained", "evaluate.collect", "prepare"}
+    # train: the tuning Param picks the training job or the tuning job; "trained" joins them
+    assert daily.get_task("train_mode").upstream_task_ids == {"prepare"}
+    assert daily.get_task("train_mode").downstream_task_ids == {"train.request", "tune.request"}
+    tuning = daily.get_task("tune.tuning_job")
+    assert tuning.operator_class.__name__ == "SageMakerTuningOperator"
+    assert tuning.partial_kwargs["deferrable"] is True
+    joined = daily.get_task("trained")
+    assert joined.upstream_task_ids == {"train.collect", "tune.collect", "prepare"}
+    assert joined.trigger_rule == "none_failed_min_one_success"
+    assert daily.get_task("evaluate.request").upstream_task_ids == {"trained"}
     request = daily.get_task("baseline.request")
     assert request.upstream_task_ids == {"auto_approved", "record_approval"}
     assert request.trigger_rule == "none_failed_min_one_success"

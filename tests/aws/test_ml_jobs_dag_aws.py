@@ -224,3 +224,39 @@ def test_a_stopped_bias_job_is_replaced_by_an_r2_attempt_on_the_next_run(ml_run,
     assert [name for name in _jobs()["processing"] if "bias" in name] == [
         bias.job_name, f"{bias.job_name}-r2"]
     assert again.xcoms["bias_gate.collect"]["verdict"] == first.xcoms["bias_gate.collect"]["verdict"]
+
+
+def test_with_the_tuning_param_train_runs_a_sagemaker_tuning_job_and_trained_joins_its_best(
+        ml_run, aws_env) -> None:
+    """tuning=True: ``train_mode`` picks the ``tune`` group (the training job's definition as
+    the ``train`` group would send it), ``trained`` returns the best trial tracked as the
+    local train task tracks a tuning run. moto tunes nothing: the test states the trials."""
+    from airsage.airflow.runner import run_dag
+    from airsage.tuning.step import tuning_request
+
+    settings = ml_run["settings"]
+    layout = LakeLayout("reviews")
+    request = tuning_request(settings, "reviews", DAY,
+                             {s: layout.features(DAY, s) for s in ("train", "validation")},
+                             max_jobs=2, hyperparameters={"model_family": "tfidf_linear"})
+    aws_env.state_tuning(request.tuning_job_name, trials=[
+        {"hyperparameters": {"C": "0.5"}, "objective": 0.58},
+        {"hyperparameters": {"C": "3.0"}, "objective": 0.66}])
+    subset = ml_run["dag"].partial_subset(task_ids=["trained"], include_upstream=True,
+                                          include_downstream=False)
+    summary = run_dag("reviews_daily", dag=subset, partition=DAY,
+                      conf={"tuning": True, "max_jobs": 2})
+    assert not summary.failed_tasks, summary.task_states
+    assert summary.task_states["train.request"] == "skipped"
+    assert summary.task_states["tune.tuning_job"] == "success"
+    sent = client("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=request.tuning_job_name)
+    definition = sent["TrainingJobDefinition"]
+    # the training definition is the train group's own training job (jobs/aws.py): same image
+    assert "sagemaker-scikit-learn:1.9-0" in definition["AlgorithmSpecification"]["TrainingImage"]
+    assert definition["StaticHyperParameters"]["model_family"] == "tfidf_linear"
+    trained = summary.xcoms["trained"]
+    best = sent["BestTrainingJob"]["TrainingJobName"]
+    assert trained["job_name"] == best and trained["tuning"]["best_value"] == 0.66
+    assert trained["model_artifact_key"] == layout.model_artifact(best)
+    assert best in trained["tracking_runs"]

@@ -284,9 +284,59 @@ def bias_gate(curated: Any) -> Any:
     return _job_group(names.BIAS_GATE, curated)
 
 
+@task.branch(task_id=names.TRAIN_MODE)
+def _train_mode(prepared: dict[str, Any], **context: Any) -> list[str]:
+    """The tuning Param on: a SageMaker tuning job (``tune``); off: one training job (``train``)."""
+    tuning = bool(dict(context.get("params") or {}).get("tuning"))
+    return [f"{names.TUNE}.request"] if tuning else [f"{names.TRAIN}.request"]
+
+
+@task(task_id=names.TRAINED, trigger_rule="none_failed_min_one_success")
+def _trained(prepared: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """The train step's result, whichever path ran: the training job's (tracked by its
+    collect), or the tuning job's best trial, tracked here with every trial as the local
+    train task tracks a tuning run."""
+    from airsage.airflow.runtime import lake_for, step_errors, task_settings
+    from airsage.airflow.tasklog import narrated
+    from airsage.registry.step import track_training
+    from airsage.targets import Engines
+
+    ti = context["ti"]
+    job: dict[str, Any] | None = ti.xcom_pull(task_ids=f"{names.TRAIN}.collect")
+    if job:
+        return job
+    tuned: dict[str, Any] = ti.xcom_pull(task_ids=f"{names.TUNE}.collect")
+    settings = task_settings()
+    with step_errors(names.TRAIN, lake=lake_for(settings), day=tuned["day"], quarantine_batch=False):
+        tuned["tracking_runs"] = track_training(Engines(settings).registry, names.DATASET,
+                                                tuned["day"], training=tuned,
+                                                prepare_lineage=prepared)
+    return narrated(names.TRAIN, tuned)
+
+
+def _training_job_config(settings: Any, request: JobRequest) -> dict[str, Any]:
+    """The CreateTrainingJob arguments of a tuning job's training definition: the same staged
+    code, image and resources as the training step's own job (:mod:`airsage.jobs.aws`)."""
+    from airsage.airflow.runtime import lake_for
+    from airsage.jobs.aws import JobTarget, job_config, stage
+
+    lake = lake_for(settings)
+    return job_config(request, request.job_name, JobTarget.from_settings(settings),
+                      stage(lake, request, request.job_name))
+
+
 def train(prepared: Any) -> Any:
-    """``include/jobs/train.py`` as a SageMaker training job in script mode (deferred)."""
-    return _job_group(names.TRAIN, prepared)
+    """``include/jobs/train.py`` as a SageMaker training job in script mode (``train``), or with
+    the tuning Param a Bayesian tuning job over the same training definition (``tune``,
+    :mod:`airsage.airflow.aws_tuning`); both deferred, joined in ``trained``."""
+    from airsage.airflow.aws_tuning import tuning_group
+
+    mode = _train_mode(prepared)
+    trained = _job_group(names.TRAIN, prepared, after=mode)
+    tuned = tuning_group(prepared, training_config=_training_job_config, group_id=names.TUNE, after=mode)
+    joined = _trained(prepared)
+    [trained, tuned] >> joined
+    return joined
 
 
 def evaluate(trained: Any) -> Any:

@@ -56,10 +56,12 @@ def _wait_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
             "region_name": payload["region_name"]}
 
 
-def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: str = GROUP_ID) -> Any:
+def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: str = GROUP_ID,
+                 after: Any = None) -> Any:
     """The tuning path of ``train`` on aws as a task group over ``prepared`` (the prepare
     step's result: its ``day``). ``training_config`` maps the base training job's request
-    onto ``CreateTrainingJob`` kwargs; it runs in the request task, never at parse time."""
+    onto ``CreateTrainingJob`` kwargs; it runs in the request task, never at parse time.
+    ``after``: a task the request also runs after (the branch that picks tuning)."""
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
 
     @task(task_id="request")
@@ -123,6 +125,8 @@ def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: st
 
     with TaskGroup(group_id=group_id, tooltip="SageMaker hyperparameter tuning (aws target)"):
         request = request_task(prepared)
+        if after is not None:
+            after >> request
         route = route_task(request)
         tuning = SageMakerTuningOperator.partial(
             task_id="tuning_job", deferrable=True, wait_for_completion=True,

@@ -18,6 +18,8 @@ CURATE = "curate"
 BIAS_GATE = "bias_gate"
 PREPARE = "prepare"
 TRAIN = "train"
+# aws: the training job (train) or the tuning job (tune), chosen by the tuning Param, then joined
+TRAIN_MODE, TUNE, TRAINED = "train_mode", "tune", "trained"
 EVALUATE = "evaluate"
 REGISTER = "register"
 APPROVAL_ROUTE = "approval_route"

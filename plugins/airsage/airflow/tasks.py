@@ -401,9 +401,11 @@ def report(**context: Any) -> dict[str, Any]:
     ti = context["ti"]
     # the day the run worked on, as ingest decided it (or as it would have, if ingest failed)
     day = (ti.xcom_pull(task_ids=names.INGEST) or {}).get("day") or partition_day(context, lake)
-    # a step is one task locally and a task group on aws, whose result is its collect's
-    results = {step: ti.xcom_pull(task_ids=step) or ti.xcom_pull(task_ids=f"{step}.collect")
-               for step in REPORTED_STEPS}
+    # a step is one task locally and a task group on aws, whose result is its collect's (the
+    # train step's: the join of its training and tuning paths)
+    results = {step: ti.xcom_pull(task_ids=step) or ti.xcom_pull(
+        task_ids=names.TRAINED if step == names.TRAIN else f"{step}.collect")
+        for step in REPORTED_STEPS}
     try:
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
         states.pop(names.REPORT, None)  # itself: still running
