@@ -262,3 +262,42 @@ def test_staged_keys_are_the_keys_stage_writes(tmp_path) -> None:
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     written -= {"features/a/part-0.parquet", "capture/e/v/2026/03/02/00/x.jsonl"}
     assert set(staged_keys(request, request.job_name, bundle)) == written
+
+
+def test_the_rendered_roles_allow_what_the_plan_sends(planned) -> None:
+    """The IAM documents against the plan's real arguments: the execution role reads every
+    staged key and job input and writes every output; the Airflow role stages the code and
+    puts the alarms the deploy step names."""
+    from airsage.awsconf import AwsSettings
+    from airsage.awsiam.policy import is_allowed, render_all, s3_object_arn
+
+    settings, steps = planned
+    policies = {p.role: p.document for p in render_all(settings)}
+    execution, airflow = policies["sagemaker-execution"], policies["airflow"]
+    region = AwsSettings.from_settings(settings).region
+
+    def objects(uri: str) -> str:
+        return s3_object_arn(uri + ("part-0.parquet" if uri.endswith("/") else ""))
+
+    needed: list[tuple[str, dict[str, Any], str, str]] = []  # (step, document, action, resource)
+    for step in steps.values():
+        for call in step.calls:
+            if call.operation == "PutObject | CopyObject":
+                for uri in call.parameters["Keys"]:
+                    needed += [(step.step, airflow, "s3:PutObject", objects(uri)),
+                               (step.step, execution, "s3:GetObject", objects(uri))]
+            if call.operation == "CreateProcessingJob":
+                needed += [(step.step, execution, "s3:GetObject", objects(i["S3Input"]["S3Uri"]))
+                           for i in call.parameters["ProcessingInputs"]]
+                needed += [(step.step, execution, "s3:PutObject", objects(o["S3Output"]["S3Uri"]))
+                           for o in call.parameters["ProcessingOutputConfig"]["Outputs"]]
+            if call.operation == "PutMetricAlarm":
+                needed.append((step.step, airflow, "cloudwatch:PutMetricAlarm",
+                               f"arn:aws:cloudwatch:{region}:123456789012:alarm:"
+                               f"{call.parameters['AlarmName']}"))
+    roles = {id(execution): "sagemaker-execution", id(airflow): "airflow"}
+    denied = [(step, roles[id(document)], action, resource)
+              for step, document, action, resource in needed
+              if not is_allowed(document, action, resource)]
+    assert len(needed) > 20
+    assert denied == [], "\n".join(map(str, denied))
