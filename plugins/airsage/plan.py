@@ -4,9 +4,11 @@ The ``request`` phase of each step is pure, so a plan is a loop over the steps' 
 one date; each request lists its service calls (service, operation, key parameters). The
 data plane's requests list their own calls; the ML plane's requests (``JobRequest``,
 ``TuningRequest``, ``RegistrationRequest``, ``DeploymentRequest``) are target-neutral, so
-:func:`ml_plane` maps each onto the SageMaker calls it becomes (the names and keys are the
-request's; what only a run knows — the registered version, the metrics — is shown as
-``<…>``).
+:func:`ml_plane` maps each onto the SageMaker calls it becomes with the functions the aws
+code sends them with (:mod:`airsage.jobs.aws`, :mod:`airsage.tuning.aws`,
+:mod:`airsage.registry.aws`, :mod:`airsage.serving.aws`): a plan cannot drift from a run.
+What only a run knows — the registered version, the metrics, the best trial — is shown as
+``<…>``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airsage.awsconf import AwsSettings, ServiceCall
@@ -69,94 +70,125 @@ def data_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
     return steps
 
 
-# What only a run knows, in a plan: the version the registry will give, its metrics.
+# What only a run knows, in a plan: the version the registry will give, its metrics, its run.
 NEXT_VERSION = "N"
-CODE_PREFIX = "code/jobs/"  # where a job's script is staged in the lake (as the PyDeequ job)
+METRICS_PLACEHOLDER = "<the evaluation's metrics>"
+RUN_PLACEHOLDER = "<the training job's ARN>"
+# The role a plan names when aws.role_arn is unset (the real calls refuse an empty one).
+ROLE_PLACEHOLDER = "<aws.role_arn: not set>"
 
 
-def _uris(aws: AwsSettings, source: str | tuple[str, ...]) -> Any:
-    if isinstance(source, str):
-        return aws.uri(source)
-    return [aws.uri(key) for key in source] or "<the keys the run lists>"
+class JobPlanner:
+    """The SageMaker calls of job requests, built by :mod:`airsage.jobs.aws`'s own functions
+    (the code bundle is hashed once per script, never uploaded)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from airsage.jobs.aws import JobTarget
+
+        self.target = JobTarget.from_settings(settings)
+        self._bundles: dict[str, Any] = {}
+
+    def bundle(self, script: str) -> Any:
+        from airsage.jobs.aws import CodeBundle
+
+        if script not in self._bundles:
+            self._bundles[script] = CodeBundle.for_script(script)
+        return self._bundles[script]
+
+    def config(self, request: JobRequest) -> dict[str, Any]:
+        """``Create*Job``'s arguments as :class:`~airsage.jobs.aws.SageMakerJobRunner` sends
+        them for the request's first attempt."""
+        from airsage.jobs.aws import job_config
+
+        return job_config(request, request.job_name, self.target, self.bundle(request.script))
+
+    def calls(self, request: JobRequest) -> tuple[ServiceCall, ...]:
+        """Stage (the keys :func:`~airsage.jobs.aws.stage` writes), then create the job."""
+        from airsage.jobs.aws import staged_keys
+
+        operation = "CreateTrainingJob" if request.kind == "training" else "CreateProcessingJob"
+        staged = staged_keys(request, request.job_name, self.bundle(request.script))
+        return (
+            ServiceCall("s3", "PutObject | CopyObject", {
+                "Keys": [self.target.uri(key) for key in staged]}),
+            ServiceCall("sagemaker", operation, self.config(request)),
+        )
 
 
-def job_calls(settings: Settings, request: JobRequest) -> tuple[ServiceCall, ...]:
-    """``CreateProcessingJob`` / ``CreateTrainingJob`` for a job request: its name, script
-    (staged under ``code/jobs/``), instance, inputs, outputs and time limit."""
-    aws = AwsSettings.from_settings(settings)
-    common = {"Code": aws.uri(CODE_PREFIX + Path(request.script).name),
-              "MaxRuntimeInSeconds": request.timeout_seconds, "RoleArn": aws.role_arn}
-    if request.kind == "training":
-        training = settings.section("training")
-        return (ServiceCall("sagemaker", "CreateTrainingJob", {
-            "TrainingJobName": request.job_name,
-            "InstanceType": str(training.get("instance_type") or "ml.m5.xlarge"),
-            **common,
-            "Channels": {name: _uris(aws, source) for name, source in request.inputs.items()},
-            "HyperParameters": dict(request.config),
-            "MetricDefinitions": [d["Name"] for d in request.metric_definitions],
-            "ModelArtifact": aws.uri(request.output("model"))}),)
-    return (ServiceCall("sagemaker", "CreateProcessingJob", {
-        "ProcessingJobName": request.job_name,
-        "InstanceType": aws.processing_instance_type,
-        **common,
-        "ProcessingInputs": {name: _uris(aws, source) for name, source in request.inputs.items()},
-        "ProcessingOutputs": {name: aws.uri(key) for name, key in request.outputs.items()}}),)
+def tuning_config(jobs: JobPlanner, request: TuningRequest) -> dict[str, Any]:
+    """``CreateHyperParameterTuningJob``'s arguments over the training job's config, as the
+    aws tuning group builds them (a warm-start parent found at run time is not shown)."""
+    from airsage.tuning.aws import tuning_job_config
+
+    return tuning_job_config(jobs.config(request.training), request)
 
 
-def tuning_calls(settings: Settings, request: TuningRequest) -> tuple[ServiceCall, ...]:
-    base = job_calls(settings, request.training)[0].parameters
-    space = request.search_space()
-    return (ServiceCall("sagemaker", "CreateHyperParameterTuningJob", {
-        "HyperParameterTuningJobName": request.tuning_job_name,
-        "HyperParameterTuningJobConfig": space.tuning_job_config(),
-        "WarmStartConfig": space.warm_start_config(),
-        "TrainingJobDefinition": {k: base[k] for k in ("InstanceType", "Code", "Channels",
-                                                       "MetricDefinitions", "RoleArn")},
-        "Report": AwsSettings.from_settings(settings).uri(request.report_key)}),)
+def registration_calls(settings: Settings, request: RegistrationRequest,
+                       dataset: str) -> tuple[ServiceCall, ...]:
+    """The registry's calls, ``CreateModelPackage``'s arguments from
+    :func:`airsage.registry.aws.model_package_request`."""
+    from airsage.registry.aws import (
+        LINEAGE_PREFIX,
+        METRIC_PREFIX,
+        RUN_ID_PROPERTY,
+        metadata_properties,
+        model_package_request,
+    )
+    from airsage.registry.base import ApprovalStatus
+    from airsage.serving.aws import inference_code_key
+    from airsage.serving.base import ServingConfig
 
-
-def registration_calls(settings: Settings, request: RegistrationRequest) -> tuple[ServiceCall, ...]:
     aws = AwsSettings.from_settings(settings)
     group = request.model_package_group_name
+    lineage = {**request.lineage, "model_artifact_key": request.model_artifact_key,
+               "evaluation_report_key": request.evaluation_report_key}
+    properties = {f"{METRIC_PREFIX}*": METRICS_PLACEHOLDER, RUN_ID_PROPERTY: RUN_PLACEHOLDER,
+                  **metadata_properties({f"{LINEAGE_PREFIX}{k}": v for k, v in lineage.items()})}
+    code_key = inference_code_key(dataset, request.training_job_name)
+    package = model_package_request(
+        aws, instance_type=ServingConfig.from_settings(settings).instance_type,
+        model_name=group, model_data=aws.uri(request.model_artifact_key),
+        code_uri=aws.uri(code_key), approval=ApprovalStatus.parse(request.approval_status),
+        properties=properties, lineage=lineage)
     return (
+        ServiceCall("sagemaker", "ListModelPackages", {
+            "ModelPackageGroupName": group, "why": "a retry returns the version already made"}),
+        ServiceCall("s3", "PutObject", {"Key": aws.uri(code_key), "when": "not staged yet"}),
         ServiceCall("sagemaker", "CreateModelPackageGroup", {
             "ModelPackageGroupName": group, "when": "the group does not exist yet"}),
-        ServiceCall("sagemaker", "CreateModelPackage", {
-            "ModelPackageGroupName": group, "ModelApprovalStatus": request.approval_status,
-            "ModelDataUrl": aws.uri(request.model_artifact_key),
-            "ModelMetrics.ModelQuality.Statistics": aws.uri(request.evaluation_report_key),
-            "CustomerMetadataProperties": sorted(f"lineage.{k}" for k in request.lineage)}),
+        ServiceCall("sagemaker", "CreateModelPackage", package),
     )
 
 
-def deployment_calls(settings: Settings, request: DeploymentRequest) -> tuple[ServiceCall, ...]:
+def deployment_calls(settings: Settings, request: DeploymentRequest,
+                     dataset: str) -> tuple[ServiceCall, ...]:
+    """The endpoint's calls, each argument from :mod:`airsage.serving.aws`'s pure builders."""
+    from airsage.serving.aws import (
+        alarm_requests,
+        deployment_config,
+        endpoint_config,
+        inference_code_key,
+        model_config,
+        training_job_of,
+    )
+
     aws = AwsSettings.from_settings(settings)
-    blue_green = request.deployment
+    code_key = inference_code_key(dataset, training_job_of(dataset, request.model_artifact_key))
     return (
-        ServiceCall("sagemaker", "CreateModel", {
-            "ModelName": request.variant_name, "ModelDataUrl": aws.uri(request.model_artifact_key),
-            "ExecutionRoleArn": aws.role_arn, "Inference": "include/jobs/inference.py"}),
-        ServiceCall("sagemaker", "CreateEndpointConfig", {
-            "EndpointConfigName": request.endpoint_config_name,
-            "VariantName": request.variant_name, "InstanceType": request.instance_type,
-            "InitialInstanceCount": request.initial_instance_count,
-            "DataCaptureConfig": {"Enabled": request.capture.enabled,
-                                  "InitialSamplingPercentage": request.capture.sampling_percent,
-                                  "DestinationS3Uri": aws.uri(request.capture.destination_prefix)}}),
-        ServiceCall("cloudwatch", "PutMetricAlarm", {
-            "alarms": f"{request.endpoint}: 5xx error rate > {blue_green.max_error_rate}, "
-                      f"p99 latency > {blue_green.max_p99_latency_ms} ms"}),
+        ServiceCall("sagemaker", "DescribeEndpoint", {"EndpointName": request.endpoint}),
+        ServiceCall("s3", "PutObject", {"Key": aws.uri(code_key), "when": "not staged yet"}),
+        *(ServiceCall("cloudwatch", "PutMetricAlarm", alarm)
+          for alarm in alarm_requests(aws, request)),
+        ServiceCall("sagemaker", "CreateModel", model_config(aws, request, aws.uri(code_key))),
+        ServiceCall("sagemaker", "CreateEndpointConfig", endpoint_config(aws, request)),
         ServiceCall("sagemaker", "CreateEndpoint | UpdateEndpoint", {
             "EndpointName": request.endpoint, "EndpointConfigName": request.endpoint_config_name,
-            "DeploymentConfig": {"TrafficShift": blue_green.traffic_shift,
-                                 "TrafficSteps": list(blue_green.traffic_steps),
-                                 "BakeSeconds": blue_green.bake_seconds,
-                                 "AutoRollbackConfiguration": "the endpoint's two alarms"}}),
+            "DeploymentConfig (UpdateEndpoint)": deployment_config(request)}),
     )
 
 
-def monitor_calls(settings: Settings, request: JobRequest) -> tuple[ServiceCall, ...]:
+def monitor_calls(settings: Settings, jobs: JobPlanner,
+                  request: JobRequest) -> tuple[ServiceCall, ...]:
     """The drift monitor's calls: its processing job, or with ``monitoring.source:
     model_monitor`` the deferred wait for the schedule's report (no job)."""
     from airsage.monitoring.base import VIOLATIONS_FILE
@@ -167,7 +199,7 @@ def monitor_calls(settings: Settings, request: JobRequest) -> tuple[ServiceCall,
         return (ServiceCall("s3", "HeadObject", {
             "waiter": "S3KeySensor, deferrable (the triggerer polls)",
             "Key": AwsSettings.from_settings(settings).uri(key)}),)
-    return job_calls(settings, request)
+    return jobs.calls(request)
 
 
 def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
@@ -185,6 +217,7 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
     from airsage.registry.step import registry_settings
     from airsage.serving.request import deployment_request
     from airsage.training.step import train_request
+    from airsage.tuning.aws import tuning_calls
     from airsage.tuning.step import tuning_request
 
     layout = LakeLayout(dataset)
@@ -216,16 +249,17 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
         interval_start=hour, interval_end=hour + dt.timedelta(hours=1),
         capture_keys=(), ground_truth_keys=())
     bias = bias_request(settings, dataset, day, curated)
+    jobs = JobPlanner(settings)
     return [
-        PlannedStep(names.BIAS_GATE, bias, job_calls(settings, bias)),
-        PlannedStep(names.TRAIN, train, job_calls(settings, train)),
-        PlannedStep(f"{names.TRAIN} (tuning)", tune, tuning_calls(settings, tune)),
-        PlannedStep(names.EVALUATE, evaluate, job_calls(settings, evaluate)),
-        PlannedStep(names.REGISTER, register, registration_calls(settings, register)),
-        PlannedStep(names.BASELINE, baseline, job_calls(settings, baseline)),
-        PlannedStep(names.DEPLOY, deploy, deployment_calls(settings, deploy)),
+        PlannedStep(names.BIAS_GATE, bias, jobs.calls(bias)),
+        PlannedStep(names.TRAIN, train, jobs.calls(train)),
+        PlannedStep(f"{names.TRAIN} (tuning)", tune, tuning_calls(tuning_config(jobs, tune))),
+        PlannedStep(names.EVALUATE, evaluate, jobs.calls(evaluate)),
+        PlannedStep(names.REGISTER, register, registration_calls(settings, register, dataset)),
+        PlannedStep(names.BASELINE, baseline, jobs.calls(baseline)),
+        PlannedStep(names.DEPLOY, deploy, deployment_calls(settings, deploy, dataset)),
         PlannedStep(f"{names.DRIFT_DAG_ID}.{names.MONITOR}", monitor,
-                    monitor_calls(settings, monitor)),
+                    monitor_calls(settings, jobs, monitor)),
     ]
 
 
@@ -235,6 +269,8 @@ def plan(settings: Settings, day: str, *, dataset: str = "reviews") -> list[Plan
         raise ConfigurationError(
             f"airsage plan lists aws requests; the configured target is {settings.target!r} "
             "(pass --target aws, or set AIRSAGE_TARGET=aws)")
+    if not AwsSettings.from_settings(settings).role_arn:  # shown, and noted by render()
+        settings = settings.with_overrides({"aws": {"role_arn": ROLE_PLACEHOLDER}})
     return [*data_plane(settings, dataset, day), *ml_plane(settings, dataset, day)]
 
 
@@ -255,8 +291,8 @@ def render(steps: list[PlannedStep], day: str) -> str:
             lines.append(f"  {call.service} {call.operation}")
             for key, value in call.parameters.items():
                 lines.append(f"      {key}: {_short(value)}")
-    role_missing = any(c.parameters.get(key) == "" for s in steps for c in s.calls
-                       for key in ("Role", "RoleArn", "ExecutionRoleArn"))
+    role_missing = any(c.parameters.get(key) in ("", ROLE_PLACEHOLDER) for s in steps
+                       for c in s.calls for key in ("Role", "RoleArn", "ExecutionRoleArn"))
     if role_missing:
         lines.append("\nnote: aws.role_arn is not set; the crawler, the quality runs, the "
                      "SageMaker jobs and the endpoint's model need it")

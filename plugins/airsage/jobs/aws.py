@@ -274,6 +274,23 @@ def stage(lake: Lake, request: JobRequest, job_name: str) -> CodeBundle:
     return bundle
 
 
+def staged_keys(request: JobRequest, job_name: str, bundle: CodeBundle) -> tuple[str, ...]:
+    """The lake keys :func:`stage` writes for job ``job_name`` (pure, so ``airsage plan`` lists
+    them without uploading): the code bundle (unless already staged), the config file of a
+    processing job, and each manifest channel's copies (or its empty marker)."""
+    keys = [bundle.archive_key]
+    if request.kind == "processing":
+        keys.append(config_key(job_name))
+    for channel, source in request.inputs.items():
+        if not isinstance(source, tuple):
+            continue
+        prefix = manifest_prefix(job_name, channel)
+        if not source:
+            keys.append(prefix + EMPTY_MANIFEST)
+        keys.extend(prefix + contract.manifest_name(key) for key in source)
+    return tuple(keys)
+
+
 # -- the Create*Job arguments (pure) ------------------------------------------------------------
 
 

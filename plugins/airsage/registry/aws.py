@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airsage.awsconf import ServiceReader
+from airsage.awsconf import AwsSettings, ServiceReader
 from airsage.config import Settings
 from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.base import Lake
@@ -141,6 +141,41 @@ def _created_at(value: Any) -> str:
         return when.astimezone(dt_.UTC).isoformat(timespec="seconds")
     return str(value or "")
 
+
+
+def model_package_request(aws: AwsSettings, *, instance_type: str, model_name: str,
+                          model_data: str, code_uri: str, approval: ApprovalStatus,
+                          properties: Mapping[str, str], lineage: Mapping[str, Any]
+                          ) -> dict[str, Any]:
+    """``CreateModelPackage``'s arguments (pure, so ``airsage plan`` prints the same call): the
+    inference container over ``model_data``, the metadata ``properties``, the evaluation
+    report of ``lineage['evaluation_report_key']``, and a ClientToken fixed by the model and
+    its data, so a retried call cannot register a second version."""
+    from airsage.serving.aws import inference_container
+
+    job_name = str(lineage.get("training_job_name") or "")
+    report_key = str(lineage.get("evaluation_report_key") or "")
+    request: dict[str, Any] = {
+        "ModelPackageGroupName": model_name,
+        "ModelPackageDescription": f"airsage: {job_name} trained on data up to "
+                                   f"{lineage.get('partition_day', '?')}"[:1024],
+        "ModelApprovalStatus": approval.value,
+        "InferenceSpecification": {
+            "Containers": [inference_container(
+                aws, instance_type=instance_type, model_data_url=model_data,
+                code_uri=code_uri, environment={"AIRSAGE_MODEL_NAME": model_name})],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": [instance_type],
+        },
+        "CustomerMetadataProperties": dict(properties),
+        "ClientToken": str(uuid.uuid5(CODE_NAMESPACE, f"{model_name}|{model_data}")),
+        "Tags": [{"Key": k, "Value": v} for k, v in aws.tags],
+    }
+    if report_key:
+        request["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": aws.uri(report_key)}}}
+    return request
 
 
 class SageMakerModelRegistry(ServiceReader):
@@ -256,7 +291,7 @@ class SageMakerModelRegistry(ServiceReader):
         """A new version of ``model_name`` (see the module doc). The model data is the S3 URI
         of ``lineage['model_artifact_key']`` (``model_artifact_uri`` when it is already an S3
         URI: the step hands in a downloaded copy, which SageMaker cannot read)."""
-        from airsage.serving.aws import inference_code_key, inference_container, stage_inference_code
+        from airsage.serving.aws import inference_code_key, stage_inference_code
         from airsage.serving.base import ServingConfig
 
         approval = ApprovalStatus.parse(status)
@@ -288,27 +323,10 @@ class SageMakerModelRegistry(ServiceReader):
             **{f"{LINEAGE_PREFIX}{k}": v for k, v in lineage.items()},
             RUN_ID_PROPERTY: run_id,
         })
-        report_key = str(lineage.get("evaluation_report_key") or "")
-        request: dict[str, Any] = {
-            "ModelPackageGroupName": model_name,
-            "ModelPackageDescription": f"airsage: {job_name} trained on data up to "
-                                       f"{lineage.get('partition_day', '?')}"[:1024],
-            "ModelApprovalStatus": approval.value,
-            "InferenceSpecification": {
-                "Containers": [inference_container(
-                    aws, instance_type=serving.instance_type, model_data_url=model_data,
-                    code_uri=code_uri, environment={"AIRSAGE_MODEL_NAME": model_name})],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-                "SupportedRealtimeInferenceInstanceTypes": [serving.instance_type],
-            },
-            "CustomerMetadataProperties": properties,
-            "ClientToken": str(uuid.uuid5(CODE_NAMESPACE, f"{model_name}|{model_data}")),
-            "Tags": [{"Key": k, "Value": v} for k, v in aws.tags],
-        }
-        if report_key:
-            request["ModelMetrics"] = {"ModelQuality": {"Statistics": {
-                "ContentType": "application/json", "S3Uri": aws.uri(report_key)}}}
+        request = model_package_request(
+            aws, instance_type=serving.instance_type, model_name=model_name,
+            model_data=model_data, code_uri=code_uri, approval=approval,
+            properties=properties, lineage=lineage)
         self._ensure_group(model_name)
         created = self._call(f"register a version of {model_name}",
                              self.client.create_model_package, **request)
