@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.sdk import TaskGroup, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
 from airsage.airflow.aws_steps import SageMakerJobWaitOperator
@@ -235,6 +236,8 @@ def _collect(payload: list[dict[str, Any]], upstream: dict[str, Any] | None,
     from airsage.airflow.runtime import task_settings
     from airsage.jobs.request import JobRequest
 
+    if not payload:  # the request was skipped (train: the tuning path ran instead)
+        raise AirflowSkipException(f"{step_of(context)}: the request did not run")
     item = payload[0]
     if item["job"] is None:
         result: dict[str, Any] = item["result"]
@@ -242,6 +245,11 @@ def _collect(payload: list[dict[str, Any]], upstream: dict[str, Any] | None,
     recorded = JobRequest.from_dict(item["request"])
     runner = CompletedJob(recorded, item["job"]["job_name"], _sagemaker_client(task_settings()))
     return _body(item["step"])(upstream, context, runner)
+
+
+def step_of(context: dict[str, Any]) -> str:
+    """The step (task group) a task belongs to, for messages."""
+    return str(context["ti"].task_id).split(".", 1)[0]
 
 
 def _job_group(step: str, upstream: Any = None, *, after: Any = None,

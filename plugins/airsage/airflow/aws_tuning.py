@@ -111,9 +111,13 @@ def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: st
     @task(task_id="collect", trigger_rule="none_failed_min_one_success")
     def collect_task(payload: list[dict[str, Any]], upstream: dict[str, Any]) -> dict[str, Any]:
         """The tuning job as the local tuner's result; the best model where the next steps look."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from airsage.tuning.aws import collect_sagemaker_tuning
         from airsage.tuning.job import TuningRequest
 
+        if not payload:  # the request was skipped: the training path ran instead
+            raise AirflowSkipException(f"{group_id}: the tuning request did not run")
         settings, lake, day = _aws_settings(upstream)
         with step_errors(names.TRAIN, lake=lake, day=day, quarantine_batch=False):
             request = TuningRequest.from_dict(payload[0]["request"])
