@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# the aws fakes (moto's extended server, its fixtures, helpers) in one place, for every folder
+sys.path.insert(0, str(PROJECT_ROOT / "tests" / "aws"))
+pytest_plugins = ("moto_fixtures",)
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "womens_clothing_reviews_1k.csv"
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airsage-test-airflow-"))

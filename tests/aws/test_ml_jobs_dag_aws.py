@@ -105,13 +105,9 @@ def moto_server() -> Iterator[Any]:
     """A moto server of each test's own (not the module's, reset between tests): with the
     module's, the second test's run hung in a HEAD request that moto never answered, after
     the first test's runs and moto's reset (moto's server, not airsage, stopped answering)."""
-    from moto_ext import MotoServer
+    from moto_fixtures import running_moto
 
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_moto()
 
 
 @pytest.fixture

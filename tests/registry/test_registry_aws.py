@@ -10,34 +10,24 @@ metadata round-trip after an approval proves the registry re-sends it. moto igno
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import tarfile
-from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_helpers import BUCKET, LAKE_ROOT, ROLE, client
+from evaldata import DATASET, DAY, upload_model, write_split
 
-AWS_TESTS = Path(__file__).resolve().parents[1] / "aws"
-_spec = importlib.util.spec_from_file_location("airsage_aws_fixtures", AWS_TESTS / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-moto_server, aws_env, aws_settings = _fixtures.moto_server, _fixtures.aws_env, _fixtures.aws_settings
-
-from aws_helpers import BUCKET, LAKE_ROOT, ROLE, client  # noqa: E402  (after the fixtures' path)
-from evaldata import DATASET, DAY, upload_model, write_split  # noqa: E402
-
-from airsage.errors import InputDataError  # noqa: E402
-from airsage.registry.aws import (  # noqa: E402
+from airsage.errors import InputDataError
+from airsage.registry.aws import (
     MAX_PROPERTIES,
     OMITTED_PROPERTY,
     SageMakerModelRegistry,
     decode_value,
     metadata_properties,
 )
-from airsage.registry.base import older_than_serving  # noqa: E402
+from airsage.registry.base import older_than_serving
 
 MODEL = "reviews-sentiment"
 JOB = "reviews-train-2026-02-10"

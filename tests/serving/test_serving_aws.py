@@ -10,31 +10,21 @@ the recorded resources, and state the rollback outcome themselves.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_helpers import LAKE_ROOT, ROLE, client
 
-AWS_TESTS = Path(__file__).resolve().parents[1] / "aws"
-_spec = importlib.util.spec_from_file_location("airsage_aws_fixtures", AWS_TESTS / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-moto_server, aws_env, aws_settings = _fixtures.moto_server, _fixtures.aws_env, _fixtures.aws_settings
-
-from aws_helpers import LAKE_ROOT, ROLE, client  # noqa: E402
-
-from airsage.errors import ConfigurationError, StepFailed  # noqa: E402
-from airsage.lake.aws import S3Lake  # noqa: E402
-from airsage.registry.base import LINEAGE_ARTIFACT_KEY, ModelVersion  # noqa: E402
-from airsage.serving.aws import (  # noqa: E402
+from airsage.errors import ConfigurationError, StepFailed
+from airsage.lake.aws import S3Lake
+from airsage.registry.base import LINEAGE_ARTIFACT_KEY, ModelVersion
+from airsage.serving.aws import (
     SageMakerEndpointDeployer,
     alarm_names,
     deployment_config,
     endpoint_config,
 )
-from airsage.serving.request import deployment_request  # noqa: E402
+from airsage.serving.request import deployment_request
 
 ENDPOINT = "reviews-sentiment"
 

@@ -1,4 +1,7 @@
-"""The aws target's tests: moto's server (extended in moto_ext.py) on 127.0.0.1, never AWS.
+"""The aws target's test fixtures: moto's server (extended in moto_ext.py) on 127.0.0.1, never AWS.
+
+A pytest plugin of tests/conftest.py, so every test folder (tests/aws, and the aws tests of
+tests/registry, tests/serving …) uses the one fake.
 
 The server is a subprocess started once per module and stopped by its PID; each test starts
 from a reset moto with the lake bucket created. boto3, the provider's hooks and the triggers'
@@ -9,26 +12,27 @@ connection (both set here), with dummy credentials.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from aws_helpers import BUCKET, LAKE_ROOT, REGION, ROLE, client
 from moto_ext import MotoServer
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
+def running_moto() -> Iterator[MotoServer]:
+    """moto's extended server for as long as the fixture built on it lives (stopped by PID)."""
     server = MotoServer().start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    yield from running_moto()
 
 
 @pytest.fixture
