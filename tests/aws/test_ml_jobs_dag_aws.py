@@ -16,6 +16,7 @@ raw partition from moto's S3 through the Glue catalog's ``partition_relation``, 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,7 +137,7 @@ def ml_run(aws_env, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     dag = load_dag("reviews_daily")
     subset = dag.partial_subset(task_ids=[t.task_id for t in dag.tasks if ML_PLANE.match(t.task_id)],
                                 include_upstream=True, include_downstream=False)
-    return {"dag": subset, "requests": {r.script.rsplit("/", 1)[-1]: r for r in requests},
+    return {"dag": subset, "full_dag": dag, "requests": {r.script.rsplit("/", 1)[-1]: r for r in requests},
             "lake": lake, "settings": settings}
 
 
@@ -256,3 +257,39 @@ def test_with_the_tuning_param_train_runs_a_sagemaker_tuning_job_and_trained_joi
     assert trained["job_name"] == best and trained["tuning"]["best_value"] == 0.66
     assert trained["model_artifact_key"] == layout.model_artifact(best)
     assert best in trained["tracking_runs"]
+
+
+def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_registry(
+        ml_run, aws_env) -> None:
+    """register on aws: the blessing reads the evaluation job's evaluation.json from S3 (the
+    files the test stated as that job's output), and only a blessed model becomes a model
+    package in SageMaker's registry; the same day with a threshold it misses registers none."""
+    from airsage.airflow.runner import run_dag
+
+    subset = ml_run["full_dag"].partial_subset(task_ids=["register"], include_upstream=True,
+                                          include_downstream=False)
+    evaluated = json.loads(ml_run["lake"].read_bytes(
+        next(k for k in ml_run["lake"].list("reports/evaluation/") if k.endswith("evaluation.json"))))
+    accuracy = evaluated["multiclass_classification_metrics"]["accuracy"]["value"]
+    sagemaker = client("sagemaker")
+
+    blessed = run_dag("reviews_daily", dag=subset, partition=DAY,
+                      conf={"accuracy_threshold": 0.0, "auto_approve": True})
+    assert not blessed.failed_tasks, blessed.task_states
+    registered = blessed.xcoms["register"]
+    assert registered["blessed"] is True
+    group = registered["model_version"]["name"]
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert len(packages) == 1 and packages[0]["ModelApprovalStatus"] == "Approved"
+    package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert statistics.startswith(LAKE_ROOT) and statistics.endswith("evaluation.json")
+
+    refused = run_dag("reviews_daily", dag=subset, partition=DAY,
+                      conf={"accuracy_threshold": min(1.0, accuracy + 0.01), "auto_approve": True})
+    assert not refused.failed_tasks, refused.task_states
+    assert refused.xcoms["register"]["blessed"] is False
+    failed = refused.xcoms["register"]["blessing"]["failures"]
+    assert any(f["measured"] == pytest.approx(accuracy) for f in failed), failed  # evaluation.json's
+    assert len(sagemaker.list_model_packages(ModelPackageGroupName=group)[
+        "ModelPackageSummaryList"]) == 1  # nothing registered for the refused candidate
