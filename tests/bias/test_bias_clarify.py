@@ -163,3 +163,19 @@ def test_staging_writes_clarifys_analysis_config_and_no_code(tmp_path):
     written = {p.relative_to(tmp_path / "lake").as_posix()
                for p in (tmp_path / "lake").rglob("*") if p.is_file()} - {DATA_KEY}
     assert set(staged_keys(request, request.job_name, bundle)) == written == {key}
+
+
+def test_the_execution_role_may_pull_clarifys_image():
+    """The role's image pulls are by repository name; Clarify's must be among them."""
+    from fnmatch import fnmatch
+
+    from airsage.config import INCLUDE_DIR
+    from airsage.jobs.aws import clarify_image
+
+    image = clarify_image(REGION)  # <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>
+    account, repository = image.split(".", 1)[0], image.split("/", 1)[1].split(":", 1)[0]
+    role = json.loads((INCLUDE_DIR / "iam" / "sagemaker-execution-role.json").read_text())
+    [pull] = [s for s in role["Statement"] if s.get("Sid") == "PullFrameworkImages"]
+    arn = f"arn:aws:ecr:{REGION}:{account}:repository/{repository}"
+    assert any(fnmatch(arn, pattern.replace("${Region}", REGION))
+               for pattern in pull["Resource"]), (arn, pull["Resource"])
