@@ -117,3 +117,33 @@ def test_a_biased_batch_measured_by_clarify_is_refused_with_rule_measured_and_ex
     [job] = client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]
     assert client("sagemaker").describe_processing_job(ProcessingJobName=job[
         "ProcessingJobName"])["AppSpecification"]["ImageUri"] == clarify_image(REGION)
+
+
+def test_the_airflow_groups_request_and_collect_phases_carry_the_clarify_job(
+        aws_env, tmp_path, lake) -> None:
+    """The bias_gate task group's phases (airsage.airflow.aws_jobs) with bias.engine: clarify:
+    the request phase records the Clarify request and builds Clarify's CreateProcessingJob
+    arguments, the collect phase judges the completed job's analysis.json."""
+    from airsage.airflow.aws_jobs import CompletedJob, JobRequested, RequestRecorder, _submission
+    from airsage.jobs.reattach import SUBMIT
+    from airsage.jobs.request import JobRequest
+
+    settings = _settings(tmp_path, "clarify")
+    with pytest.raises(JobRequested) as asked:
+        run_bias_gate(settings, lake, "reviews", DAY, DATA_KEY, runner=RequestRecorder())
+    request = asked.value.request
+    payload = json.loads(json.dumps(_submission(settings, lake, request, "processing")))
+    assert payload["job"]["action"] == SUBMIT
+    assert payload["config"]["AppSpecification"] == {"ImageUri": clarify_image(REGION)}
+
+    # what the job task's SageMakerProcessingOperator sends (moto: Completed on creation)
+    aws_env.state_job_end(request.job_name, objects={
+        f"{BUCKET}/{PREFIX}/{REPORT_PREFIX}analysis.json": _clarify_analysis(0.15)})
+    sagemaker = client("sagemaker")
+    sagemaker.create_processing_job(**payload["config"])
+
+    runner = CompletedJob(JobRequest.from_dict(payload["request"]), request.job_name, sagemaker)
+    report = run_bias_gate(settings, lake, "reviews", DAY, DATA_KEY, runner=runner)
+    assert report.status == "warn"  # |DPL| 0.15 > warn 0.12, <= fail 0.2; LP 0.212 > 0.2
+    assert sorted(c.metric for c in report.warnings if c.group == "department_name=Intimate") \
+        == ["DPL", "KS", "LP", "TVD"]
