@@ -57,6 +57,10 @@ DESCRIPTIONS: Mapping[str, str] = {
 PASS, WARN, FAIL = "pass", "warn", "fail"
 SKIPPED = "skipped"
 GATE_GROUPS = ("all", "configured")
+# Which container measures the pre-training bias: airsage's own job (include/jobs/bias.py, both
+# targets) or, on aws, SageMaker Clarify's container (closed to new accounts since 2025).
+AIRSAGE_ENGINE, CLARIFY_ENGINE = "airsage", "clarify"
+ENGINES = (AIRSAGE_ENGINE, CLARIFY_ENGINE)
 
 
 class MetricValues(dict):  # type: ignore[type-arg]
@@ -198,6 +202,7 @@ class BiasSettings:
     gate_groups: str = "configured"
     gate_facets: tuple[str, ...] = ()
     min_group_size: int = 0
+    engine: str = AIRSAGE_ENGINE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BiasSettings:
@@ -257,6 +262,13 @@ class BiasSettings:
             ) from None
         if min_group_size < 0:
             raise ConfigurationError(f"bias.min_group_size in {source} must be >= 0")
+        engine = str(raw.get("engine") or AIRSAGE_ENGINE)
+        if engine not in ENGINES:
+            raise ConfigurationError(
+                f"bias.engine in {source} is {engine!r}; use {AIRSAGE_ENGINE!r} (airsage's own "
+                f"bias job, both targets) or {CLARIFY_ENGINE!r} (SageMaker Clarify's container, "
+                "aws target only)"
+            )
         try:
             timeout = float(raw.get("job_timeout_seconds", 600))
         except (TypeError, ValueError):
@@ -278,6 +290,7 @@ class BiasSettings:
             gate_groups=gate_groups,
             gate_facets=tuple(str(f) for f in gate_facets),
             min_group_size=min_group_size,
+            engine=engine,
         )
 
     @property

@@ -12,6 +12,12 @@ The step has the seam's three phases (DESIGN.md, "The step seam"):
 
 :func:`run_bias_gate` is the three in a row.
 
+With ``bias.engine: clarify`` (aws target only) the same request runs SageMaker Clarify's own
+container (:func:`clarify_request`): the same analysis config without airsage's additions,
+the same data key (Clarify reads Parquet, CSV with a header row and JSON Lines as they are),
+the same output prefix, so :func:`collect_bias` reads Clarify's ``analysis.json`` into the
+same verdict. Clarify does not know ``min_group_size``: every group it reports is judged.
+
 With ``bias.gate_groups: all`` (the default) every value of each gate facet is judged in turn
 as the sensitive group, as Clarify does when no facet value is given: a batch biased against
 *any* department fails, not only against the one named in ``facet_values``. A group with
@@ -33,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from airsage.bias.base import (
     ANALYSIS_FILE,
+    CLARIFY_ENGINE,
     FAIL,
     GATE_NAME,
     PASS,
@@ -52,7 +59,13 @@ from airsage.bias.base import (
 )
 from airsage.bias.report import build_analysis, evaluate_thresholds, read_groups
 from airsage.config import Settings
-from airsage.errors import GateFailedError, GateFailure, InputDataError, StepFailed
+from airsage.errors import (
+    ConfigurationError,
+    GateFailedError,
+    GateFailure,
+    InputDataError,
+    StepFailed,
+)
 from airsage.jobs.request import JobRequest, JobRunner, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
@@ -114,6 +127,46 @@ def analysis_config(
         config["predicted_label"] = predicted_label
         config["methods"] = {"post_training_bias": {"methods": "all"}}
     return config
+
+
+# airsage's additions to the analysis config (include/jobs/bias.py reads them); Clarify's
+# schema (sagemaker.core.clarify.ANALYSIS_CONFIG_SCHEMA_V1_0) refuses them, and infers
+# values / threshold from the column's type instead.
+AIRSAGE_CONFIG_KEYS = ("label_type", "min_group_size")
+AIRSAGE_FACET_KEYS = ("facet_type",)
+# Clarify reads these as airsage writes them (CSV with its header row: no "headers" needed).
+CLARIFY_DATASET_TYPES = ("application/x-parquet", "text/csv")
+
+
+def clarify_analysis_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The analysis config Clarify's container reads: airsage's, less airsage's additions."""
+    clarify = {k: v for k, v in config.items() if k not in AIRSAGE_CONFIG_KEYS}
+    if "facet" in clarify:
+        clarify["facet"] = [{k: v for k, v in facet.items() if k not in AIRSAGE_FACET_KEYS}
+                            for facet in clarify["facet"]]
+    return clarify
+
+
+def clarify_request(request: JobRequest, *, target: str) -> JobRequest:
+    """The bias job ``request`` run by SageMaker Clarify's container (pure): same job name,
+    data, output prefix, facet, label, groups and methods; Clarify's config."""
+    from airsage.jobs.aws import CLARIFY_JOB
+
+    if target != "aws":
+        raise ConfigurationError(
+            f"bias.engine: {CLARIFY_ENGINE} runs SageMaker Clarify's container, which exists "
+            f"only as a SageMaker processing job; the {target!r} target cannot run it. Use "
+            "bias.engine: airsage here (the same Clarify metrics and analysis.json, computed "
+            "by include/jobs/bias.py), or the aws target")
+    dataset_type = request.config.get("dataset_type")
+    if dataset_type not in CLARIFY_DATASET_TYPES:
+        raise InputDataError(
+            f"bias.engine: {CLARIFY_ENGINE}: the batch {request.inputs[DATA_CHANNEL]!r} is "
+            f"{dataset_type}; airsage hands Clarify only {list(CLARIFY_DATASET_TYPES)} (its "
+            "JSON Lines is a dense 'features' array, not records of named columns). Curate "
+            "the batch as Parquet, or use bias.engine: airsage")
+    return request.with_changes(script=CLARIFY_JOB,
+                                config=clarify_analysis_config(request.config))
 
 
 def _facet_values(bias: BiasSettings) -> tuple[Any, ...]:
@@ -256,7 +309,8 @@ def _refuse_if_failed(report: BiasReport, bias: BiasSettings) -> None:
 def bias_request(settings: Settings, dataset: str, day: dt_.date | str,
                  data_key: str) -> JobRequest:
     """The bias job for the batch at ``data_key`` (pure): Clarify's analysis config as the
-    job's config, the pre-training report prefix as its output."""
+    job's config, the pre-training report prefix as its output; with ``bias.engine:
+    clarify``, the same job for Clarify's container (:func:`clarify_request`)."""
     bias = BiasSettings.from_settings(settings)
     settings.dataset(dataset)
     day_text = partition_value(day)
@@ -267,7 +321,7 @@ def bias_request(settings: Settings, dataset: str, day: dt_.date | str,
             f"{sorted(DATASET_TYPES)}"
         )
     analysis_key = LakeLayout(dataset).report(REPORT_KIND, day_text, PRE_TRAINING_ANALYSIS)
-    return JobRequest(
+    request = JobRequest(
         kind="processing",
         job_name=job_name(dataset, day_text, STEP),
         script=JOB_SCRIPT,
@@ -276,6 +330,9 @@ def bias_request(settings: Settings, dataset: str, day: dt_.date | str,
         config=analysis_config(bias, dataset_type=DATASET_TYPES[suffix]),
         timeout_seconds=bias.job_timeout_seconds,
     )
+    if bias.engine == CLARIFY_ENGINE:
+        return clarify_request(request, target=settings.target)
+    return request
 
 
 def collect_bias(settings: Settings, lake: Lake, request: JobRequest, dataset: str,

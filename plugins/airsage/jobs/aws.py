@@ -25,6 +25,12 @@ one-to-one onto ``CreateProcessingJob`` (bias, evaluate, baseline, monitor) or
   before the job starts, as locally); SageMaker writes a training job's ``model.tar.gz``
   under ``OutputDataConfig`` and :func:`describe_outcome` copies it to the request's
   ``model`` key when the job's name differs (a re-attached ``-rN`` attempt).
+- **Clarify**: a processing request whose script is :data:`CLARIFY_JOB` runs SageMaker
+  Clarify's own container instead (``bias.engine: clarify``): Clarify's image, no code input
+  and no entry point (Clarify supports neither), the config staged as
+  ``analysis_config.json`` for the ``analysis_config`` input, the one input channel as the
+  ``dataset`` input (``processing/input/data``) and the one output as ``analysis_result``
+  from ``processing/output``, where Clarify writes ``analysis.json`` and its report.
 - **outcome**: ``DescribeProcessingJob`` / ``DescribeTrainingJob`` → :class:`JobOutcome`.
   The script writes its failure file (``ExitMessage`` / ``FailureReason``); a reason that
   starts with ``ConfigurationError:`` or ``InputDataError:`` is the contract's exit code 2
@@ -78,6 +84,13 @@ PACKAGE_DIR = PROJECT_ROOT / "plugins" / "airsage"
 EXCLUDED_PACKAGES = ("airflow",)
 BAD_INPUT_PREFIXES = ("ConfigurationError:", "InputDataError:")
 DEFAULT_TRAINING_RUNTIME = 24 * 3600  # SageMaker's own default for MaxRuntimeInSeconds
+# A request with this script runs SageMaker Clarify's container, not a script of include/jobs/
+# (no file there can have this name: scripts end in .py). Clarify's own contract:
+# docs.aws.amazon.com/sagemaker/latest/dg/clarify-processing-job-configure-parameters.html
+CLARIFY_JOB = "sagemaker-clarify"
+CLARIFY_CONFIG_FILE = "analysis_config.json"
+CLARIFY_CONFIG_INPUT, CLARIFY_DATA_INPUT = "analysis_config", "dataset"
+CLARIFY_OUTPUT = "analysis_result"
 WAITERS = {"processing": "processing_job_completed_or_stopped",
            "training": "training_job_completed_or_stopped"}
 
@@ -100,6 +113,19 @@ def image_uri(framework: str, version: str, *, region: str, instance_type: str, 
             f"{setting}: no SageMaker {framework} {scope} image for version {version!r}"
             f"{f' and py_version {py_version!r}' if py_version else ''} on {instance_type} in "
             f"{region}: {exc}") from exc
+
+
+def clarify_image(region: str) -> str:
+    """SageMaker Clarify's processing image in ``region``, resolved offline as the SDK's own
+    ``SageMakerClarifyProcessor`` resolves it."""
+    from sagemaker.core import image_uris
+
+    try:
+        return str(image_uris.retrieve("clarify", region))
+    except (ValueError, KeyError) as exc:
+        raise ConfigurationError(
+            f"bias.engine: clarify: SageMaker Clarify has no processing image in {region}: "
+            f"{exc}; use bias.engine: airsage there") from exc
 
 
 @dataclass(frozen=True)
@@ -169,6 +195,8 @@ class CodeBundle:
 
     @classmethod
     def for_script(cls, script: str) -> CodeBundle:
+        if script == CLARIFY_JOB:  # Clarify's container brings its own code: nothing to stage
+            return cls(script=script, files=(), digest="")
         path = script_path(script)
         files = ((path.name, path), *_package_files())
         digest = hashlib.sha256()
@@ -203,8 +231,8 @@ class CodeBundle:
 
     def stage(self, lake: Lake) -> None:
         """Upload the bundle unless this content is staged already (one object: a reader
-        sees all of it or none)."""
-        if not lake.exists(self.archive_key):
+        sees all of it or none); an image-only job (Clarify) has none."""
+        if self.files and not lake.exists(self.archive_key):
             lake.write_bytes(self.archive_key, self.archive())
 
 
@@ -212,8 +240,15 @@ def staging_prefix(job_name: str) -> str:
     return f"{STAGING_PREFIX}{job_name}/"
 
 
-def config_key(job_name: str) -> str:
-    return f"{staging_prefix(job_name)}config/{contract.CONFIG_FILE}"
+def config_key(job_name: str, file: str = contract.CONFIG_FILE) -> str:
+    return f"{staging_prefix(job_name)}config/{file}"
+
+
+def request_config_key(request: JobRequest, job_name: str) -> str:
+    """Where a processing request's config is staged: ``config.json`` for airsage's contract,
+    ``analysis_config.json`` for Clarify's."""
+    return config_key(job_name, CLARIFY_CONFIG_FILE if request.script == CLARIFY_JOB
+                      else contract.CONFIG_FILE)
 
 
 def manifest_prefix(job_name: str, channel: str) -> str:
@@ -259,7 +294,7 @@ def stage(lake: Lake, request: JobRequest, job_name: str) -> CodeBundle:
     bundle.stage(lake)
     lake.delete_prefix(staging_prefix(job_name))
     if request.kind == "processing":
-        lake.write_bytes(config_key(job_name),
+        lake.write_bytes(request_config_key(request, job_name),
                          json.dumps(dict(request.config), indent=2).encode())
     for channel, source in request.inputs.items():
         if not isinstance(source, tuple):
@@ -278,9 +313,9 @@ def staged_keys(request: JobRequest, job_name: str, bundle: CodeBundle) -> tuple
     """The lake keys :func:`stage` writes for job ``job_name`` (pure, so ``airsage plan`` lists
     them without uploading): the code bundle (unless already staged), the config file of a
     processing job, and each manifest channel's copies (or its empty marker)."""
-    keys = [bundle.archive_key]
+    keys = [bundle.archive_key] if bundle.files else []
     if request.kind == "processing":
-        keys.append(config_key(job_name))
+        keys.append(request_config_key(request, job_name))
     for channel, source in request.inputs.items():
         if not isinstance(source, tuple):
             continue
@@ -304,29 +339,45 @@ def processing_job_config(request: JobRequest, job_name: str, target: JobTarget,
     if request.kind != "processing":
         raise ConfigurationError(f"job {request.job_name} is a {request.kind} job, not processing")
 
-    def s3_input(name: str, key: str) -> dict[str, Any]:
+    def s3_input(name: str, key: str, local: str = "") -> dict[str, Any]:
         return {"InputName": name, "S3Input": {
-            "S3Uri": target.uri(key), "LocalPath": f"{PROCESSING}/input/{name}",
+            "S3Uri": target.uri(key), "LocalPath": f"{PROCESSING}/input/{local or name}",
             "S3DataType": "S3Prefix", "S3InputMode": "File",
             "S3DataDistributionType": "FullyReplicated"}}
 
-    inputs = [s3_input(CODE_CHANNEL, bundle.archive_key),
-              s3_input(CONFIG_CHANNEL, config_key(job_name))]
-    inputs += [s3_input(channel, _input_prefix(request, job_name, channel))
-               for channel in request.inputs]
+    def s3_output(name: str, prefix: str, local: str) -> dict[str, Any]:
+        return {"OutputName": name, "S3Output": {
+            "S3Uri": target.uri(prefix), "LocalPath": f"{PROCESSING}/{local}",
+            "S3UploadMode": "EndOfJob"}}
+
+    if request.script == CLARIFY_JOB:
+        if len(request.inputs) != 1 or len(request.outputs) != 1:
+            raise ConfigurationError(
+                f"job {request.job_name}: SageMaker Clarify reads one dataset and writes one "
+                f"output; the request has inputs {sorted(request.inputs)} and outputs "
+                f"{sorted(request.outputs)}")
+        [channel], [prefix] = list(request.inputs), list(request.outputs.values())
+        app: dict[str, Any] = {"ImageUri": clarify_image(target.region)}
+        inputs = [s3_input(CLARIFY_CONFIG_INPUT, request_config_key(request, job_name),
+                           CONFIG_CHANNEL),
+                  s3_input(CLARIFY_DATA_INPUT, _input_prefix(request, job_name, channel),
+                           "data")]
+        outputs = [s3_output(CLARIFY_OUTPUT, prefix, "output")]
+    else:
+        app = {"ImageUri": target.processing_image,
+               "ContainerEntrypoint": bundle.processing_entrypoint()}
+        inputs = [s3_input(CODE_CHANNEL, bundle.archive_key),
+                  s3_input(CONFIG_CHANNEL, config_key(job_name))]
+        inputs += [s3_input(channel, _input_prefix(request, job_name, channel))
+                   for channel in request.inputs]
+        outputs = [s3_output(name, prefix, f"output/{name}")
+                   for name, prefix in request.outputs.items()]
     config: dict[str, Any] = {
         "ProcessingJobName": job_name,
         "RoleArn": target.role_arn,
-        "AppSpecification": {
-            "ImageUri": target.processing_image,
-            "ContainerEntrypoint": bundle.processing_entrypoint(),
-        },
+        "AppSpecification": app,
         "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {"Outputs": [
-            {"OutputName": name, "S3Output": {
-                "S3Uri": target.uri(prefix), "LocalPath": f"{PROCESSING}/output/{name}",
-                "S3UploadMode": "EndOfJob"}}
-            for name, prefix in request.outputs.items()]},
+        "ProcessingOutputConfig": {"Outputs": outputs},
         "ProcessingResources": {"ClusterConfig": {
             "InstanceCount": target.jobs.processing_instance_count,
             "InstanceType": target.processing_instance_type,
@@ -362,6 +413,10 @@ def training_job_config(request: JobRequest, job_name: str, target: JobTarget,
     """``CreateTrainingJob``'s arguments for ``request`` run as job ``job_name`` (script mode)."""
     if request.kind != "training":
         raise ConfigurationError(f"job {request.job_name} is a {request.kind} job, not training")
+    if not bundle.files:
+        raise ConfigurationError(
+            f"job {request.job_name}: {request.script!r} is a processing container, not a "
+            "training script; a training job runs a script of include/jobs/")
     jobs = target.jobs
     model_key = request.output(MODEL_OUTPUT)
     runtime = int(request.timeout_seconds or DEFAULT_TRAINING_RUNTIME)
