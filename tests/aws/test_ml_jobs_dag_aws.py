@@ -263,7 +263,9 @@ def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_
         ml_run, aws_env) -> None:
     """register on aws: the blessing reads the evaluation job's evaluation.json from S3 (the
     files the test stated as that job's output), and only a blessed model becomes a model
-    package in SageMaker's registry; the same day with a threshold it misses registers none."""
+    package in SageMaker's registry: a threshold the candidate misses registers none, one it
+    meets registers it. (Once a champion exists, register evaluates it with a job too — a
+    synchronous SageMakerJobRunner call — which moto would have to be told the outputs of.)"""
     from airsage.airflow.runner import run_dag
 
     subset = ml_run["full_dag"].partial_subset(task_ids=["register"], include_upstream=True,
@@ -273,6 +275,18 @@ def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_
     accuracy = evaluated["multiclass_classification_metrics"]["accuracy"]["value"]
     sagemaker = client("sagemaker")
 
+    # first a threshold the candidate misses: evaluation.json's accuracy is what is compared
+    refused = run_dag("reviews_daily", dag=subset, partition=DAY,
+                      conf={"accuracy_threshold": min(1.0, accuracy + 0.01), "auto_approve": True})
+    assert not refused.failed_tasks, refused.task_states
+    assert refused.xcoms["register"]["blessed"] is False
+    failed = refused.xcoms["register"]["blessing"]["failures"]
+    assert any(f["measured"] == pytest.approx(accuracy) for f in failed), failed
+    groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    assert not [g for g in groups if sagemaker.list_model_packages(
+        ModelPackageGroupName=g["ModelPackageGroupName"])["ModelPackageSummaryList"]]
+
+    # then one it meets (no champion yet): blessed, and a model package in the registry
     blessed = run_dag("reviews_daily", dag=subset, partition=DAY,
                       conf={"accuracy_threshold": 0.0, "auto_approve": True})
     assert not blessed.failed_tasks, blessed.task_states
@@ -284,12 +298,3 @@ def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_
     package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     assert statistics.startswith(LAKE_ROOT) and statistics.endswith("evaluation.json")
-
-    refused = run_dag("reviews_daily", dag=subset, partition=DAY,
-                      conf={"accuracy_threshold": min(1.0, accuracy + 0.01), "auto_approve": True})
-    assert not refused.failed_tasks, refused.task_states
-    assert refused.xcoms["register"]["blessed"] is False
-    failed = refused.xcoms["register"]["blessing"]["failures"]
-    assert any(f["measured"] == pytest.approx(accuracy) for f in failed), failed  # evaluation.json's
-    assert len(sagemaker.list_model_packages(ModelPackageGroupName=group)[
-        "ModelPackageSummaryList"]) == 1  # nothing registered for the refused candidate
