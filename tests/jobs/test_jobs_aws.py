@@ -28,8 +28,7 @@ from airsage.jobs.aws import (
     stage,
     training_job_config,
 )
-from airsage.jobs.local import raise_for_outcome
-from airsage.jobs.request import JobRequest
+from airsage.jobs.request import JobRequest, raise_for_outcome
 from airsage.lake.layout import LakeLayout
 
 ROLE = "arn:aws:iam::123456789012:role/airsage-sagemaker"

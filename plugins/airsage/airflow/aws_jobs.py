@@ -36,6 +36,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airsage.airflow import names
 from airsage.airflow.aws_steps import SageMakerJobWaitOperator
 from airsage.airflow.runtime import TARGET_VARIABLE, parsed_target
+from airsage.jobs.request import AttemptingRunner
 
 if TYPE_CHECKING:
     from airsage.jobs.request import JobOutcome, JobRequest, MetricCallback
@@ -110,7 +111,7 @@ def comparable(request: JobRequest) -> dict[str, Any]:
     return {**request.to_dict(), "script": PurePath(request.script).name}
 
 
-class CompletedJob:
+class CompletedJob(AttemptingRunner):
     """The collect phase's runner: answers the step with the SageMaker job that ran for its
     request (the request must be the one the request phase recorded, and the job its own)."""
 
@@ -130,14 +131,6 @@ class CompletedJob:
                 "the step again")
         return outcome_from_description(
             request, describe(self.client, request.kind, self.job_name), lake)
-
-    def run(self, lake: Lake, request: JobRequest, *,
-            on_metric: MetricCallback | None = None) -> JobOutcome:
-        from airsage.jobs.local import raise_for_outcome
-
-        outcome = self.attempt(lake, request, on_metric=on_metric)
-        raise_for_outcome(request, outcome)
-        return outcome
 
 
 # -- the task group -----------------------------------------------------------------------------

@@ -265,6 +265,6 @@ class GlueCatalog(ServiceReader):
         steps that run on the worker (curate). It reads the raw files under the dataset's
         contract, exactly as the local catalog does — the Glue table serves Athena — so the
         two targets curate the same rows."""
-        from airsage.catalog.local import LocalCatalog
+        from airsage.catalog.local import partition_relation
 
-        return LocalCatalog(self.settings).partition_relation(lake, dataset, day)
+        return partition_relation(self.settings, lake, dataset, day)

@@ -36,10 +36,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airsage.catalog.base import (
     DEFAULT_DATABASE,
@@ -62,6 +62,7 @@ CATALOG_FILE = "catalog.duckdb"
 CATALOG_LOCK = "catalog"
 CACHE_DIR = "catalog-cache"
 _CACHE_KEEP_SECONDS = 300.0  # older copies of superseded versions are removed
+_Token = TypeVar("_Token")  # what a catalog writer's fill hands its publish (the ETag)
 META_SCHEMA = "_catalog"
 PARTITION_COLUMN = "dt"
 _LOCK_WAIT_SECONDS = 30.0
@@ -134,6 +135,80 @@ class _FilePlan:
             parts.append(f"{expr} AS {sql_ident(column)}")
         parts.append(f"{sql_string(day)} AS {PARTITION_COLUMN}")
         return f"SELECT {', '.join(parts)} FROM {self.schema.reader}"
+
+
+def partition_relation(settings: Settings, lake: Lake, dataset: str,
+                       day: dt_.date | str) -> str:
+    """A FROM-able DuckDB expression reading one partition with airsage's names and types.
+
+    Self-contained (absolute file paths, no catalog attached): values that do not cast
+    to the configured type read as NULL, a missing column reads as NULL, extra columns
+    are left out, and ``dt`` holds the partition date. It reads the landed files under the
+    dataset's contract, not a catalog, so every catalog (DuckDB's, Glue's) curates the same
+    rows.
+    """
+    import duckdb
+
+    spec = settings.dataset(dataset)
+    day = partition_value(day)
+    with configure_duckdb(duckdb.connect(), lake) as con:
+        plans = _file_plans(con, lake, spec, day, validate=False)
+    return _relation(plans, spec, day)
+
+
+@contextlib.contextmanager
+def _written_copy(directory: Path, fill: Callable[[Path], _Token],
+                  publish: Callable[[Path, _Token], None]) -> Iterator[Any]:
+    """A read-write connection to a temporary copy of a catalog, published on success.
+
+    Both writers (the host's file, the lake's object) write a copy, never the catalog in
+    place, so a failed crawl changes nothing. ``fill`` writes the current catalog into the
+    copy's path (or leaves it absent: DuckDB creates the database, it refuses an empty file)
+    and returns what ``publish`` needs to replace the catalog with the checkpointed copy.
+    """
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".write.", suffix=".tmp")
+    os.close(fd)
+    copy = Path(name)
+    try:
+        copy.unlink()
+        token = fill(copy)
+        con = connect_catalog(copy, read_only=False)
+        try:
+            yield con
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        publish(copy, token)
+    finally:
+        copy.unlink(missing_ok=True)
+        copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
+
+
+def _file_plans(con: Any, lake: Lake, spec: DatasetSpec, day: str, *,
+                validate: bool) -> list[_FilePlan]:
+    """Each landed file of the partition: its schema and how its columns map to the contract."""
+    layout = LakeLayout(spec.name)
+    manifest_key = layout.raw_manifest(day)
+    if not lake.exists(manifest_key):
+        raise InputDataError(
+            f"catalog: {spec.name} dt={day} is not landed (no {lake.uri(manifest_key)}); "
+            "run the ingest step for that date first"
+        )
+    manifest = json.loads(lake.read_bytes(manifest_key))
+    plans = []
+    for entry in manifest["files"]:
+        uri = lake.uri(entry["key"])
+        if "://" in uri and not uri.startswith("s3://"):
+            raise ConfigurationError(
+                f"the local catalog reads files on this machine or in S3, but the lake gives "
+                f"{uri}; use a directory or an s3:// lake.root"
+            )
+        try:
+            schema = _inspect(con, lake, entry["key"], uri, entry.get("format"), validate)
+        except InputDataError as exc:
+            raise InputDataError(f"catalog: {spec.name} dt={day}: {exc}") from exc
+        plans.append(_FilePlan(entry["key"], schema, tuple(map_columns(spec, schema.columns))))
+    return plans
 
 
 def _relation(plans: Sequence[_FilePlan], spec: DatasetSpec, day: str) -> str:
@@ -263,25 +338,13 @@ class LocalCatalog:
         lock_path = self.path.with_name(f".{self.path.name}.lock")
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                        suffix=".tmp")
-            os.close(fd)
-            copy = Path(name)
-            try:
+            def fill(copy: Path) -> None:
                 if self.path.exists():
                     shutil.copyfile(self.path, copy)
-                else:
-                    copy.unlink()  # DuckDB creates the database; it refuses an empty file
-                con = connect_catalog(copy, read_only=False)
-                try:
-                    yield con
-                    con.execute("CHECKPOINT")
-                finally:
-                    con.close()
-                os.replace(copy, self.path)
-            finally:
-                copy.unlink(missing_ok=True)
-                copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
+
+            with _written_copy(self.path.parent, fill,
+                               lambda copy, _: os.replace(copy, self.path)) as con:
+                yield con
 
     @contextlib.contextmanager
     def _writing_shared(self) -> Iterator[Any]:
@@ -296,23 +359,12 @@ class LocalCatalog:
         cache = Path(self.settings.home) / CACHE_DIR
         cache.mkdir(parents=True, exist_ok=True)
         with lake.lock(CATALOG_LOCK):
-            fd, name = tempfile.mkstemp(dir=cache, prefix=".write.", suffix=".duckdb")
-            os.close(fd)
-            copy = Path(name)
-            try:
-                copy.unlink()  # DuckDB creates the database; it refuses an empty file
-                etag = lake.download_versioned(key, copy)
-                con = connect_catalog(copy, read_only=False)
-                try:
-                    yield con
-                    con.execute("CHECKPOINT")
-                finally:
-                    con.close()
-                new_etag = lake.upload_if(copy, key, etag)
-                os.replace(copy, self._cached(new_etag))
-            finally:
-                copy.unlink(missing_ok=True)
-                copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
+            def publish(copy: Path, etag: str | None) -> None:
+                os.replace(copy, self._cached(lake.upload_if(copy, key, etag)))
+
+            with _written_copy(cache, lambda copy: lake.download_versioned(key, copy),
+                               publish) as con:
+                yield con
 
     def partitions(self, dataset: str) -> list[dict[str, Any]]:
         """Registered partitions of ``dataset`` (dt, location, rows, crawled_at), by date."""
@@ -330,45 +382,10 @@ class LocalCatalog:
                  "crawled_at": r[4].isoformat() if r[4] else None} for r in rows]
 
     def partition_relation(self, lake: Lake, dataset: str, day: dt_.date | str) -> str:
-        """A FROM-able DuckDB expression reading one partition with airsage's names and types.
-
-        Self-contained (absolute file paths, no catalog attached): values that do not cast
-        to the configured type read as NULL, a missing column reads as NULL, extra columns
-        are left out, and ``dt`` holds the partition date.
-        """
-        import duckdb
-
-        spec = self.settings.dataset(dataset)
-        day = partition_value(day)
-        with configure_duckdb(duckdb.connect(), lake) as con:
-            plans = self._plans(con, lake, spec, day, validate=False)
-        return _relation(plans, spec, day)
+        """See :func:`partition_relation` (the catalog's own tables are not needed)."""
+        return partition_relation(self.settings, lake, dataset, day)
 
     # -- crawling -----------------------------------------------------------------------
-    def _plans(self, con: Any, lake: Lake, spec: DatasetSpec, day: str, *,
-               validate: bool) -> list[_FilePlan]:
-        layout = LakeLayout(spec.name)
-        manifest_key = layout.raw_manifest(day)
-        if not lake.exists(manifest_key):
-            raise InputDataError(
-                f"catalog: {spec.name} dt={day} is not landed (no {lake.uri(manifest_key)}); "
-                "run the ingest step for that date first"
-            )
-        manifest = json.loads(lake.read_bytes(manifest_key))
-        plans = []
-        for entry in manifest["files"]:
-            uri = lake.uri(entry["key"])
-            if "://" in uri and not uri.startswith("s3://"):
-                raise ConfigurationError(
-                    f"the local catalog reads files on this machine or in S3, but the lake gives "
-                    f"{uri}; use a directory or an s3:// lake.root"
-                )
-            try:
-                schema = _inspect(con, lake, entry["key"], uri, entry.get("format"), validate)
-            except InputDataError as exc:
-                raise InputDataError(f"catalog: {spec.name} dt={day}: {exc}") from exc
-            plans.append(_FilePlan(entry["key"], schema, tuple(map_columns(spec, schema.columns))))
-        return plans
 
     def _uncastable(self, con: Any, plans: Sequence[_FilePlan],
                     spec: DatasetSpec) -> dict[str, str]:
@@ -408,7 +425,7 @@ class LocalCatalog:
         # Files are read on a scratch connection: a reader crash can never touch the catalog,
         # and the catalog's write lock is held only while registering.
         with configure_duckdb(duckdb.connect(), lake) as scratch:
-            plans = self._plans(scratch, lake, spec, day, validate=True)
+            plans = _file_plans(scratch, lake, spec, day, validate=True)
             uncastable = self._uncastable(scratch, plans, spec)
         with self._writing() as con:
             for statement in _META_DDL:

@@ -61,11 +61,12 @@ from airsage.awsconf import AwsSettings, SageMakerJobSettings
 from airsage.config import PROJECT_ROOT, Settings
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.jobs import contract
-from airsage.jobs.local import _hyperparameter_string, raise_for_outcome, script_path
+from airsage.jobs.local import _hyperparameter_string, script_path
 from airsage.jobs.reattach import SUBMIT, WAIT, decide, sagemaker_status
 from airsage.jobs.request import (
     CONFIG_CHANNEL,
     MODEL_OUTPUT,
+    AttemptingRunner,
     JobOutcome,
     JobRequest,
     MetricCallback,
@@ -585,7 +586,7 @@ def check_collected(request: JobRequest, job_name: str) -> None:
 # -- the synchronous runner ---------------------------------------------------------------------
 
 
-class SageMakerJobRunner:
+class SageMakerJobRunner(AttemptingRunner):
     """Runs a job script as a SageMaker processing or training job and waits for it (the CLI's
     runner; Airflow's task groups wait deferred instead). Re-attaches on a second call: a job
     of the request's name that runs is waited for, one that completed is collected, one that
@@ -603,13 +604,6 @@ class SageMakerJobRunner:
             self._client = boto3.client("sagemaker",
                                         region_name=AwsSettings.from_settings(self.settings).region)
         return self._client
-
-    def run(self, lake: Lake, request: JobRequest, *,
-            on_metric: MetricCallback | None = None) -> JobOutcome:
-        """Run the job; return its outcome if it completed, else raise as the local runner."""
-        outcome = self.attempt(lake, request, on_metric=on_metric)
-        raise_for_outcome(request, outcome)
-        return outcome
 
     def attempt(self, lake: Lake, request: JobRequest, *,
                 on_metric: MetricCallback | None = None) -> JobOutcome:

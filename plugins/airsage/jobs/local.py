@@ -36,9 +36,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from airsage.config import INCLUDE_DIR, PROJECT_ROOT, Settings
-from airsage.errors import ConfigurationError, InputDataError, StepFailed
+from airsage.errors import ConfigurationError, InputDataError
 from airsage.jobs import contract
-from airsage.jobs.request import MODEL_OUTPUT, JobOutcome, JobRequest, MetricCallback
+from airsage.jobs.request import (
+    MODEL_OUTPUT,
+    AttemptingRunner,
+    JobOutcome,
+    JobRequest,
+    MetricCallback,
+)
 from airsage.lake.base import Lake
 
 JOBS_DIR = INCLUDE_DIR / "jobs"
@@ -67,7 +73,7 @@ def _hyperparameter_string(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-class LocalJobRunner:
+class LocalJobRunner(AttemptingRunner):
     """Runs any ``include/jobs/`` script as SageMaker would, in a subprocess on this machine."""
 
     def __init__(self, settings: Settings, *, jobs_dir: Path | None = None) -> None:
@@ -75,13 +81,6 @@ class LocalJobRunner:
         self.jobs_dir = Path(jobs_dir) if jobs_dir is not None else Path(settings.home) / "jobs"
 
     # -- public API ---------------------------------------------------------------------
-    def run(self, lake: Lake, request: JobRequest, *,
-            on_metric: MetricCallback | None = None) -> JobOutcome:
-        """Run the job; return its outcome if it completed, else raise (see the module doc)."""
-        outcome = self.attempt(lake, request, on_metric=on_metric)
-        raise_for_outcome(request, outcome)
-        return outcome
-
     def attempt(self, lake: Lake, request: JobRequest, *,
                 on_metric: MetricCallback | None = None) -> JobOutcome:
         """Run the job and report how it ended; only a missing input or script raises."""
@@ -368,20 +367,6 @@ class LocalJobRunner:
 
 class _NoModel(Exception):
     """A training script that exited 0 without a model: the job failed."""
-
-
-def raise_for_outcome(request: JobRequest, outcome: JobOutcome) -> None:
-    """Nothing for a completed job; InputDataError for exit code 2; StepFailed otherwise."""
-    if outcome.status == "Completed":
-        return
-    what = f"job {request.job_name} ({Path(request.script).name}, {request.kind})"
-    if outcome.exit_code == contract.EXIT_BAD_INPUT:
-        raise InputDataError(
-            f"{what} refused its input: {outcome.last_stderr_line or 'no reason on stderr'}")
-    if outcome.status == "Stopped":
-        raise StepFailed(f"{what} {outcome.failure_reason}; raise the step's timeout or make "
-                         f"the job cheaper. Last log lines:\n{outcome.log_tail}")
-    raise StepFailed(f"{what} failed: {outcome.failure_reason}")
 
 
 def _terminate(process: subprocess.Popen[str], grace_seconds: float = 5.0) -> None:

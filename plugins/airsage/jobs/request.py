@@ -21,9 +21,10 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airsage.errors import ConfigurationError
+from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.lake.layout import partition_value
 
 if TYPE_CHECKING:
@@ -297,3 +298,36 @@ class JobRunner(Protocol):
         """Run the job to its end and report how it ended, without raising for a failed or
         stopped job (a tuner's trial may fail and tuning goes on)."""
         ...
+
+
+class AttemptingRunner:
+    """A runner's ``run`` as every runner means it: ``attempt`` the job, then raise unless it
+    completed. Subclasses only say how a job is attempted (locally, on SageMaker, or collected
+    from the job that already ran), so a failed job raises the same errors on every target."""
+
+    def attempt(self, lake: Lake, request: JobRequest, *,
+                on_metric: MetricCallback | None = None) -> JobOutcome:
+        raise NotImplementedError
+
+    def run(self, lake: Lake, request: JobRequest, *,
+            on_metric: MetricCallback | None = None) -> JobOutcome:
+        """Run the job; return its outcome if it completed, else raise (see raise_for_outcome)."""
+        outcome = self.attempt(lake, request, on_metric=on_metric)
+        raise_for_outcome(request, outcome)
+        return outcome
+
+
+def raise_for_outcome(request: JobRequest, outcome: JobOutcome) -> None:
+    """Nothing for a completed job; InputDataError for exit code 2; StepFailed otherwise."""
+    from airsage.jobs.contract import EXIT_BAD_INPUT
+
+    if outcome.status == "Completed":
+        return
+    what = f"job {request.job_name} ({PurePath(request.script).name}, {request.kind})"
+    if outcome.exit_code == EXIT_BAD_INPUT:
+        raise InputDataError(
+            f"{what} refused its input: {outcome.last_stderr_line or 'no reason on stderr'}")
+    if outcome.status == "Stopped":
+        raise StepFailed(f"{what} {outcome.failure_reason}; raise the step's timeout or make "
+                         f"the job cheaper. Last log lines:\n{outcome.log_tail}")
+    raise StepFailed(f"{what} failed: {outcome.failure_reason}")
