@@ -35,6 +35,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
 from airsage.airflow.aws_steps import SageMakerJobWaitOperator
+from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import TARGET_VARIABLE, parsed_target
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def _job_group(step: str, upstream: Any = None, *, after: Any = None,
     )
 
     kind = JOB_STEPS[step][0]
-    operator: Any = SageMakerTrainingOperator if kind == "training" else SageMakerProcessingOperator
+    operator: Any = settled(SageMakerTrainingOperator if kind == "training" else SageMakerProcessingOperator)
     extra = {"print_log": False} if kind == "training" else {}
     with TaskGroup(group_id=step, tooltip=f"SageMaker {kind} job (aws target)"):
         if before is not None:
