@@ -61,7 +61,7 @@ MOMENT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # in the past: the trigger fire
 def test_in_the_triggerer_the_inner_trigger_runs_after_the_wait_and_its_event_is_passed_through(
 ) -> None:
     trigger = _through_the_trigger_table(SettledTrigger.around(DateTimeTrigger(moment=MOMENT), 0.5))
-    trigger.triggerer_job_id = 7  # as the triggerer sets it on every trigger it runs
+    trigger.trigger_id = 7  # the row's id, as the triggerer sets it on every trigger it runs
     event, waited = _first_event(trigger)
     assert waited >= 0.5
     assert event.payload == MOMENT

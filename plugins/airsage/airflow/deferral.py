@@ -74,10 +74,11 @@ class SettledTrigger(BaseTrigger):
 
     @property
     def in_triggerer(self) -> bool:
-        """Run by a triggerer process, whose events reach the task through the scheduler (it
-        sets ``triggerer_job_id``); ``dag.test()`` runs a trigger in line, with no scheduler
-        to race, and does not wait."""
-        return getattr(self, "triggerer_job_id", None) is not None
+        """Run by a triggerer, whose events reach the task through the scheduler: it runs
+        triggers stored in its table and sets their ``trigger_id`` (its ``triggerer_job_id``
+        stays None in the runner process). ``dag.test()`` runs a trigger in line, with no
+        scheduler to race and no row: no wait."""
+        return self.trigger_id is not None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.in_triggerer:
