@@ -18,11 +18,15 @@ to the real triggerer process and resume on a worker.
 
 1. A run triggered through the REST API with conf succeeds; moto holds each job once, one
    Approved model package and an InService endpoint on it; the deferred operators (crawl,
-   Athena, Data Quality, the endpoint) went through ``deferred`` and their triggers fired in
-   the triggerer.
-2. Clearing the finished ``train`` group through the REST API re-attaches: its request finds
-   the completed training job, the job task is skipped, collect reads the job, and moto still
-   holds one training job.
+   Athena, Data Quality, the endpoint) went through ``deferred``, their triggers waited out
+   the settling time (airsage.airflow.deferral) and fired in the triggerer, and no task needed
+   a second try (Airflow 3.3.2's stale-success race retried two Athena checks before).
+2. Clearing the finished ``train.job`` task through the REST API re-attaches: the task finds
+   its completed training job and returns it (no second job in moto).
+3. Clearing the whole ``train`` group re-attaches too: its request finds the completed job,
+   the job task is skipped, collect reads the job; moto still holds one training job.
+
+The tests run in this order on the one run (2 needs the route's original choice of the job).
 """
 
 from __future__ import annotations
@@ -192,6 +196,35 @@ def test_a_daily_run_on_the_aws_target_defers_to_the_real_triggerer_and_deploys(
     assert not retried, (retried, services.explain(run_id))
 
 
+def _clear(services: AirflowServices, run_id: str, task_ids: list[str]) -> dict[str, Any]:
+    """Clear tasks of a finished run through the REST API, as a user does from the grid, and
+    wait for the run to finish again."""
+    services.api("POST", "/api/v2/dags/reviews_daily/clearTaskInstances", {
+        "dag_run_id": run_id, "task_ids": task_ids, "dry_run": False, "only_failed": False,
+        "include_downstream": False, "include_upstream": False, "reset_dag_runs": True})
+    done: dict[str, Any] = services.wait_for_run(run_id, timeout=240)
+    return done
+
+
+def test_clearing_the_finished_training_job_task_reattaches_to_its_job(
+        airflow: Any, daily_run: dict[str, Any]) -> None:
+    """The job task alone (its route had chosen it): it finds its completed job and returns
+    it, where the provider's operator would fail on ``action_if_job_exists="fail"``."""
+    services, _ = airflow
+    run_id = daily_run["run_id"]
+    assert daily_run["done"]["state"] == "success", services.explain(run_id)
+    before = _jobs()
+    done = _clear(services, run_id, ["train.job"])
+    assert done["state"] == "success", services.explain(run_id)
+    assert services.task_states(run_id)["train.job"] == "success"
+    assert _tries(services, run_id)["train.job[0]"] == 2
+    folder = (services.home / "logs" / "dag_id=reviews_daily" / f"run_id={run_id}" /
+              "task_id=train.job" / "map_index=0")
+    told = (folder / "attempt=2.log").read_text(errors="replace")
+    assert f"{before['training'][0]} exists (Completed): re-attached, not created again" in told, told
+    assert _jobs() == before
+
+
 def test_clearing_the_finished_train_group_reattaches_to_its_training_job(
         airflow: Any, daily_run: dict[str, Any]) -> None:
     services, _ = airflow
@@ -199,15 +232,13 @@ def test_clearing_the_finished_train_group_reattaches_to_its_training_job(
     assert daily_run["done"]["state"] == "success", services.explain(run_id)
     before = _jobs()
     group = ["train.request", "train.route", "train.job", "train.wait", "train.collect"]
-    services.api("POST", "/api/v2/dags/reviews_daily/clearTaskInstances", {
-        "dag_run_id": run_id, "task_ids": group, "dry_run": False, "only_failed": False,
-        "include_downstream": False, "include_upstream": False, "reset_dag_runs": True})
-    done = services.wait_for_run(run_id, timeout=240)
+    done = _clear(services, run_id, group)
     assert done["state"] == "success", services.explain(run_id)
     states = services.task_states(run_id)
     assert states["train.collect"] == "success", states
     assert states["train.job"] == "skipped" and states["train.wait"] == "skipped", states
-    told = json.dumps(services.task_log(run_id, "train.request", try_number=2))
+    tries = _tries(services, run_id)
+    told = json.dumps(services.task_log(run_id, "train.request", try_number=tries["train.request[-1]"]))
     assert "collect" in told and before["training"][0] in told, told[-3000:]
     assert _jobs() == before
 
