@@ -94,10 +94,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
-from typing import Any
+from typing import IO, Any
 
 HOST = "127.0.0.1"
 OUTCOMES_PATH = "/moto-api/static/airsage/glue-dq-outcomes"
@@ -586,18 +587,21 @@ class MotoServer:
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        # moto logs every request to stderr: into a file, never an unread pipe (once a pipe's
+        # buffer is full, moto blocks on its next log line and stops answering).
+        self.log: IO[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> MotoServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             [sys.executable, __file__, str(self.port)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"moto server exited with {self.process.returncode}:\n{stderr[-3000:]}")
+                raise RuntimeError(f"moto server exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1).read()
                 break
@@ -619,9 +623,17 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
-        if self.process.stderr:
-            self.process.stderr.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
         self.process = None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of what the server wrote to stderr (its request log and any traceback)."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-chars:]
 
     def post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),

@@ -135,6 +135,7 @@ def test_the_wait_defers_with_the_report_key_poll_and_time_limit(drift_dag) -> N
     from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
     from airflow.sdk.exceptions import TaskDeferred
 
+    from airsage.airflow.deferral import SettledTrigger
     from airsage.airflow.monitor_steps import _wait_kwargs
     from airsage.monitoring.step import REPORT_WAIT_SECONDS
 
@@ -145,8 +146,11 @@ def test_the_wait_defers_with_the_report_key_poll_and_time_limit(drift_dag) -> N
                                    **_wait_kwargs(payload))
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
-    assert isinstance(deferred.value.trigger, S3KeyTrigger)
-    assert deferred.value.trigger.bucket_key == f"s3://{BUCKET}/{REPORT_KEY}"
+    # the provider's trigger, run by the triggerer after the settling wait (deferral.py)
+    assert isinstance(deferred.value.trigger, SettledTrigger)
+    trigger = deferred.value.trigger.build_inner()
+    assert isinstance(trigger, S3KeyTrigger)
+    assert trigger.bucket_key == f"s3://{BUCKET}/{REPORT_KEY}"
     assert deferred.value.timeout.total_seconds() == REPORT_WAIT_SECONDS == 7200
 
 

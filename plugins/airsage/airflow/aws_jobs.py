@@ -13,7 +13,8 @@ Each group has the id of the local task it replaces (``bias_gate``, ``train``, `
   never runs twice, so nothing it does happens twice.
 - ``<step>.route`` picks ``job`` (``SageMakerProcessingOperator`` /
   ``SageMakerTrainingOperator``, ``deferrable=True``, ``action_if_job_exists="fail"``: the
-  re-attach decided, never a timestamped second job), ``wait`` (a job an earlier try started
+  re-attach decided, never a timestamped second job; run again — a retry, a cleared task — it
+  re-attaches to the job of that name: :class:`ReattachesToItsJob`), ``wait`` (a job an earlier try started
   is still running: :class:`SageMakerJobWaitOperator`, deferred) or nothing (the job of that
   name completed: collect it).
 - ``<step>.collect`` runs the body again with a runner that answers with the completed job's
@@ -27,6 +28,7 @@ when the DAG file is parsed (``AIRSAGE_TARGET``, no file I/O).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -35,6 +37,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
 from airsage.airflow.aws_steps import SageMakerJobWaitOperator
+from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import TARGET_VARIABLE, parsed_target
 from airsage.jobs.request import AttemptingRunner
 
@@ -131,6 +134,61 @@ class CompletedJob(AttemptingRunner):
                 "the step again")
         return outcome_from_description(
             request, describe(self.client, request.kind, self.job_name), lake)
+
+
+# -- the job task: re-attach when its job exists ----------------------------------------------
+
+
+class ReattachesToItsJob:
+    """Mixin for the provider's SageMaker job operators (``<step>.job``): a job of the
+    config's name that already exists is never created again. The request phase decided to
+    submit that name; when the job task itself runs again — its retry after the worker died
+    past CreateTrainingJob, or a user clearing the finished task — it re-attaches instead of
+    failing on ``action_if_job_exists="fail"``: a job still running is waited for (deferred,
+    the provider's trigger and ``execute_complete``), a completed one is returned as the
+    provider returns it, a failed or stopped one fails the task and says to clear the group
+    (its request then starts the ``-rN`` attempt)."""
+
+    def execute(self, context: Any) -> Any:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airsage.jobs.reattach import FINISHED_BADLY, RUNNING, sagemaker_status
+
+        kind = "training" if "TrainingJobName" in self.config else "processing"
+        name = self.config["TrainingJobName" if kind == "training" else "ProcessingJobName"]
+        status = sagemaker_status(self.hook.conn, kind)(name)
+        if status is None:
+            return super().execute(context)  # type: ignore[misc]
+        group = str(self.task_id).split(".", 1)[0]
+        self.log.info("SageMaker %s job %s exists (%s): re-attached, not created again",
+                      kind, name, status)
+        if status in RUNNING:
+            self.defer(trigger=SageMakerTrigger(
+                job_name=name, job_type=kind, waiter_delay=self.check_interval,
+                waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name), method_name="execute_complete")
+        if status in FINISHED_BADLY:
+            raise AirflowFailException(
+                f"SageMaker {kind} job {name} ended {status}: clear the whole {group} task "
+                "group to run the step again (its request starts the next attempt, -rN)")
+        return self.execute_complete(context, {"status": "success", "job_name": name})
+
+
+@functools.cache
+def job_operator(kind: str) -> type:
+    """The provider's operator for a job step of ``kind``: settled deferral, re-attach."""
+    from airflow.providers.amazon.aws.operators.sagemaker import (
+        SageMakerProcessingOperator,
+        SageMakerTrainingOperator,
+    )
+
+    provider: type = SageMakerTrainingOperator if kind == "training" else SageMakerProcessingOperator
+    base = settled(provider)
+    metaclass: type = type(base)
+    return metaclass(provider.__name__, (ReattachesToItsJob, base), {
+        "__module__": __name__, "__qualname__": provider.__name__,
+        "__doc__": f"{provider.__name__} that re-attaches to its existing job (see ReattachesToItsJob)."})
 
 
 # -- the task group -----------------------------------------------------------------------------
@@ -250,13 +308,8 @@ def _job_group(step: str, upstream: Any = None, *, after: Any = None,
     """``<step>``: request → route → job | wait → collect. ``after``: the tasks the request
     runs after (at least one must succeed); ``before``: builds tasks inside the group that the
     request runs after (the drift monitor's wait for a Model Monitor report)."""
-    from airflow.providers.amazon.aws.operators.sagemaker import (
-        SageMakerProcessingOperator,
-        SageMakerTrainingOperator,
-    )
-
     kind = JOB_STEPS[step][0]
-    operator: Any = SageMakerTrainingOperator if kind == "training" else SageMakerProcessingOperator
+    operator: Any = job_operator(kind)
     extra = {"print_log": False} if kind == "training" else {}
     with TaskGroup(group_id=step, tooltip=f"SageMaker {kind} job (aws target)"):
         if before is not None:

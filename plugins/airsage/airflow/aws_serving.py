@@ -34,6 +34,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
 from airsage.airflow.aws_steps import POLL_SECONDS, _connection
+from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 
@@ -152,7 +153,7 @@ def deploy(baselined: Any) -> Any:
         config = SageMakerEndpointConfigOperator.partial(
             task_id="endpoint_config", trigger_rule="none_failed",
         ).expand_kwargs(request.map(_config_kwargs))
-        endpoint = SageMakerEndpointOperator.partial(
+        endpoint = settled(SageMakerEndpointOperator).partial(
             task_id="endpoint", deferrable=True, check_interval=POLL_SECONDS,
             trigger_rule="none_failed",
         ).expand_kwargs(request.map(_endpoint_kwargs))

@@ -26,6 +26,7 @@ from airflow.sdk import BaseOperator, TaskGroup, task
 from airflow.sdk.exceptions import AirflowException
 
 from airsage.airflow import names
+from airsage.airflow.deferral import SettlesBeforeResuming, settled
 from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 from airsage.jobs.reattach import SUBMIT, WAIT
@@ -123,7 +124,7 @@ def crawl(landed: Any) -> Any:
             request.map(_crawler_config))
         update = GlueCrawlerUpdateOperator.partial(task_id="update_crawler").expand_kwargs(
             request.map(_crawler_config))
-        run = GlueCrawlerRunOperator.partial(
+        run = settled(GlueCrawlerRunOperator).partial(
             task_id="run_crawler", deferrable=True, poll_interval=POLL_SECONDS,
             fail_on_already_running=False,  # a retry waits for the crawl it started
             trigger_rule="none_failed_min_one_success",
@@ -176,7 +177,7 @@ def validate_sql(crawled: Any) -> Any:
 
     with TaskGroup(group_id=names.VALIDATE_SQL, tooltip="Athena SQL checks (aws target)"):
         request = _validate_request(crawled)
-        queries = AthenaOperator.partial(
+        queries = settled(AthenaOperator).partial(
             task_id="query", deferrable=True, sleep_time=POLL_SECONDS,
         ).expand_kwargs(request)
         result = _validate_collect(queries.output, crawled)
@@ -278,10 +279,11 @@ def reattach_job(settings: Any, kind: str, job_name: str) -> Any:
     return decide(job_name, sagemaker_status(client, kind))
 
 
-class SageMakerJobWaitOperator(BaseOperator):
+class SageMakerJobWaitOperator(SettlesBeforeResuming, BaseOperator):
     """Waits, deferred, for a SageMaker job that an earlier try of the step started (the
-    provider's ``SageMakerTrigger``; the provider's sensors cannot defer). A job that ends
-    Failed or Stopped fails the task: its retry then submits the next attempt."""
+    provider's ``SageMakerTrigger``, settled: :mod:`airsage.airflow.deferral`; the provider's
+    sensors cannot defer). A job that ends Failed or Stopped fails the task: its retry then
+    submits the next attempt."""
 
     template_fields = ("job_name",)
 
@@ -358,11 +360,11 @@ def quality_gate(validated: Any) -> Any:
         route = _quality_route(request)
         create = GlueDataQualityOperator.partial(task_id="create_ruleset").expand_kwargs(
             request.map(_ruleset_kwargs))
-        evaluate = GlueDataQualityRuleSetEvaluationRunOperator.partial(
+        evaluate = settled(GlueDataQualityRuleSetEvaluationRunOperator).partial(
             task_id="evaluate", deferrable=True, waiter_delay=POLL_SECONDS, waiter_max_attempts=240,
             verify_result_status=False, show_results=True, trigger_rule="none_failed",
         ).expand_kwargs(request.map(_evaluation_kwargs))
-        deequ = SageMakerProcessingOperator.partial(
+        deequ = settled(SageMakerProcessingOperator).partial(
             task_id="deequ_job", deferrable=True, wait_for_completion=True,
             check_interval=POLL_SECONDS,
         ).expand_kwargs(request.map(_deequ_kwargs))

@@ -28,6 +28,7 @@ from airflow.sdk import TaskGroup, task
 
 from airsage.airflow import names
 from airsage.airflow.aws_steps import POLL_SECONDS, SageMakerJobWaitOperator, _aws_settings, _connection
+from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import step_errors
 from airsage.airflow.tasklog import log, narrated
 from airsage.jobs.reattach import COLLECT, SUBMIT, WAIT
@@ -132,7 +133,7 @@ def tuning_group(prepared: Any, *, training_config: TrainingConfig, group_id: st
         if after is not None:
             after >> request
         route = route_task(request)
-        tuning = SageMakerTuningOperator.partial(
+        tuning = settled(SageMakerTuningOperator).partial(
             task_id="tuning_job", deferrable=True, wait_for_completion=True,
             check_interval=POLL_SECONDS,
         ).expand_kwargs(request.map(_tuning_kwargs))

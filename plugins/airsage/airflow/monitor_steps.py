@@ -25,6 +25,7 @@ from typing import Any
 from airflow.sdk import task
 
 from airsage.airflow import names
+from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import lake_for, step_errors, task_settings
 
 MODEL_MONITOR = "model_monitor"
@@ -79,7 +80,7 @@ def report_wait() -> list[Any]:
 
     request = _report_request()
     route = _report_route(request)
-    wait = S3KeySensor.partial(task_id=WAIT_TASK, deferrable=True).expand_kwargs(
+    wait = settled(S3KeySensor).partial(task_id=WAIT_TASK, deferrable=True).expand_kwargs(
         request.map(_wait_kwargs))
     route >> wait
     return [route, wait]
