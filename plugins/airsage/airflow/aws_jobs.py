@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from airflow.sdk import TaskGroup, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -149,6 +149,18 @@ class ReattachesToItsJob:
     provider returns it, a failed or stopped one fails the task and says to clear the group
     (its request then starts the ``-rN`` attempt)."""
 
+    # What the provider's operator provides (the mixin never runs without it).
+    config: dict[str, Any]
+    hook: Any
+    task_id: str
+    log: Any
+    check_interval: int
+    max_attempts: int
+    aws_conn_id: str | None
+    region_name: str | None
+    defer: Callable[..., NoReturn]
+    execute_complete: Callable[..., Any]
+
     def execute(self, context: Any) -> Any:
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
         from airflow.sdk.exceptions import AirflowFailException
@@ -176,7 +188,7 @@ class ReattachesToItsJob:
 
 
 @functools.cache
-def job_operator(kind: str) -> type:
+def job_operator(kind: str) -> Any:
     """The provider's operator for a job step of ``kind``: settled deferral, re-attach."""
     from airflow.providers.amazon.aws.operators.sagemaker import (
         SageMakerProcessingOperator,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -98,14 +98,15 @@ class SettlesBeforeResuming:
     """Mixin for an operator: every ``defer()`` goes through :class:`SettledTrigger`."""
 
     def defer(self, *, trigger: BaseTrigger, method_name: str, kwargs: dict[str, Any] | None = None,
-              timeout: Any = None) -> Any:
-        return super().defer(  # type: ignore[misc]
+              timeout: Any = None) -> NoReturn:
+        super().defer(  # type: ignore[misc]
             trigger=SettledTrigger.around(trigger), method_name=method_name, kwargs=kwargs,
             timeout=timeout)
+        raise AssertionError("BaseOperator.defer returned instead of raising TaskDeferred")
 
 
 @functools.cache
-def settled(operator: type) -> type:
+def settled(operator: type) -> Any:
     """``operator``'s class deferring through :class:`SettledTrigger`, under the same name (the
     UI and the task logs still say ``AthenaOperator``)."""
     if issubclass(operator, SettlesBeforeResuming):
