@@ -27,7 +27,7 @@ could compute differently).
 
 from __future__ import annotations
 
-import array
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 
 _NORMS = ("l1", "l2", None)
+# Up to this many texts per call are scored row by row with numpy (the model server's
+# requests and micro-batches); more go through one scipy CSR matrix, as the pipeline does.
+ROW_BY_ROW_MAX = 16
 
 
 class TfidfLinearScorer:
@@ -117,35 +120,90 @@ class TfidfLinearScorer:
     def __call__(self, texts: Sequence[str]) -> np.ndarray | None:
         """Rows of class probabilities, columns in the classifier's ``classes_`` order; None
         when the pipeline is no longer a shape this module replays."""
-        import scipy.sparse as sp  # type: ignore[import-untyped]  # no stubs pinned
-        from scipy.special import expit  # type: ignore[import-untyped]
-        from sklearn.utils.sparsefuncs_fast import (
-            inplace_csr_row_normalize_l1,
-            inplace_csr_row_normalize_l2,
-        )
-
         steps = self._steps()
         if steps is None:
             return None
         vectorizer, transformer, classifier = steps
         vocabulary, analyze = vectorizer.vocabulary_, vectorizer.build_analyzer()
-        j_indices: list[int] = []
-        indptr = [0]
-        values = array.array("i")
+        known = vocabulary.__contains__
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
         for doc in texts:
-            # Counting the features first (in C) gives the same counts: the vocabulary maps
-            # distinct features to distinct columns, and the columns are sorted below.
-            for feature, count in Counter(analyze(doc)).items():
-                index = vocabulary.get(feature)
-                if index is not None:
-                    j_indices.append(index)
-                    values.append(count)
-            indptr.append(len(j_indices))
+            # The counts of the in-vocabulary features, in column order: what
+            # ``_count_vocab`` and ``sort_indices`` make of the document.
+            counts = Counter(filter(known, analyze(doc)))
+            columns = np.fromiter(map(vocabulary.__getitem__, counts), dtype=np.intp,
+                                  count=len(counts))
+            values = np.fromiter(counts.values(), dtype=np.intc, count=len(counts))
+            order = np.argsort(columns)
+            rows.append((columns[order], values[order]))
+        if len(rows) <= ROW_BY_ROW_MAX and np.dtype(vectorizer.dtype) == np.float64:
+            scores = self._scores_by_row(rows, vectorizer, transformer, classifier)
+        else:
+            scores = self._scores_sparse(rows, vectorizer, transformer, classifier)
+        if len(classifier.classes_) <= 2:  # one column: the second class's score
+            from scipy.special import expit  # type: ignore[import-untyped]  # no stubs pinned
+
+            positive = scores.reshape(-1)
+            expit(positive, out=positive)
+            return np.stack([1 - positive, positive], axis=1)
+        scores -= scores.max(axis=1).reshape(-1, 1)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1).reshape(-1, 1)
+        return scores
+
+    def _scores_by_row(self, rows: list[tuple[np.ndarray, np.ndarray]], vectorizer: Any,
+                       transformer: Any, classifier: Any) -> np.ndarray:
+        """Decision scores of a few rows with numpy alone (building a scipy matrix costs more
+        than the arithmetic of one review); every sum runs in the order scikit-learn's and
+        scipy's loops run it: the row norm over the row's entries, each score over them."""
+        coef_t = self._coefficients(classifier)
+        idf = transformer.idf_ if hasattr(transformer, "idf_") else None
+        scores = np.zeros((len(rows), coef_t.shape[1]), dtype=np.float64)
+        for number, (columns, counts) in enumerate(rows):
+            if not len(columns):
+                continue
+            data = counts.astype(np.float64)
+            if vectorizer.binary:
+                data.fill(1)
+            if transformer.sublinear_tf:
+                np.log(data, data)
+                data += 1.0
+            if idf is not None:
+                data *= idf[columns]
+            if transformer.norm is not None:
+                total = 0.0
+                if transformer.norm == "l2":
+                    for value in data.tolist():
+                        total += value * value
+                    total = math.sqrt(total)
+                else:
+                    for value in data.tolist():
+                        total += abs(value)
+                if total != 0.0:
+                    data /= total
+            # scipy's csr_matvecs: score += value * coefficient, entry after entry
+            products = coef_t[columns] * data[:, None]
+            scores[number] = np.add.accumulate(products, axis=0)[-1]
+        return scores + classifier.intercept_
+
+    def _scores_sparse(self, rows: list[tuple[np.ndarray, np.ndarray]], vectorizer: Any,
+                       transformer: Any, classifier: Any) -> np.ndarray:
+        """Decision scores of many rows as one CSR matrix, as the pipeline computes them."""
+        import scipy.sparse as sp  # type: ignore[import-untyped]  # no stubs pinned
+        from sklearn.utils.sparsefuncs_fast import (
+            inplace_csr_row_normalize_l1,
+            inplace_csr_row_normalize_l2,
+        )
+
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(columns) for columns, _counts in rows], out=indptr[1:])
+        index_type = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
         X = sp.csr_array(
-            (np.frombuffer(values, dtype=np.intc), np.asarray(j_indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int32)),
-            shape=(len(indptr) - 1, len(vocabulary)), dtype=vectorizer.dtype)
-        X.sort_indices()
+            (np.concatenate([counts for _columns, counts in rows] or [np.zeros(0, np.intc)]),
+             np.concatenate([columns for columns, _counts in rows] or [np.zeros(0, np.intp)])
+             .astype(index_type),
+             indptr.astype(index_type)),
+            shape=(len(rows), len(vectorizer.vocabulary_)), dtype=vectorizer.dtype)
         if vectorizer.binary:
             X.data.fill(1)
         if transformer.sublinear_tf:
@@ -157,12 +215,4 @@ class TfidfLinearScorer:
             inplace_csr_row_normalize_l1(X)
         elif transformer.norm == "l2":
             inplace_csr_row_normalize_l2(X)
-        scores = np.asarray(X @ self._coefficients(classifier)) + classifier.intercept_
-        if len(classifier.classes_) <= 2:  # one column: the second class's score
-            positive = scores.reshape(-1)
-            expit(positive, out=positive)
-            return np.stack([1 - positive, positive], axis=1)
-        scores -= scores.max(axis=1).reshape(-1, 1)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1).reshape(-1, 1)
-        return scores
+        return np.asarray(X @ self._coefficients(classifier)) + classifier.intercept_
