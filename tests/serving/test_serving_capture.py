@@ -177,3 +177,25 @@ def test_writer_wakes_for_a_full_file_before_its_flush_interval(tmp_path):
     assert sorted(lines) == list(range(12))
     assert all(len(lake.read_bytes(key).decode().splitlines()) <= 5
                for key in lake.list("capture/ep/"))
+
+
+def test_flush_seconds_zero_writes_each_record_at_once(tmp_path):
+    """``flush_seconds: 0`` (write at once) and ``max_records_per_file: 0`` neither spin nor
+    stall the writer: every record reaches the lake promptly, one file each at most."""
+    import datetime as dt_
+    import time
+
+    from airsage.serving.capture import CaptureWriter
+
+    lake = LocalLake(root=tmp_path / "lake")
+    writer = CaptureWriter(lake, "ep", CaptureConfig(flush_seconds=0,
+                                                     max_records_per_file=0)).start()
+    when = dt_.datetime.now(dt_.UTC)
+    for i in range(3):
+        writer.enqueue("blue", when, {"n": i})
+    deadline = time.monotonic() + 10
+    while writer.snapshot()["capture_written"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.snapshot()["capture_written"] == 3
+    writer.close()
+    assert [len(lake.read_bytes(key).splitlines()) for key in lake.list("capture/ep/")] == [1] * 3

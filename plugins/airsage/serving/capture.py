@@ -119,6 +119,9 @@ class CaptureWriter:
         self._stopping = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # flush_seconds <= 0 means "write every record at once": each one wakes the writer
+        self._interval = config.flush_seconds if config.flush_seconds > 0 else None
+        self._per_file = max(1, config.max_records_per_file)
 
     def start(self) -> CaptureWriter:
         if self._thread is None:
@@ -147,7 +150,7 @@ class CaptureWriter:
         pending.append((variant, when, record))
         with self._lock:
             self.stats.sampled += 1
-        if len(pending) >= self.config.max_records_per_file:  # a full file: write it now
+        if self._interval is None or len(pending) >= self._per_file:  # write it now
             self._wake.set()
         return True
 
@@ -177,12 +180,12 @@ class CaptureWriter:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.config.flush_seconds)
+            self._wake.wait(self._interval)
             self._wake.clear()
             stopping = self._stopping
             waiting = len(self._pending)  # what arrived until now; later records wait a turn
             while waiting > 0:
-                size = min(waiting, self.config.max_records_per_file)
+                size = min(waiting, self._per_file)
                 self._flush([self._pending.popleft() for _ in range(size)])
                 waiting -= size
             if stopping:
