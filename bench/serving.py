@@ -20,9 +20,15 @@ decides. A server's sweep stops once that median exceeds 50 ms (or a request fai
 crossing is then narrowed by bisection. Every run is bounded: ``--seconds`` (at most
 ``MAX_REQUESTS_PER_POINT`` requests) and a deadline.
 
-Writes bench/results/serving.json (the previous http.server numbers are kept as ``before``).
+``--before-rev REV`` adds a fourth server: the model server of git revision REV (its
+``plugins/`` and ``include/`` exported to a temporary directory), capture on, driven in the same
+interleaved sweep, so a change is measured against its predecessor on the same machine at the
+same moment.
 
-Usage: .venv/bin/python bench/serving.py [--seconds 4] [--rates 100,250,500,...]
+Writes bench/results/serving.json (the previous http.server numbers are kept as
+``before_closed_loop``; an ``optimisation`` note written by hand is kept across runs).
+
+Usage: .venv/bin/python bench/serving.py [--seconds 4] [--rates 100,250,500,...] [--before-rev REV]
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import io
 import json
 import math
 import os
 import platform
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -116,8 +124,8 @@ def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str
     return process, int(url.rsplit(":", 1)[1])
 
 
-def model_server(home: Path, artifact: Path, capture: bool, env: dict[str, str],
-                 script: Path | None = None) -> tuple[subprocess.Popen[str], int]:
+def model_server(home: Path, artifact: Path, capture: bool,
+                 env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
     config = home / "airsage.yaml"
     raw = dict(load_settings(environ={}).raw)
     raw["home"] = str(home)
@@ -126,9 +134,18 @@ def model_server(home: Path, artifact: Path, capture: bool, env: dict[str, str],
                       "capture": {**raw["serving"]["capture"], "enabled": capture,
                                   "sampling_percent": 100}}
     config.write_text(json.dumps(raw))
-    entry = [str(script)] if script else ["-m", "airsage.serving.server"]
-    return start([sys.executable, *entry, "--config", str(config),
+    return start([sys.executable, "-m", "airsage.serving.server", "--config", str(config),
                   "--endpoint", ENDPOINT, "--no-restore", "--artifact", str(artifact)], env)
+
+
+def export_tree(revision: str, destination: Path) -> Path:
+    """``plugins/`` and ``include/`` of a git revision (the package and its inference entry
+    point), so an older model server runs beside this one in the same run."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "plugins", "include"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="data")
+    return destination
 
 
 def cpu_pressure() -> str | None:
@@ -315,7 +332,7 @@ def main() -> None:
     parser.add_argument("--bisect", type=int, default=2,
                         help="bisection steps narrowing each server's 50 ms crossing")
     parser.add_argument("--before-rev", help="also run the model server of this git revision "
-                        "(capture on, container path), e.g. the http.server one")
+                        "(its plugins/ and include/; capture on), e.g. the one before a change")
     parser.add_argument("--constant-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.constant_server:
@@ -336,10 +353,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRSAGE")}
     env["PYTHONPATH"] = str(ROOT / "plugins")
     rows: dict[str, list[dict[str, Any]]] = {"constant": [], "model": [], "model+capture": []}
-    paths = {name: runtime_path for name in rows}
     if args.before_rev:
         rows[BEFORE] = []
-        paths[BEFORE] = container_path  # the old server speaks the container contract only
+    paths = {name: runtime_path for name in rows}
     captured = 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -353,13 +369,13 @@ def main() -> None:
                 home.mkdir()
                 servers[name] = model_server(home, artifact, capture, env)
             if args.before_rev:
-                old = root / "before_server.py"
-                old.write_bytes(subprocess.run(
-                    ["git", "-C", str(ROOT), "show", f"{args.before_rev}:plugins/airsage/serving/server.py"],
-                    check=True, capture_output=True).stdout)
+                tree = export_tree(args.before_rev, root / "before-tree")
+                if not (tree / "plugins" / "airsage" / "serving" / "runtime_api.py").exists():
+                    paths[BEFORE] = container_path  # the http.server one: container path only
                 home = root / "home-before"
                 home.mkdir()
-                servers[BEFORE] = model_server(home, artifact, True, env, script=old)
+                servers[BEFORE] = model_server(home, artifact, True,
+                                               {**env, "PYTHONPATH": str(tree / "plugins")})
             for name, (_process, port) in servers.items():  # warm-up, not recorded
                 uvloop.run(drive(port, payloads[paths[name]], 200, 1.0))
             load_before = os.getloadavg()
@@ -409,8 +425,8 @@ def main() -> None:
             "constant": "fixed bytes for every invocation, same stack (the floor)",
             "model": "airsage serve, capture off",
             "model+capture": "airsage serve, Model Monitor capture of 100 % of requests",
-            **({BEFORE: f"the model server of git revision {args.before_rev} (capture on; "
-                        "it answers the container path /invocations only)"}
+            **({BEFORE: f"the model server of git revision {args.before_rev} (its plugins/ and "
+                        "include/, capture on), in the same run"}
                if args.before_rev else {}),
         },
         "method": ("open loop at fixed rates; latency from each request's scheduled send time; "
@@ -433,6 +449,8 @@ def main() -> None:
         "batching": batching,
         "before_closed_loop": before,
     }
+    if "optimisation" in previous:  # the hand-written account of a change, kept across runs
+        output["optimisation"] = previous["optimisation"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(output, indent=2))
     print(json.dumps(output["p99_crosses_50ms"]))

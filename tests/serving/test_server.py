@@ -167,3 +167,20 @@ def test_chunked_bodies_are_read_up_to_the_limit(live):
     assert answer.startswith(b"HTTP/1.1 200 ") and b'"predictions"' in answer
     answer = _chunked(live, b"x" * 5000)
     assert answer.startswith(b"HTTP/1.1 413 ") and b"max_body_bytes" in answer
+
+
+def test_a_server_process_keeps_its_models_out_of_full_collections(start_server, models):
+    """In its own process (``serve``) the server freezes what an admin change loaded, so the
+    collector's full scans never walk it; embedded (``start``), it leaves the collector be."""
+    import gc
+
+    running = start_server(endpoint="frozen")
+    gc.unfreeze()
+    running.server.add_variant("embedded", models.v1)
+    assert gc.get_freeze_count() == 0
+    running.server._owns_process = True  # as serve() marks it
+    try:
+        running.server.add_variant("owned", models.v2)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

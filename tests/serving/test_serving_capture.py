@@ -114,3 +114,88 @@ def test_deployer_health_checks_are_answered_but_not_captured(start_server, mode
     records = _records(running.lake)
     assert [json.loads(r["captureData"]["endpointInput"]["data"])["instances"][0]["review_id"]
             for _k, r in records] == [2]
+
+
+def test_writer_builds_records_off_the_request_path_in_the_same_format(tmp_path):
+    """The request path hands the writer a builder; the line written is the record built by
+    ``capture_record``, serialised as before, one JSON line per record."""
+    import datetime as dt_
+    import functools
+
+    from airsage.serving.capture import CaptureWriter, capture_record
+
+    lake = LocalLake(root=tmp_path / "lake")
+    writer = CaptureWriter(lake, "ep", CaptureConfig(flush_seconds=0.05)).start()
+    when = dt_.datetime(2026, 11, 26, 17, 5, 9, 123456, tzinfo=dt_.UTC)
+    arguments = dict(request_body=b'{"instances": [{"review_text": "nice"}]}',
+                     request_content_type="application/json", response_body=b"1\n",
+                     response_content_type="text/csv", inference_time=when,
+                     event_id="e-1", inference_id="i-1")
+    built = []
+
+    def build() -> dict:
+        built.append(threading.current_thread().name)
+        return capture_record(**arguments)
+
+    def broken() -> dict:
+        raise ValueError("not serialisable")
+
+    assert writer.enqueue("blue", when, functools.partial(build))
+    assert writer.enqueue("blue", when, broken)
+    assert writer.enqueue("blue", when, capture_record(**arguments))  # a ready record too
+    writer.close()
+    keys = list(lake.list("capture/ep/"))
+    assert len(keys) == 1 and keys[0].startswith("capture/ep/blue/2026/11/26/17/05-09-123-")
+    expected = json.dumps(capture_record(**arguments), separators=(",", ":")) + "\n"
+    assert lake.read_bytes(keys[0]).decode() == expected * 2
+    assert built == ["capture-ep"]  # built on the writer thread, not the caller's
+    assert writer.snapshot()["capture_written"] == 2
+    assert writer.snapshot()["capture_write_errors"] == 1
+
+
+def test_writer_wakes_for_a_full_file_before_its_flush_interval(tmp_path):
+    """``max_records_per_file`` records waiting are written at once, not after
+    ``flush_seconds``; each file holds at most that many."""
+    import datetime as dt_
+    import time
+
+    from airsage.serving.capture import CaptureWriter
+
+    lake = LocalLake(root=tmp_path / "lake")
+    writer = CaptureWriter(lake, "ep", CaptureConfig(flush_seconds=60,
+                                                     max_records_per_file=5)).start()
+    when = dt_.datetime.now(dt_.UTC)
+    for i in range(12):
+        writer.enqueue("blue", when, {"n": i})
+    deadline = time.monotonic() + 10
+    while writer.snapshot()["capture_written"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.snapshot()["capture_written"] >= 10  # long before the 60 s interval
+    writer.close()
+    lines = [json.loads(line)["n"] for key in sorted(lake.list("capture/ep/"))
+             for line in lake.read_bytes(key).decode().splitlines()]
+    assert sorted(lines) == list(range(12))
+    assert all(len(lake.read_bytes(key).decode().splitlines()) <= 5
+               for key in lake.list("capture/ep/"))
+
+
+def test_flush_seconds_zero_writes_each_record_at_once(tmp_path):
+    """``flush_seconds: 0`` (write at once) and ``max_records_per_file: 0`` neither spin nor
+    stall the writer: every record reaches the lake promptly, one file each at most."""
+    import datetime as dt_
+    import time
+
+    from airsage.serving.capture import CaptureWriter
+
+    lake = LocalLake(root=tmp_path / "lake")
+    writer = CaptureWriter(lake, "ep", CaptureConfig(flush_seconds=0,
+                                                     max_records_per_file=0)).start()
+    when = dt_.datetime.now(dt_.UTC)
+    for i in range(3):
+        writer.enqueue("blue", when, {"n": i})
+    deadline = time.monotonic() + 10
+    while writer.snapshot()["capture_written"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.snapshot()["capture_written"] == 3
+    writer.close()
+    assert [len(lake.read_bytes(key).splitlines()) for key in lake.list("capture/ep/")] == [1] * 3

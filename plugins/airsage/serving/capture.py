@@ -2,11 +2,14 @@
 
 A sampled request/response pair becomes one JSON line in Model Monitor's capture format
 (``captureData.endpointInput`` / ``endpointOutput``, ``eventMetadata``, ``eventVersion``).
-The request thread only puts the record on a bounded queue: when the queue is full the record
-is dropped and counted, so capture can never fail or slow an invocation. A writer thread
-batches records and writes one new ``<MM-SS-mmm>-<uuid>.jsonl`` file per variant and hour under
-``LakeLayout.capture_hour`` per flush (the lake has no append; SageMaker also writes many files
-per hour), so a file always belongs to one variant and one hour.
+The request path only appends to a bounded buffer (no lock handed to another thread, no
+wake-up per record): when the buffer is full the record is dropped and counted, so capture
+can never fail or slow an invocation. A writer thread wakes every ``flush_seconds`` (or when
+a file's worth of records waits), builds the records (``capture_record``: event id, encodings,
+JSON) in small chunks that give the GIL back between them, and writes one new
+``<MM-SS-mmm>-<uuid>.jsonl`` file per variant and hour under ``LakeLayout.capture_hour`` per
+flush (the lake has no append; SageMaker also writes many files per hour), so a file always
+belongs to one variant and one hour.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import base64
 import datetime as dt_
 import json
 import logging
-import queue
 import random
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,12 @@ from airsage.serving.contract import CSV, JSON, JSONLINES, media_type
 
 log = logging.getLogger(__name__)
 EVENT_VERSION = "0"
-_STOP = object()
+# The writer builds this many records, then sleeps briefly so the event loop, which needs the
+# GIL to answer requests, waits at most about one chunk (~0.5 ms) for it, never a whole flush.
+CHUNK_RECORDS = 16
+CHUNK_PAUSE_SECONDS = 0.0005
+Record = dict[str, Any]
+RecordSource = Record | Callable[[], Record]
 
 
 def _encoded(data: bytes | str, content_type: str) -> tuple[str, str]:
@@ -96,7 +104,7 @@ class CaptureStats:
 
 
 class CaptureWriter:
-    """Sample, enqueue without blocking, and write capture files from one background thread."""
+    """Sample, buffer without blocking, and write capture files from one background thread."""
 
     def __init__(
         self, lake: Lake, endpoint: str, config: CaptureConfig, *, rng: random.Random | None = None
@@ -106,12 +114,18 @@ class CaptureWriter:
         self.config = config
         self.stats = CaptureStats()
         self._rng = rng or random.Random()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.buffer_size)
+        self._pending: deque[tuple[str, dt_.datetime, RecordSource]] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # flush_seconds <= 0 means "write every record at once": each one wakes the writer
+        self._interval = config.flush_seconds if config.flush_seconds > 0 else None
+        self._per_file = max(1, config.max_records_per_file)
 
     def start(self) -> CaptureWriter:
         if self._thread is None:
+            self._stopping = False
             self._thread = threading.Thread(target=self._run, name=f"capture-{self.endpoint}",
                                             daemon=True)
             self._thread.start()
@@ -121,20 +135,26 @@ class CaptureWriter:
         """Whether to capture the current request (drawn before a record is built)."""
         return self.config.enabled and self._rng.random() * 100.0 < self.config.sampling_percent
 
-    def enqueue(self, variant: str, when: dt_.datetime, record: dict[str, Any]) -> bool:
-        """Queue a sampled record without blocking; a full queue drops and counts it."""
-        try:
-            self._queue.put_nowait((variant, when, record))
-        except queue.Full:
+    def enqueue(self, variant: str, when: dt_.datetime, record: RecordSource) -> bool:
+        """Buffer a sampled record without blocking; a full buffer drops and counts it.
+
+        ``record`` is the record, or a function that builds it (``capture_record`` with its
+        arguments bound): the writer thread then calls it, off the request path.
+        """
+        pending = self._pending
+        if len(pending) >= self.config.buffer_size:
             with self._lock:
                 self.stats.sampled += 1
                 self.stats.dropped += 1
             return False
+        pending.append((variant, when, record))
         with self._lock:
             self.stats.sampled += 1
+        if self._interval is None or len(pending) >= self._per_file:  # write it now
+            self._wake.set()
         return True
 
-    def offer(self, variant: str, when: dt_.datetime, record: dict[str, Any]) -> bool:
+    def offer(self, variant: str, when: dt_.datetime, record: RecordSource) -> bool:
         """Sample, then enqueue; False when not sampled or dropped."""
         return self.sample() and self.enqueue(variant, when, record)
 
@@ -146,48 +166,51 @@ class CaptureWriter:
                 "capture_dropped": self.stats.dropped,
                 "capture_write_errors": self.stats.write_errors,
                 "capture_files": self.stats.files,
-                "capture_queued": self._queue.qsize(),
+                "capture_queued": len(self._pending),
             }
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop the thread."""
+        """Write what is buffered, then stop the thread."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout)
         self._thread = None
 
     def _run(self) -> None:
-        batch: list[tuple[str, dt_.datetime, dict[str, Any]]] = []
-        deadline = 0.0
-        stopping = False
-        while not stopping:
-            timeout = max(0.0, deadline - time.monotonic()) if batch else None
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                stopping = True
-            elif item is not None:
-                if not batch:
-                    deadline = time.monotonic() + self.config.flush_seconds
-                batch.append(item)
-            full = len(batch) >= self.config.max_records_per_file
-            if batch and (stopping or full or time.monotonic() >= deadline):
-                self._flush(batch)
-                batch = []
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            stopping = self._stopping
+            waiting = len(self._pending)  # what arrived until now; later records wait a turn
+            while waiting > 0:
+                size = min(waiting, self._per_file)
+                self._flush([self._pending.popleft() for _ in range(size)])
+                waiting -= size
+            if stopping:
+                return
 
-    def _flush(self, batch: list[tuple[str, dt_.datetime, dict[str, Any]]]) -> None:
-        groups: dict[tuple[str, str], list[tuple[dt_.datetime, dict[str, Any]]]] = defaultdict(list)
-        for variant, when, record in batch:
+    def _flush(self, batch: list[tuple[str, dt_.datetime, RecordSource]]) -> None:
+        groups: dict[tuple[str, str], list[tuple[dt_.datetime, str]]] = defaultdict(list)
+        for number, (variant, when, source) in enumerate(batch, start=1):
+            try:
+                record = source() if callable(source) else source
+                line = json.dumps(record, separators=(",", ":"))
+            except Exception:  # one unserialisable record must not stop the writer
+                log.exception("capture: building a record of variant %s failed", variant)
+                with self._lock:
+                    self.stats.write_errors += 1
+                continue
             hour = when.astimezone(dt_.UTC)
             prefix = LakeLayout.capture_hour(self.endpoint, variant, hour)
-            groups[(variant, prefix)].append((hour, record))
+            groups[(variant, prefix)].append((hour, line))
+            if number % CHUNK_RECORDS == 0:
+                time.sleep(CHUNK_PAUSE_SECONDS)
         for (_variant, prefix), items in groups.items():
             first = items[0][0]
             key = f"{prefix}{first:%M-%S}-{first.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
-            data = "".join(json.dumps(record, separators=(",", ":")) + "\n" for _, record in items)
+            data = "".join(line + "\n" for _, line in items)
             try:
                 self.lake.write_bytes(key, data.encode("utf-8"))
             except Exception:  # a lake failure must never reach the request path

@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import collections
 import datetime as dt_
+import functools
 import importlib.util
 import json
 import logging
@@ -478,9 +479,9 @@ class Endpoint:
                                   variant.name, MODEL_ERROR, message)
             response = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
             if capture and self.capture is not None and self.capture.sample():
-                now = dt_.datetime.now(dt_.UTC)
-                self.capture.enqueue(variant.name, now, capture_record(
-                    request_body=body, request_content_type=str(content_type),
+                now = dt_.datetime.now(dt_.UTC)  # the record is built by the writer thread
+                self.capture.enqueue(variant.name, now, functools.partial(
+                    capture_record, request_body=body, request_content_type=str(content_type),
                     response_body=response, response_content_type=response_type,
                     inference_time=now, inference_id=inference_id))
             return Invocation(200, response_type, response, variant.name)

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from airsage.errors import InputDataError
+from airsage.training.tfidf_scorer import TfidfLinearScorer
 
 MANIFEST_FILE = "airsage_model.json"
 FORMAT_VERSION = 1
@@ -52,6 +53,22 @@ class TfidfLinearModel:
     def __init__(self, pipeline: Any, labels: Sequence[int]) -> None:
         self.pipeline = pipeline
         self.labels = tuple(int(label) for label in labels)
+        self._scorer: TfidfLinearScorer | None = None
+        self._scored_pipeline: Any = None
+        self._compile()
+
+    def _compile(self) -> None:
+        """Build the scorer for the current pipeline (at load, so no request pays for it)."""
+        self._scorer = TfidfLinearScorer.compile(self.pipeline)
+        self._scored_pipeline = self.pipeline
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the pipeline and labels only; the scorer is rebuilt from them."""
+        return {"pipeline": self.pipeline, "labels": self.labels}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.pipeline, self.labels = state["pipeline"], state["labels"]
+        self._compile()
 
     @classmethod
     def fit(
@@ -87,6 +104,16 @@ class TfidfLinearModel:
         return cls(pipeline, pipeline.classes_.tolist())
 
     def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """The pipeline's probabilities, bit for bit; computed by a :class:`TfidfLinearScorer`
+        when the pipeline has a shape it replays (a one-review request then costs a tenth)."""
+        documents = [_as_text(t) for t in texts]
+        if self._scored_pipeline is not self.pipeline:  # the pipeline was replaced
+            self._compile()
+        probabilities = self._scorer(documents) if self._scorer is not None else None
+        return self.pipeline.predict_proba(documents) if probabilities is None else probabilities
+
+    def reference_predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """scikit-learn's own ``Pipeline.predict_proba``: what the scorer must equal."""
         return self.pipeline.predict_proba([_as_text(t) for t in texts])
 
     def predict(self, texts: Sequence[str | None]) -> np.ndarray:
