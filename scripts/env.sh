@@ -7,6 +7,9 @@ export AIRFLOW_HOME="${AIRFLOW_HOME:-$_airsage_root/airflow_home}"
 export AIRFLOW__CORE__DAGS_FOLDER="$_airsage_root/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$_airsage_root/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+# Airflow's LocalExecutor without the stale report that fails approve_model when it is answered
+# (plugins/airsage/airflow/local_executor.py); `airflow standalone` keeps it (it is local).
+export AIRFLOW__CORE__EXECUTOR=airsage.airflow.local_executor.ResumeSafeLocalExecutor
 export AIRFLOW__API__PORT="${AIRSAGE_AIRFLOW_PORT:-${AIRFLOW__API__PORT:-8080}}"
 export AIRFLOW__API__BASE_URL="http://localhost:$AIRFLOW__API__PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AIRFLOW__API__BASE_URL/execution/"
