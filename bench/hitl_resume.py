@@ -1,8 +1,9 @@
 """Resume a parked human-in-the-loop approval under the real Airflow components, many times.
 
-The failure this measures: a user answers ``approve_model`` (REST ``PATCH …/hitlDetails``), the
-task resumes, and its supervisor's first heartbeat is told "TI is already running elsewhere",
-so the resumed try is killed and the approval fails (``running_elsewhere`` in its log).
+The failure this measures: a user answers ``approve_model`` (REST ``PATCH …/hitlDetails``) and
+the approval fails instead of resuming (CI saw the resumed try's heartbeat refused "TI is
+already running elsewhere"; here the scheduler fails it on the parked execution's late executor
+report, "state mismatch", and the resumed try is refused its start or its heartbeat).
 
 Scheduler, dag-processor, triggerer and api-server (LocalExecutor, SQLite) start with the e2e
 harness (``tests/e2e/airflow_services.py``) on a temporary dags folder holding one tiny DAG:

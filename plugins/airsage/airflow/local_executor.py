@@ -3,9 +3,10 @@
 A task that waits — ``approve_model`` parked in ``awaiting_input`` for a person, or any deferred
 task — ends its first execution cleanly, and the LocalExecutor later reports that execution as
 ``success`` under the task instance's key. A resumed execution has the *same* key (same
-try_number). When the answer comes before the scheduler has read that report (the parked
-supervisor takes up to ``[workers] min_heartbeat_interval``, 5 s, to notice its child has
-exited, then the scheduler reads results once per loop), the scheduler queues the resumed
+try_number). When the answer comes before the scheduler has read that report — the parked
+execution's supervisor often sleeps out its 5 s ``[workers] min_heartbeat_interval`` before it
+sees its child has exited (bench/hitl_resume.py: reported 0.2 to 10 s after it started, median
+5.5 s), and the scheduler reads results once per loop — the scheduler queues the resumed
 execution and, in the same loop, reads the old report. Airflow 3.3.2's
 ``process_executor_events`` only excuses such a report while the task instance is
 ``scheduled``; for ``queued`` or ``running`` it logs "finished with state success, but the task
@@ -20,7 +21,9 @@ to its workers and reports a key's result only when none of them is still in fli
 that arrives while another execution of the same key runs (in practice the parked execution's,
 whose supervisor outlived the answer) is logged and dropped; the last one is reported, by when
 the task instance's own state is the resumed execution's. Select it with
-``AIRFLOW__CORE__EXECUTOR=airsage.airflow.local_executor.ResumeSafeLocalExecutor``.
+``AIRFLOW__CORE__EXECUTOR=airsage.airflow.local_executor.ResumeSafeLocalExecutor``. (The
+CeleryExecutor polls only the newest execution's result of a key, and it sends the resumed one
+before it polls: the Celery deployment needs nothing of the kind.)
 """
 
 from __future__ import annotations
