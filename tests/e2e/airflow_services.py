@@ -2,9 +2,11 @@
 127.0.0.1 with an Airflow home of their own, driven through the REST API and the CLI, and
 stopped by PID (each in its own process group, so its workers go too).
 
-The executor is the LocalExecutor (SQLite), or the CeleryExecutor with Celery workers of
-their own names (``celery_workers``) on a broker and a database the caller started: each
-worker reports its name as the task instances' hostname (``worker_identity.hostname``)."""
+The executor is airsage's LocalExecutor (SQLite; ``LOCAL_EXECUTOR``: Airflow's, without the
+stale report that fails a task resumed from ``awaiting_input``), or the CeleryExecutor with
+Celery workers of their own names (``celery_workers``) on a broker and a database the caller
+started: each worker reports its name as the task instances' hostname
+(``worker_identity.hostname``)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_EXECUTOR = "airsage.airflow.local_executor.ResumeSafeLocalExecutor"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 TERMINAL = {"success", "failed"}
 
@@ -36,7 +39,7 @@ class AirflowServices:
     """The four Airflow 3 components on loopback, with airsage's DAGs and settings."""
 
     def __init__(self, root: Path, airsage_env: Mapping[str, str], *,
-                 executor: str = "LocalExecutor", celery_workers: Sequence[str] = (),
+                 executor: str = LOCAL_EXECUTOR, celery_workers: Sequence[str] = (),
                  airflow_env: Mapping[str, str] | None = None,
                  worker_env: Mapping[str, Mapping[str, str]] | None = None) -> None:
         """``worker_env`` adds variables to one Celery worker's environment by its name (an
@@ -82,7 +85,9 @@ class AirflowServices:
         self._token: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout: float = 180.0) -> AirflowServices:
+    def start(self, timeout: float = 180.0, ready_dag: str = "reviews_daily") -> AirflowServices:
+        """Start every component; ready once the REST API lists ``ready_dag`` (a DAG of the
+        dags folder, which ``airflow_env`` may point elsewhere)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.cli("db", "migrate", timeout=300)
         for component in COMPONENTS:
@@ -98,12 +103,12 @@ class AirflowServices:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if self.api("GET", "/api/v2/dags/reviews_daily").get("dag_id"):
+                if self.api("GET", f"/api/v2/dags/{ready_dag}").get("dag_id"):
                     return self
             except (OSError, urllib.error.HTTPError):
                 pass
             time.sleep(2)
-        raise TimeoutError(f"Airflow did not list reviews_daily within {timeout} s:\n{self.logs_tail()}")
+        raise TimeoutError(f"Airflow did not list {ready_dag} within {timeout} s:\n{self.logs_tail()}")
 
     def _spawn(self, component: str, args: list[str], env: Mapping[str, str]) -> None:
         log = (self.root / f"{component}.log").open("wb")
@@ -208,9 +213,10 @@ class AirflowServices:
 
         return self.wait_for(finished, f"run {run_id}", timeout)
 
-    def task_log(self, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
+    def task_log(self, run_id: str, task_id: str, try_number: int = 1,
+                 dag_id: str = "reviews_daily") -> list[dict[str, Any]]:
         """The task's log as Airflow wrote it (JSON lines: level, logger, event)."""
-        path = (self.home / "logs" / "dag_id=reviews_daily" / f"run_id={run_id}" /
+        path = (self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" /
                 f"task_id={task_id}" / f"attempt={try_number}.log")
         records = []
         for line in path.read_text().splitlines():
