@@ -17,6 +17,10 @@ before running it in the triggerer, by which time the scheduler has processed th
 try's exit (the task instance is still ``deferred`` then, which the scheduler accepts). :func:`settled` gives
 the provider operator class that defers through it; everything else about the operator, its
 trigger and its events is unchanged.
+
+Under the LocalExecutor, :mod:`airsage.airflow.local_executor` also drops the stale report at
+its source (and covers HITL answers, which resume without a trigger); the settling wait keeps
+deferrals safe under any executor, including a managed Airflow whose executor cannot be chosen.
 """
 
 from __future__ import annotations
