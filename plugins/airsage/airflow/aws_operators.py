@@ -46,10 +46,11 @@ class RegisterModelVersionOnceOperator(SageMakerRegisterModelVersionOperator):
 class OrderedEndpointOperator(SageMakerEndpointOperator):
     """``SageMakerEndpointOperator`` that asks the deploy step's question again right before
     its call (``plan``: the request phase's ``EndpointPlan.to_dict()``): when a model trained
-    on newer data serves by now, the task skips and logs why; when the endpoint changed in a
-    way the plan did not foresee, it fails saying what to clear. SageMaker refuses a second
-    update while one is in progress, so between this check and the call only an update that
-    starts *and finishes* could slip in."""
+    on newer data serves by now, the task skips and logs why; when the endpoint already uses
+    the plan's config (an earlier try's call went through) it skips for collect to judge;
+    when the endpoint changed in a way the plan did not foresee, it fails saying what to
+    clear. SageMaker refuses a second update while one is in progress, so between this check
+    and the call only an update that starts *and finishes* could slip in."""
 
     def __init__(self, *, plan: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -57,10 +58,14 @@ class OrderedEndpointOperator(SageMakerEndpointOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airsage.airflow.aws_serving import recheck
+        from airsage.serving.aws import RECHECK_DONE, RECHECK_KEPT
 
-        reason = recheck(self.plan)
-        if reason:
+        answer, reason = recheck(self.plan)
+        if answer == RECHECK_KEPT:
             self.log.warning("not deployed: %s", reason)
             raise AirflowSkipException(f"not deployed: {reason}")
+        if answer == RECHECK_DONE:  # collect judges the endpoint
+            self.log.info("nothing to call: %s", reason)
+            raise AirflowSkipException(f"nothing to call: {reason}")
         result: dict[str, Any] = super().execute(context)
         return result

@@ -81,9 +81,9 @@ def _own_keep_serving(settings: Any, request: Any) -> Any:
     return _keep_serving(registry, registry.get_version(request.model_name, request.model_version))
 
 
-def recheck(plan: dict[str, Any]) -> str | None:
+def recheck(plan: dict[str, Any]) -> tuple[str, str]:
     """The ordering question asked again right before the endpoint call (``plan``: the
-    request's ``EndpointPlan.to_dict()``): why not to make it, or None."""
+    request's ``EndpointPlan.to_dict()``): :meth:`SageMakerEndpointDeployer.recheck`'s answer."""
     from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
     from airsage.serving.request import DeploymentRequest
 

@@ -76,6 +76,8 @@ ALARM_PERIOD_SECONDS = 60  # CloudWatch's standard resolution for SageMaker's me
 TRAFFIC_TYPES = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 ACTIONS = ("create", "update", "noop", "kept")
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# what SageMakerEndpointDeployer.recheck answers right before the endpoint call
+RECHECK_CALL, RECHECK_KEPT, RECHECK_DONE = "call", "kept", "done"
 
 
 # -- the inference code and container (also the registry's InferenceSpecification) ---------------
@@ -492,16 +494,17 @@ class SageMakerEndpointDeployer(ServiceReader):
                     "deployed") from exc
 
     def recheck(self, plan: EndpointPlan, *,
-                keep_serving: KeepServing | None = None) -> str | None:
-        """Right before the plan's ``CreateEndpoint`` / ``UpdateEndpoint``: why not to make it
-        after all (a model trained on newer data serves by now), or None to go on. Raises
-        when the endpoint is not what the plan was made for (busy: a retry asks again;
-        created or deleted meanwhile: the group must plan again)."""
+                keep_serving: KeepServing | None = None) -> tuple[str, str]:
+        """Right before the plan's ``CreateEndpoint`` / ``UpdateEndpoint``: ``("call", "")``
+        to make it; ``("kept", reason)`` when a model trained on newer data serves by now;
+        ``("done", why)`` when the endpoint already uses this plan's config (an earlier try's
+        call went through). Raises when the endpoint is not what the plan was made for (busy:
+        a retry asks again; created or deleted meanwhile: the group must plan again)."""
         request = DeploymentRequest.from_dict(plan.request)
         described = self._describe("endpoint", EndpointName=request.endpoint)
         if described is None:
             if plan.action == "create":
-                return None
+                return RECHECK_CALL, ""
             raise StepFailed(
                 f"{STEP}: endpoint {request.endpoint} was deleted after this run planned its "
                 f"{plan.action}; clear the deploy task group so that it plans again")
@@ -510,16 +513,19 @@ class SageMakerEndpointDeployer(ServiceReader):
             raise StepFailed(
                 f"{STEP}: endpoint {request.endpoint} is {status} (another deployment is "
                 "changing it); a retry asks again once it is InService")
+        if str(described["EndpointConfigName"]) == request.endpoint_config_name:
+            return RECHECK_DONE, (f"endpoint {request.endpoint} already uses config "
+                                  f"{request.endpoint_config_name} (an earlier try's call)")
         serving = [v for v in self.serving_variants(described) if v["weight"] > 0]
         reason = keep_serving(serving) if keep_serving is not None and serving else None
         if reason:
-            return reason
+            return RECHECK_KEPT, reason
         if plan.action == "create":
             raise StepFailed(
                 f"{STEP}: endpoint {request.endpoint} was created by another run after this run "
                 "planned to create it; clear the deploy task group so that it plans a "
                 "blue/green update instead")
-        return None
+        return RECHECK_CALL, ""
 
     def collect(self, plan: EndpointPlan, *, duration_seconds: float = 0.0,
                 keep_serving: KeepServing | None = None) -> DeploymentResult:
@@ -588,11 +594,12 @@ class SageMakerEndpointDeployer(ServiceReader):
         started = time.monotonic()
         plan = self.prepare(lake, request, keep_serving=keep_serving)
         if plan.action in ("create", "update"):
-            reason = self.recheck(plan, keep_serving=keep_serving)
-            if reason:
+            answer, reason = self.recheck(plan, keep_serving=keep_serving)
+            if answer == RECHECK_KEPT:
                 return self.collect(replace(plan, action="kept", reason=reason),
                                     duration_seconds=time.monotonic() - started)
-            self.execute(plan)
+            if answer == RECHECK_CALL:
+                self.execute(plan)
             from botocore.exceptions import WaiterError
 
             waiter = self.client.get_waiter("endpoint_in_service")
