@@ -28,6 +28,7 @@ from airsage.airflow import names, tasks
 from airsage.airflow.approval import approve_model_task
 from airsage.airflow.assets import DRIFT
 from airsage.airflow.aws_jobs import ml_job_steps
+from airsage.airflow.aws_registry import registration_steps
 from airsage.airflow.aws_serving import deploy_step
 from airsage.airflow.aws_steps import data_plane_steps
 from airsage.airflow.deadline import daily_deadline
@@ -62,7 +63,8 @@ def reviews_daily() -> None:
     prepared = tasks.prepare(jobs.bias_gate(curated))
     trained = jobs.train(prepared)
     evaluated = jobs.evaluate(trained)
-    registered = tasks.register(trained, evaluated, prepared)
+    # aws: champion_evaluation (a SageMaker job), then register through the provider's operator
+    registered = registration_steps()(trained, evaluated, prepared)
     route = tasks.approval_route(registered)
     approval = approve_model_task()
     recorded = tasks.record_approval(registered)

@@ -68,6 +68,7 @@ RUN_OPERATIONS = [
     ("train", "sagemaker CreateTrainingJob"),
     ("train (tuning)", "sagemaker CreateHyperParameterTuningJob"),
     ("evaluate", "sagemaker CreateProcessingJob"),
+    ("champion_evaluation", "sagemaker CreateProcessingJob"),
     ("register", "sagemaker CreateModelPackageGroup"), ("register", "sagemaker CreateModelPackage"),
     ("baseline", "sagemaker CreateProcessingJob"),
     ("deploy", "sagemaker CreateModel"), ("deploy", "sagemaker CreateEndpointConfig"),
@@ -116,7 +117,11 @@ def test_plan_json_links_the_ml_steps_through_their_keys(no_aws, capsys) -> None
     assert steps["baseline"]["request"]["inputs"]["model"] == model_key
     assert steps["deploy"]["request"]["model_artifact_key"] == model_key
     calls = [c["operation"] for s in steps.values() for c in s["calls"]]
-    assert calls.count("CreateProcessingJob") == 4  # bias, evaluate, baseline, monitor
+    # bias, evaluate, the champion's evaluation, baseline, monitor
+    assert calls.count("CreateProcessingJob") == 5
+    champion = steps["champion_evaluation"]["request"]
+    assert champion["outputs"]["evaluation"].endswith("/champion/")
+    assert champion["inputs"]["test"] == steps["evaluate"]["request"]["inputs"]["test"]
     tuning = _call(steps["train (tuning)"], "CreateHyperParameterTuningJob")
     assert tuning["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]

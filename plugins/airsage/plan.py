@@ -74,6 +74,8 @@ def data_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
 NEXT_VERSION = "N"
 METRICS_PLACEHOLDER = "<the evaluation's metrics>"
 RUN_PLACEHOLDER = "<the training job's ARN>"
+CHAMPION_PLACEHOLDER = "<the champion: the Approved version trained on the newest data>"
+CHAMPION_JOB = "CHAMPIONS-TRAINING-JOB"  # a key part: the champion's own training job
 # The role a plan names when aws.role_arn is unset (the real calls refuse an empty one).
 ROLE_PLACEHOLDER = "<aws.role_arn: not set>"
 
@@ -214,7 +216,7 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
     from airsage.monitoring.step import baseline_request, monitor_request
     from airsage.prepare.base import CURATED_FILE
     from airsage.registry.base import LINEAGE_ARTIFACT_KEY, RegistrationRequest
-    from airsage.registry.step import registry_settings
+    from airsage.registry.step import CHAMPION_REPORT, registry_settings
     from airsage.serving.request import deployment_request
     from airsage.training.step import train_request
     from airsage.tuning.aws import tuning_calls
@@ -226,9 +228,15 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
     train = train_request(settings, dataset, day, channels)
     tune = tuning_request(settings, dataset, day, channels)
     model_key = train.output("model")
-    evaluate = evaluation_request(settings, dataset, day, model_key, holdout={
-        "curated": curated, **{s: layout.features(day, s) for s in ("train", "validation")}})
+    holdout = {"curated": curated,
+               **{s: layout.features(day, s) for s in ("train", "validation")}}
+    evaluate = evaluation_request(settings, dataset, day, model_key, holdout=holdout)
     model_name, auto_approve = registry_settings(settings)
+    # the champion is known at run time only (its job name's last part hashes its version);
+    # without one, champion_evaluation runs no job
+    champion = evaluation_request(
+        settings, dataset, day, layout.model_artifact(CHAMPION_JOB), report_name=CHAMPION_REPORT,
+        holdout=holdout, job_identity=CHAMPION_PLACEHOLDER)
     register = RegistrationRequest(
         model_package_group_name=model_name, model_artifact_key=model_key,
         training_job_name=train.job_name, metrics={},
@@ -255,6 +263,7 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
         PlannedStep(names.TRAIN, train, jobs.calls(train)),
         PlannedStep(f"{names.TRAIN} (tuning)", tune, tuning_calls(tuning_config(jobs, tune))),
         PlannedStep(names.EVALUATE, evaluate, jobs.calls(evaluate)),
+        PlannedStep(names.CHAMPION_EVALUATION, champion, jobs.calls(champion)),
         PlannedStep(names.REGISTER, register, registration_calls(settings, register, dataset)),
         PlannedStep(names.BASELINE, baseline, jobs.calls(baseline)),
         PlannedStep(names.DEPLOY, deploy, deployment_calls(settings, deploy, dataset)),

@@ -25,7 +25,7 @@ def _dag(dag_id: str, target: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_on_aws_each_job_step_is_a_group_around_a_deferred_operator_that_never_timestamps(
         monkeypatch) -> None:
     daily = _dag("reviews_daily", "aws", monkeypatch)
-    for step in ("bias_gate", "train", "evaluate", "baseline"):
+    for step in ("bias_gate", "train", "evaluate", "champion_evaluation", "baseline"):
         ids = {t.task_id for t in daily.tasks if t.task_id.startswith(f"{step}.")}
         assert ids == {f"{step}.{part}" for part in GROUP}, step
         job = daily.get_task(f"{step}.job")
@@ -34,8 +34,19 @@ def test_on_aws_each_job_step_is_a_group_around_a_deferred_operator_that_never_t
         expected = "SageMakerTrainingOperator" if step == "train" else "SageMakerProcessingOperator"
         assert job.operator_class.__name__ == expected
     assert daily.get_task("prepare").upstream_task_ids == {"bias_gate.collect"}
-    assert daily.get_task("register").upstream_task_ids == {
-        "trained", "evaluate.collect", "prepare"}
+    # register (issue 11): the champion's evaluation job first, then the provider's
+    # SageMakerRegisterModelVersionOperator between the request and collect phases
+    assert daily.get_task("champion_evaluation.request").upstream_task_ids == {"evaluate.collect"}
+    assert daily.get_task("register.request").upstream_task_ids == {
+        "trained", "evaluate.collect", "prepare", "champion_evaluation.collect"}
+    package = daily.get_task("register.model_package")
+    assert package.operator_class.__name__ == "RegisterModelVersionOnceOperator"
+    assert "SageMakerRegisterModelVersionOperator" in [
+        c.__name__ for c in package.operator_class.__mro__]
+    assert daily.get_task("register.collect").upstream_task_ids == {
+        "register.request", "register.model_package"}
+    assert daily.get_task("approval_route").upstream_task_ids == {"register.collect"}
+    assert "task_ids='register.collect'" in daily.get_task("approve_model").subject
     # train: the tuning Param picks the training job or the tuning job; "trained" joins them
     assert daily.get_task("train_mode").upstream_task_ids == {"prepare"}
     assert daily.get_task("train_mode").downstream_task_ids == {"train.request", "tune.request"}

@@ -116,6 +116,8 @@ def test_the_dag_parsed_for_aws_has_the_local_step_ids_as_task_groups(aws_run) -
                           # the job steps' groups (issue 11: aws_jobs.py)
                           "bias_gate.job": True, "train.job": True, "evaluate.job": True,
                           "baseline.job": True,
+                          # the champion's evaluation before register (issue 11, aws_registry.py)
+                          "champion_evaluation.job": True,
                           # tuning and the endpoint (issue 11: aws_tuning.py, aws_serving.py)
                           "tune.tuning_job": True, "deploy.endpoint": True}
     assert dag.get_task("curate").upstream_task_ids == {"quality_gate.collect"}

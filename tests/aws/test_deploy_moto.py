@@ -144,13 +144,62 @@ def test_a_version_that_is_not_approved_leaves_the_endpoint_untouched(deploy_env
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["reviews-sentiment-v1"]
 
 
-def test_an_older_days_model_does_not_replace_a_newer_one(deploy_env) -> None:
+def test_an_older_days_model_does_not_replace_a_newer_one(deploy_env, capsys) -> None:
     run_deploy(register(deploy_env, "2026-02-12", "train-new"), 0)
+    capsys.readouterr()
     backfill = run_deploy(register(deploy_env, "2026-02-10", "train-backfill"), 1)
     states = deploy_states(backfill)
     assert states["request"] == "skipped" and states["collect"] == "skipped", backfill.task_states
     assert serving(client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)) == \
         "reviews-sentiment-reviews-sentiment-v1"
+    logged = capsys.readouterr().out
+    assert "never replaces a model trained on newer data" in logged
+    assert "(trained on data up to 2026-02-12) keeps serving" in logged
+
+
+def test_a_newer_days_deployment_that_lands_after_the_request_still_wins(
+        deploy_env, monkeypatch, capsys) -> None:
+    """Concurrent runs: day D1's request plans an update over day D0's model; before its
+    UpdateEndpoint call, day D2's run deploys (here: in between, through the deployer, as
+    another worker would). D1's endpoint task asks again, skips saying why, and D2's model
+    keeps serving; D1's collect skips too rather than judging a failed update."""
+    from airsage.airflow import aws_serving
+    from airsage.config import load_settings
+    from airsage.registry.base import ModelVersion
+    from airsage.serving.aws import SageMakerEndpointDeployer
+    from airsage.serving.request import deployment_request
+
+    run_deploy(register(deploy_env, "2026-02-09", "train-d0"), 0)
+    newer = ModelVersion.from_dict(register(deploy_env, "2026-02-11", "train-d2"))
+    real_prepare = SageMakerEndpointDeployer.prepare
+    landed: list[str] = []
+
+    def prepare_then_a_newer_run_deploys(self: Any, lake: Any, request: Any, **kwargs: Any) -> Any:
+        plan = real_prepare(self, lake, request, **kwargs)
+        if landed:  # the newer run's own prepare, or a later one
+            return plan
+        landed.append(request.model_version)
+        settings = load_settings()
+        other = deployment_request(settings, newer.to_dict())
+        done = SageMakerEndpointDeployer(settings).run(
+            lake, other, keep_serving=aws_serving._keep_serving(deploy_env, newer))
+        assert done.action == "updated", done
+        return plan
+
+    monkeypatch.setattr(SageMakerEndpointDeployer, "prepare", prepare_then_a_newer_run_deploys)
+    capsys.readouterr()
+    older = run_deploy(register(deploy_env, "2026-02-10", "train-d1"), 1)
+    states = deploy_states(older)
+    assert landed == ["3"]  # day D1's request, planned over day D0's model
+    assert older.xcoms["deploy.request"][0]["plan"]["action"] == "update"
+    assert states["request"] == "success" and states["endpoint"] == "skipped", states
+    assert states["collect"] == "skipped", states
+    assert older.state == "success"
+    assert serving(client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)) == \
+        "reviews-sentiment-reviews-sentiment-v2"  # day D2's version
+    logged = capsys.readouterr().out
+    assert "(trained on data up to 2026-02-11) keeps serving" in logged
+    assert "never replaces a model trained on newer data" in logged
 
 
 def test_a_rolled_back_update_fails_collect_and_the_previous_model_keeps_serving(

@@ -260,27 +260,43 @@ def test_with_the_tuning_param_train_runs_a_sagemaker_tuning_job_and_trained_joi
 
 
 def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_registry(
-        ml_run, aws_env) -> None:
+        ml_run, aws_env, monkeypatch, capsys) -> None:
     """register on aws: the blessing reads the evaluation job's evaluation.json from S3 (the
     files the test stated as that job's output), and only a blessed model becomes a model
-    package in SageMaker's registry: a threshold the candidate misses registers none, one it
-    meets registers it. (Once a champion exists, register evaluates it with a job too — a
-    synchronous SageMakerJobRunner call — which moto would have to be told the outputs of.)"""
+    package, through SageMakerRegisterModelVersionOperator: a threshold the candidate misses
+    registers none, one it meets registers it. Once a champion exists, ``champion_evaluation``
+    evaluates it with its own processing job (deferred), and ``register`` reads that job's
+    report; no task runs a SageMaker job synchronously."""
     from airsage.airflow.runner import run_dag
+    from airsage.jobs import aws as jobs_aws
+    from airsage.jobs.request import job_name
 
-    subset = ml_run["full_dag"].partial_subset(task_ids=["register"], include_upstream=True,
-                                          include_downstream=False)
-    evaluated = json.loads(ml_run["lake"].read_bytes(
-        next(k for k in ml_run["lake"].list("reports/evaluation/") if k.endswith("evaluation.json"))))
+    def no_blocking_job(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a task ran a SageMaker job synchronously (SageMakerJobRunner)")
+
+    monkeypatch.setattr(jobs_aws.SageMakerJobRunner, "run", no_blocking_job)
+    monkeypatch.setattr(jobs_aws.SageMakerJobRunner, "attempt", no_blocking_job)
+    subset = ml_run["full_dag"].partial_subset(task_ids=["register.collect"],
+                                               include_upstream=True, include_downstream=False)
+    lake = ml_run["lake"]
+    candidate_prefix = f"reports/evaluation/reviews/dt={DAY}/candidate/"
+    evaluated = json.loads(lake.read_bytes(candidate_prefix + "evaluation.json"))
     accuracy = evaluated["multiclass_classification_metrics"]["accuracy"]["value"]
     sagemaker = client("sagemaker")
 
     # first a threshold the candidate misses: evaluation.json's accuracy is what is compared
+    capsys.readouterr()
     refused = run_dag("reviews_daily", dag=subset, partition=DAY,
                       conf={"accuracy_threshold": min(1.0, accuracy + 0.01), "auto_approve": True})
     assert not refused.failed_tasks, refused.task_states
-    assert refused.xcoms["register"]["blessed"] is False
-    failed = refused.xcoms["register"]["blessing"]["failures"]
+    # no champion yet: the champion's job is skipped, and its request's log says why
+    assert refused.task_states["champion_evaluation.job"] == "skipped"
+    assert refused.task_states["champion_evaluation.wait"] == "skipped"
+    assert refused.xcoms["champion_evaluation.collect"]["champion"] is None
+    assert "no Approved version yet: there is no champion to evaluate" in capsys.readouterr().out
+    assert refused.task_states["register.model_package"] == "skipped"
+    assert refused.xcoms["register.collect"]["blessed"] is False
+    failed = refused.xcoms["register.collect"]["blessing"]["failures"]
     assert any(f["measured"] == pytest.approx(accuracy) for f in failed), failed
     groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert not [g for g in groups if sagemaker.list_model_packages(
@@ -290,7 +306,8 @@ def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_
     blessed = run_dag("reviews_daily", dag=subset, partition=DAY,
                       conf={"accuracy_threshold": 0.0, "auto_approve": True})
     assert not blessed.failed_tasks, blessed.task_states
-    registered = blessed.xcoms["register"]
+    assert blessed.task_states["register.model_package"] == "success"  # the provider's operator
+    registered = blessed.xcoms["register.collect"]
     assert registered["blessed"] is True
     group = registered["model_version"]["name"]
     packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
@@ -298,3 +315,38 @@ def test_the_evaluation_jobs_evaluation_json_drives_the_condition_and_the_model_
     package = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])
     statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     assert statistics.startswith(LAKE_ROOT) and statistics.endswith("evaluation.json")
+    # the operator's extras carry airsage's container (not the operator's text/csv default)
+    specification = package["InferenceSpecification"]
+    assert specification["SupportedContentTypes"] == ["application/json"]
+    assert specification["Containers"][0]["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert package["CustomerMetadataProperties"]["lineage.partition_day"] == DAY
+    assert blessed.xcoms["register.collect"]["approval_markdown"]
+
+    # v1 is now the champion: its evaluation is a processing job of its own, named after it;
+    # the job writes, when created, what the evaluation script writes for that model (the
+    # champion is this run's own model here, so the candidate's documents)
+    model_key = registered["model_version"]["tags"]["lineage.model_artifact_key"]
+    champion_job = job_name("reviews", DAY, "evaluate-champion", f"{group} v1 {model_key}")
+    aws_env.state_job_end(champion_job, objects={
+        f"{BUCKET}/{PREFIX}/{key.replace('/candidate/', '/champion/')}": lake.read_bytes(key)
+        for key in lake.list(candidate_prefix)})
+    again = run_dag("reviews_daily", dag=subset, partition=DAY,
+                    conf={"accuracy_threshold": 0.0, "auto_approve": True})
+    assert not again.failed_tasks, again.task_states
+    assert again.task_states["champion_evaluation.job"] == "success"  # deferred, then collected
+    job = sagemaker.describe_processing_job(ProcessingJobName=champion_job)
+    model_input = next(i for i in job["ProcessingInputs"] if i["InputName"] == "model")
+    assert model_input["S3Input"]["S3Uri"] == f"{LAKE_ROOT}/{model_key}"
+    champion = again.xcoms["champion_evaluation.collect"]
+    assert champion["champion"]["version"] == "1"
+    assert champion["report"]["report_key"] == \
+        f"reports/evaluation/reviews/dt={DAY}/champion/evaluation.json"
+    result = again.xcoms["register.collect"]
+    assert result["champion_version"]["version"] == "1"
+    assert result["blessing"]["champion"]["report_key"] == champion["report"]["report_key"]
+    # the same model as the champion is no better than it: refused, nothing registered
+    assert result["blessed"] is False
+    assert [f["check"] for f in result["blessing"]["failures"]] == ["champion_bootstrap_macro_f1"], result
+    assert again.task_states["register.model_package"] == "skipped"
+    assert len(sagemaker.list_model_packages(
+        ModelPackageGroupName=group)["ModelPackageSummaryList"]) == 1

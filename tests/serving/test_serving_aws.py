@@ -138,6 +138,38 @@ def test_keep_serving_keeps_the_endpoint_untouched(deployer, lake) -> None:
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["reviews-sentiment-v2"]
 
 
+def test_recheck_right_before_the_call_sees_what_changed_since_the_plan(deployer, lake) -> None:
+    """The endpoint operator's question, asked again after the request phase planned: a newer
+    model that took over keeps serving; an endpoint already on the plan's config (an earlier
+    try's call) needs no call; one created by another run needs a new plan."""
+    from airsage.serving.aws import RECHECK_CALL, RECHECK_DONE, RECHECK_KEPT
+
+    def newer_day(serving: Any) -> str | None:
+        return "v2 was trained on newer data" if any(
+            v["model_version"] == "2" for v in serving) else None
+
+    create = deployer.prepare(lake, deployment_request(deployer.settings, version(1).to_dict()))
+    assert create.action == "create"
+    assert deployer.recheck(create, keep_serving=newer_day) == (RECHECK_CALL, "")
+    deployer.deploy(lake, version(9))  # another run created the endpoint meanwhile
+    with pytest.raises(StepFailed, match="created by another run after this run planned"):
+        deployer.recheck(create, keep_serving=newer_day)
+
+    update = deployer.prepare(lake, deployment_request(deployer.settings, version(1).to_dict()))
+    assert update.action == "update"
+    assert deployer.recheck(update, keep_serving=newer_day) == (RECHECK_CALL, "")
+    deployer.deploy(lake, version(2, "2026-02-12"))  # a newer day's run deployed meanwhile
+    assert deployer.recheck(update, keep_serving=newer_day) == \
+        (RECHECK_KEPT, "v2 was trained on newer data")
+    kept = deployer.collect(update, keep_serving=newer_day)
+    assert kept.action == "kept" and kept.reason == "v2 was trained on newer data"
+
+    mine = deployer.prepare(lake, deployment_request(deployer.settings, version(3).to_dict()))
+    deployer.execute(mine)  # this plan's own call went through before its task died
+    answer, why = deployer.recheck(mine)
+    assert answer == RECHECK_DONE and "already uses config" in why
+
+
 def test_a_rolled_back_update_fails_clearly_and_the_previous_model_keeps_serving(
         deployer, lake, aws_env) -> None:
     deployer.deploy(lake, version(1))
@@ -243,6 +275,7 @@ def test_an_endpoint_that_fails_to_create_fails_the_step_with_sagemakers_reason(
         stub.add_client_error("describe_endpoint", **missing)
         stub.add_client_error("describe_model", **missing)
         stub.add_client_error("describe_endpoint_config", **missing)
+        stub.add_client_error("describe_endpoint", **missing)  # asked again before the call
         stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/m"},
                           {"ModelName": "reviews-sentiment-v1", "ExecutionRoleArn": ROLE,
                            "PrimaryContainer": ANY, "Tags": ANY})

@@ -38,7 +38,9 @@ class ModelApprovalOperator(HITLBranchOperator):
 
 def approve_model_task() -> ModelApprovalOperator:
     """A person approves or rejects the registered version on the Required Actions page."""
-    register = f"ti.xcom_pull(task_ids='{names.REGISTER}')"
+    from airsage.airflow.aws_registry import register_result_task
+
+    register = f"ti.xcom_pull(task_ids='{register_result_task()}')"
     return ModelApprovalOperator(
         task_id=names.APPROVE_MODEL,
         subject=f"Approve model {{{{ {register}['model_version']['name'] }}}} version "

@@ -1,7 +1,9 @@
 """The job steps on the aws target: one task group per step, SageMaker's provider operators.
 
 Each group has the id of the local task it replaces (``bias_gate``, ``train``, ``evaluate``,
-``baseline``, ``monitor``) and the seam's three phases (DESIGN.md, "The step seam"):
+``baseline``, ``monitor``; ``champion_evaluation`` is the part of the local ``register``
+task that runs a job, :mod:`airsage.airflow.aws_registry`) and the seam's three phases
+(DESIGN.md, "The step seam"):
 
 - ``<step>.request`` runs the step's body (the same function the local task runs, in
   :mod:`airsage.airflow.tasks`) with a runner that records the step's :class:`JobRequest` and
@@ -50,6 +52,7 @@ JOB_STEPS: dict[str, tuple[str, str]] = {
     names.BIAS_GATE: ("processing", "bias_gate_step"),
     names.TRAIN: ("training", "train_step"),
     names.EVALUATE: ("processing", "evaluate_step"),
+    names.CHAMPION_EVALUATION: ("processing", "champion_evaluation_step"),
     names.BASELINE: ("processing", "baseline_step"),
     names.MONITOR: ("processing", "monitor_step"),
 }
@@ -413,6 +416,12 @@ def evaluate(trained: Any) -> Any:
 def baseline(after: Any) -> Any:
     """The monitor baseline job, after whichever approval path ran (skipped when none did)."""
     return _job_group(names.BASELINE, after=after)
+
+
+def champion_evaluation(evaluated: Any) -> Any:
+    """The serving champion evaluated on the candidate's evaluation set by the evaluation job
+    (``register`` compares the two); without a champion no job runs and the result says why."""
+    return _job_group(names.CHAMPION_EVALUATION, evaluated)
 
 
 def monitor() -> Any:

@@ -12,17 +12,18 @@ The group has the local task's id, ``deploy``, and the seam's three phases (DESI
 - the provider's operators for the calls that remain: ``SageMakerModelOperator`` and
   ``SageMakerEndpointConfigOperator`` for what does not exist yet, then
   ``SageMakerEndpointOperator`` with the plan's ``operation`` (``create`` or ``update``;
-  ``deferrable``: the triggerer waits for InService). Each is mapped over the request; a
-  call the plan does not need raises a skip while its arguments are built. (A branch does
-  not do it here: measured with Airflow 3, a mapped update operator that the branch had
-  skipped still ran once the endpoint config task upstream of it succeeded.)
+  ``deferrable``: the triggerer waits for InService) — as
+  :class:`~airsage.airflow.aws_operators.OrderedEndpointOperator`, which asks the ordering
+  question again right before its call: a run for an older day whose request ran before a
+  newer run's deployment finished skips there, saying which model keeps serving. Each is
+  mapped over the request; a call the plan does not need raises a skip while its arguments
+  are built. (A branch does not do it here: measured with Airflow 3, a mapped update
+  operator that the branch had skipped still ran once the endpoint config task upstream of
+  it succeeded.)
 - ``deploy.collect`` judges the endpoint with the same code as ``SageMakerEndpointDeployer.run``:
   on this version's config, serving this version — a failed or rolled-back update fails
-  here, naming SageMaker's reason, while the previous model keeps serving.
-
-Registration needs no group of its own: ``register`` stays one task on both targets (see
-:mod:`airsage.registry.aws` for why it calls the registry rather than
-``SageMakerRegisterModelVersionOperator``).
+  here, naming SageMaker's reason, while the previous model keeps serving; an endpoint that
+  a model trained on newer data took over skips, as the request does.
 """
 
 from __future__ import annotations
@@ -71,6 +72,27 @@ def _keep_serving(registry: Any, version: Any) -> Any:
         return "; ".join(reasons) or None
 
     return keep_serving
+
+
+def _own_keep_serving(settings: Any, request: Any) -> Any:
+    """:func:`_keep_serving` for the version a deployment request names."""
+    from airsage.targets import Engines
+
+    registry = Engines(settings).registry
+    return _keep_serving(registry, registry.get_version(request.model_name, request.model_version))
+
+
+def recheck(plan: dict[str, Any]) -> tuple[str, str]:
+    """The ordering question asked again right before the endpoint call (``plan``: the
+    request's ``EndpointPlan.to_dict()``): :meth:`SageMakerEndpointDeployer.recheck`'s answer."""
+    from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
+    from airsage.serving.request import DeploymentRequest
+
+    settings = task_settings()
+    planned = EndpointPlan.from_dict(plan)
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        keep_serving = _own_keep_serving(settings, DeploymentRequest.from_dict(planned.request))
+        return SageMakerEndpointDeployer(settings).recheck(planned, keep_serving=keep_serving)
 
 
 @task(task_id="request")
@@ -123,7 +145,7 @@ def _config_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
 def _endpoint_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     action = payload["plan"]["action"]
     return {**_arguments(payload, "endpoint", action in ("create", "update")),
-            "operation": action}
+            "operation": action, "plan": payload["plan"]}
 
 
 @task(task_id="collect", trigger_rule="none_failed_min_one_success")
@@ -132,8 +154,15 @@ def _deploy_collect(payload: list[dict[str, Any]]) -> dict[str, Any]:
     from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
 
     settings = task_settings()
+    plan = EndpointPlan.from_dict(payload[0]["plan"])
     with step_errors(names.DEPLOY, quarantine_batch=False):
-        result = SageMakerEndpointDeployer(settings).collect(EndpointPlan.from_dict(payload[0]["plan"]))
+        from airsage.serving.request import DeploymentRequest
+
+        keep_serving = _own_keep_serving(settings, DeploymentRequest.from_dict(plan.request))
+        result = SageMakerEndpointDeployer(settings).collect(plan, keep_serving=keep_serving)
+    if result.action == "kept":
+        log.warning("not deployed: %s", result.reason)
+        raise AirflowSkipException(f"not deployed: {result.reason}")
     return narrated(names.DEPLOY, result.to_dict())
 
 
@@ -142,9 +171,10 @@ def deploy(baselined: Any) -> Any:
     blue/green (deferred), then judged."""
     from airflow.providers.amazon.aws.operators.sagemaker import (
         SageMakerEndpointConfigOperator,
-        SageMakerEndpointOperator,
         SageMakerModelOperator,
     )
+
+    from airsage.airflow.aws_operators import OrderedEndpointOperator
 
     with TaskGroup(group_id=names.DEPLOY, tooltip="SageMaker endpoint, blue/green (aws target)"):
         request = _deploy_request(baselined)
@@ -153,7 +183,7 @@ def deploy(baselined: Any) -> Any:
         config = SageMakerEndpointConfigOperator.partial(
             task_id="endpoint_config", trigger_rule="none_failed",
         ).expand_kwargs(request.map(_config_kwargs))
-        endpoint = settled(SageMakerEndpointOperator).partial(
+        endpoint = settled(OrderedEndpointOperator).partial(
             task_id="endpoint", deferrable=True, check_interval=POLL_SECONDS,
             trigger_rule="none_failed",
         ).expand_kwargs(request.map(_endpoint_kwargs))

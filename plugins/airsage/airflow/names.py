@@ -21,6 +21,8 @@ TRAIN = "train"
 # aws: the training job (train) or the tuning job (tune), chosen by the tuning Param, then joined
 TRAIN_MODE, TUNE, TRAINED = "train_mode", "tune", "trained"
 EVALUATE = "evaluate"
+# aws: the serving champion evaluated by its own SageMaker job before register (locally register does it)
+CHAMPION_EVALUATION = "champion_evaluation"
 REGISTER = "register"
 APPROVAL_ROUTE = "approval_route"
 APPROVE_MODEL = "approve_model"

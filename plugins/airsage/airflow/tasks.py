@@ -246,12 +246,33 @@ def register(
             auto_approve=params.get("auto_approve"),
             accuracy_threshold=params.get("accuracy_threshold"),
         )
+    return registered_result(result.to_dict(), day, trained["model_artifact_key"])
+
+
+def registered_result(result: dict[str, Any], day: str, model_artifact_key: str) -> dict[str, Any]:
+    """The register step's result on both targets: ``RegistrationResult.to_dict()`` with the
+    run's day, the model's key and the text the approval request shows."""
     from airsage.registry.approval import approval_markdown
 
-    registered = {**result.to_dict(), "day": day,
-                  "model_artifact_key": trained["model_artifact_key"]}
+    registered = {**result, "day": day, "model_artifact_key": model_artifact_key}
     registered["approval_markdown"] = approval_markdown(registered)
     return narrated(names.REGISTER, registered)
+
+
+def champion_evaluation_step(evaluated: dict[str, Any], context: dict[str, Any],
+                             runner: JobRunner | None = None) -> dict[str, Any]:
+    """The aws ``champion_evaluation`` group's body (locally ``register`` evaluates the
+    champion itself): the champion evaluated on the candidate's evaluation set, or none."""
+    from airsage.registry.step import evaluate_champion
+
+    settings, lake, day = _continue(evaluated)
+    with step_errors(names.CHAMPION_EVALUATION, lake=lake, day=day, quarantine_batch=False):
+        found = evaluate_champion(settings, lake, names.DATASET, day,
+                                  registry=_engines(settings).registry,
+                                  runner=runner or _job_runner(settings))
+    if found.champion is None:
+        log.info("%s: no job: %s", names.CHAMPION_EVALUATION, found.reason)
+    return {**found.to_dict(), "day": day}
 
 
 @task.branch(task_id=names.APPROVAL_ROUTE)

@@ -116,16 +116,20 @@ def evaluation_request(
     *,
     report_name: str = "candidate",
     holdout: Mapping[str, str] | None = None,
+    job_identity: Any = None,
 ) -> JobRequest:
     """The evaluation job (pure): the model at ``model_key`` on the day's test split, the
     documents to ``reports/evaluation/<dataset>/dt=<day>/<report_name>/``. ``holdout`` are
-    the held-out rows' sources (:func:`holdout_inputs`)."""
+    the held-out rows' sources (:func:`holdout_inputs`). ``job_identity``, when given, is
+    hashed into the job name: the champion's evaluation names the version it measures, so a
+    rerun after the champion changed runs a new job rather than re-attaching to the one that
+    measured the previous champion (the candidate's model is already fixed by the run)."""
     _check_report_name(report_name)
     layout = LakeLayout(dataset)
     day_text = partition_value(day)
     return JobRequest(
         kind="processing",
-        job_name=job_name(dataset, day_text, f"evaluate-{report_name}"),
+        job_name=job_name(dataset, day_text, f"evaluate-{report_name}", job_identity),
         script=JOB_SCRIPT,
         inputs={MODEL_CHANNEL: model_key, TEST_SPLIT: layout.features(day_text, TEST_SPLIT),
                 **dict(holdout or {})},
@@ -196,6 +200,7 @@ def evaluate_model(
     report_name: str = "candidate",
     model_artifact_path: Path | None = None,
     runner: JobRunner,
+    job_identity: Any = None,
 ) -> EvaluationReport:
     """Evaluate ``model_artifact_key`` (a lake key of a model.tar.gz) on the run's evaluation
     set (the ``test`` split under the run day's features), with ``runner``.
@@ -203,9 +208,8 @@ def evaluate_model(
     ``model_artifact_path``, when given, is a local model.tar.gz used instead of the lake key
     (a registered champion whose artifact lives in the registry's store): it is staged into
     the lake (``LakeLayout.job_input``), since a job reads lake keys only; the key is then
-    only recorded. ``runner`` is the engine the Airflow layer hands in; without one (the
-    registry step's champion evaluation, which does not pass its engine yet) the local
-    runner runs the job.
+    only recorded. ``runner`` is the engine the Airflow layer hands in; ``job_identity`` is
+    :func:`evaluation_request`'s.
     """
     _check_report_name(report_name)
     layout = LakeLayout(dataset)
@@ -218,7 +222,8 @@ def evaluate_model(
         )
     request = evaluation_request(settings, dataset, day_text, model_artifact_key,
                                  report_name=report_name,
-                                 holdout=holdout_inputs(lake, dataset, day_text))
+                                 holdout=holdout_inputs(lake, dataset, day_text),
+                                 job_identity=job_identity)
     if model_artifact_path is not None:
         source = Path(model_artifact_path)
         if not source.is_file():

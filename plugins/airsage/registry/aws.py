@@ -29,16 +29,27 @@ hyperparameters, metrics and output are SageMaker's own — so a run id is the j
 :meth:`~SageMakerModelRegistry.log_training` finds that job rather than writing a second
 record, and refuses a job SageMaker does not know.
 
-Why ``register`` calls this class and not ``SageMakerRegisterModelVersionOperator``: the
-blessing (:func:`airsage.registry.step.condition_and_register`) decides *whether* to register
-and is the same code on both targets; it runs in one task and ends by calling the target's
-registry, so moving the registration into the operator would split the step into a branch
-and a second task that re-derives the request. The operator also creates a new version on
-every try (a retried task would register the model twice: it has no ClientToken of its own
-and no existence check), and hard-codes ``text/csv`` content types and a group description.
-:meth:`SageMakerModelRegistry.register` makes the same ``CreateModelPackage`` call with a
-deterministic ``ClientToken`` and first looks for a version of the same training job's
-artifact, so a retry returns the version its first try registered.
+In the DAG, ``register`` on the aws target is a task group whose ``CreateModelPackage`` call
+is the provider's ``SageMakerRegisterModelVersionOperator`` (:mod:`airsage.airflow.aws_registry`);
+this class prepares the call (:meth:`SageMakerModelRegistry.prepare_registration`) and reads
+the version back. What that operator does not do, and how it is covered (read in
+apache-airflow-providers-amazon's ``operators/sagemaker.py``):
+
+- it creates a version on every try (no existence check, no ClientToken of its own): the
+  request phase and :class:`~airsage.airflow.aws_registry.RegisterModelVersionOnceOperator`
+  first look for a version of the same model data, and the call carries a deterministic
+  ``ClientToken``;
+- it hard-codes a container of image and model URL with ``text/csv`` content types: the
+  whole ``InferenceSpecification`` (entry point, code, JSON) and the ``ModelMetrics``,
+  ``CustomerMetadataProperties``, ``ClientToken`` and ``Tags`` go in its ``extras``, which
+  its docstring documents as overriding its own fields;
+- it creates the group with the *package's* description and no tags: the request phase makes
+  the group first (:meth:`SageMakerModelRegistry._ensure_group`), so on AWS the operator's
+  attempt only finds it ("already exists"; moto 5.2.5 instead re-creates a group silently);
+- approval decisions are ``UpdateModelPackage`` calls, which no provider operator makes:
+  :meth:`SageMakerModelRegistry.set_status` makes them (HITL's record tasks, Rejected too).
+
+:meth:`SageMakerModelRegistry.register` makes the same call directly, for code outside a DAG.
 """
 
 from __future__ import annotations
@@ -178,6 +189,28 @@ def model_package_request(aws: AwsSettings, *, instance_type: str, model_name: s
     return request
 
 
+def registered_package_arn(client: Any, model_name: str, model_data: str) -> str | None:
+    """The ARN of the version of ``model_name`` whose model data is ``model_data`` (the S3 URI
+    of one training job's ``model.tar.gz``), or None: how a retried registration finds what
+    its first try registered. A missing group has no versions."""
+    try:
+        pages = client.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=model_name)
+        arns = [str(s["ModelPackageArn"]) for page in pages
+                for s in page.get("ModelPackageSummaryList") or []]
+    except Exception as exc:
+        code = str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+        if code in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+    for arn in arns:
+        found = client.describe_model_package(ModelPackageName=arn)
+        containers = (found.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        if containers[0].get("ModelDataUrl") == model_data:
+            return arn
+    return None
+
+
 class SageMakerModelRegistry(ServiceReader):
     """airsage's ModelRegistry on SageMaker Model Registry (see the module doc). The client
     comes from the provider's ``SageMakerHook``; tests may hand one in, and a lake."""
@@ -288,9 +321,34 @@ class SageMakerModelRegistry(ServiceReader):
         lineage: Mapping[str, Any],
         status: str | ApprovalStatus = ApprovalStatus.PENDING,
     ) -> ModelVersion:
-        """A new version of ``model_name`` (see the module doc). The model data is the S3 URI
-        of ``lineage['model_artifact_key']`` (``model_artifact_uri`` when it is already an S3
-        URI: the step hands in a downloaded copy, which SageMaker cannot read)."""
+        """A new version of ``model_name`` (see the module doc): :meth:`prepare_registration`,
+        then its ``CreateModelPackage`` call (the DAG makes that call through
+        ``SageMakerRegisterModelVersionOperator``: :mod:`airsage.airflow.aws_registry`)."""
+        existing, request = self.prepare_registration(
+            model_name, model_artifact_uri, run_id=run_id, evaluation=evaluation,
+            lineage=lineage, status=status)
+        if existing is not None:  # a retry: the first try registered it
+            return existing
+        created = self._call(f"register a version of {model_name}",
+                             self.client.create_model_package, **request)
+        return self.describe_package(str(created["ModelPackageArn"]))
+
+    def prepare_registration(
+        self,
+        model_name: str,
+        model_artifact_uri: str,
+        *,
+        run_id: str | None,
+        evaluation: Mapping[str, Any],
+        lineage: Mapping[str, Any],
+        status: str | ApprovalStatus = ApprovalStatus.PENDING,
+    ) -> tuple[ModelVersion | None, dict[str, Any]]:
+        """Everything before ``CreateModelPackage``: the version a first try already
+        registered for this training job's model (re-attach), and the call's arguments
+        (:func:`model_package_request`), with the inference code staged and the group made.
+        The model data is the S3 URI of ``lineage['model_artifact_key']``
+        (``model_artifact_uri`` when it is already an S3 URI: the step hands in a downloaded
+        copy, which SageMaker cannot read)."""
         from airsage.serving.aws import inference_code_key, stage_inference_code
         from airsage.serving.base import ServingConfig
 
@@ -312,11 +370,8 @@ class SageMakerModelRegistry(ServiceReader):
             raise ConfigurationError(
                 f"registry: the lineage of {model_name}'s new version names no training job or "
                 "dataset (registration_request writes both); the inference code is staged by them")
-        existing = self._version_of(model_name, job_name, model_data)
-        if existing is not None:  # a retry: the first try registered it
-            return existing
         serving = ServingConfig.from_settings(self.settings)
-        code_uri = stage_inference_code(self.lake, inference_code_key(dataset, job_name))
+        code_uri = aws.uri(inference_code_key(dataset, job_name))
         metrics = evaluation_metrics(evaluation)
         properties = metadata_properties({
             **{f"{METRIC_PREFIX}{k}": v for k, v in metrics.items()},
@@ -327,10 +382,11 @@ class SageMakerModelRegistry(ServiceReader):
             aws, instance_type=serving.instance_type, model_name=model_name,
             model_data=model_data, code_uri=code_uri, approval=approval,
             properties=properties, lineage=lineage)
-        self._ensure_group(model_name)
-        created = self._call(f"register a version of {model_name}",
-                             self.client.create_model_package, **request)
-        return self._describe(str(created["ModelPackageArn"]))
+        existing = self._version_of(model_name, job_name, model_data)
+        if existing is None:
+            stage_inference_code(self.lake, inference_code_key(dataset, job_name))
+            self._ensure_group(model_name)
+        return existing, request
 
     def _version_of(self, model_name: str, job_name: str, model_data: str) -> ModelVersion | None:
         for version in self.list_versions(model_name):
@@ -346,7 +402,8 @@ class SageMakerModelRegistry(ServiceReader):
         raise InputDataError(
             f"registry: model package group {model_name} has no version {version}")
 
-    def _describe(self, arn: str) -> ModelVersion:
+    def describe_package(self, arn: str) -> ModelVersion:
+        """The version a model package ARN names."""
         found = self._call(f"model package {arn}", self.client.describe_model_package,
                            ModelPackageName=arn)
         return self._to_model_version(found)
@@ -374,17 +431,17 @@ class SageMakerModelRegistry(ServiceReader):
         }
         self._call(f"set status of {model_name} v{version}", self.client.update_model_package,
                    **update)
-        return self._describe(arn)
+        return self.describe_package(arn)
 
     def champion(self, model_name: str) -> ModelVersion | None:
         return select_champion(self.list_versions(model_name))
 
     def get_version(self, model_name: str, version: str) -> ModelVersion:
-        return self._describe(self._arn(model_name, version))
+        return self.describe_package(self._arn(model_name, version))
 
     def list_versions(self, model_name: str) -> list[ModelVersion]:
         """Every version of ``model_name``, oldest first (empty when the group is missing)."""
-        versions = [self._describe(str(s["ModelPackageArn"])) for s in self._summaries(model_name)]
+        versions = [self.describe_package(str(s["ModelPackageArn"])) for s in self._summaries(model_name)]
         return sorted(versions, key=lambda v: int(v.version))
 
     def latest_version(

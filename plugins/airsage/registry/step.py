@@ -13,6 +13,13 @@ Registration follows the step seam (DESIGN.md): :func:`registration_request` (pu
 what ``CreateModelPackage`` takes — the model artifact's lake key, the model package group,
 the metrics, the approval status and the lineage tags — and the registry the Airflow layer
 hands in (``Engines.registry``; MLflow locally) registers exactly that.
+
+The champion's evaluation is a step of its own on the aws target (:func:`evaluate_champion`,
+the ``champion_evaluation`` task group: a SageMaker processing job, deferred, before
+``register``), so that ``register`` never blocks a worker on a job; locally
+:func:`condition_and_register` runs it in-process first. Either way the register step
+compares the candidate with a :class:`ChampionEvaluation` and refuses one that no longer
+measures the current champion.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ import contextlib
 import datetime as dt_
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from airsage.config import Settings
-from airsage.errors import ConfigurationError, InputDataError
+from airsage.errors import ConfigurationError, InputDataError, StepFailed
 from airsage.evaluation.base import EvaluationReport, EvaluationSettings
-from airsage.evaluation.condition import PairedComparison, bless, write_blessing
+from airsage.evaluation.condition import Blessing, PairedComparison, bless, write_blessing
 from airsage.jobs.request import JobRunner
 from airsage.lake.base import Lake
 from airsage.lake.layout import partition_value
@@ -69,21 +77,75 @@ def registry_settings(settings: Settings) -> tuple[str, bool]:
     return str(model_name), bool(section.get("auto_approve", False))
 
 
+CHAMPION_REPORT = "champion"  # the report name (and job step) of the champion's evaluation
+
+
+@dataclass(frozen=True)
+class ChampionEvaluation:
+    """The serving champion measured on the candidate's evaluation set in this run: its
+    version and report, or no champion (``reason`` says why nothing was evaluated)."""
+
+    champion: ModelVersion | None
+    report: EvaluationReport | None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.champion is None) != (self.report is None):
+            raise ConfigurationError(
+                "a ChampionEvaluation has both a champion and its report, or neither")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"champion": self.champion.to_dict() if self.champion else None,
+                "report": self.report.to_dict() if self.report else None,
+                "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ChampionEvaluation:
+        if "champion" not in raw or "report" not in raw:
+            raise ConfigurationError(
+                "a ChampionEvaluation mapping names 'champion' and 'report'; pass "
+                "ChampionEvaluation.to_dict()'s result (the champion_evaluation step's)")
+        return cls(
+            champion=ModelVersion.from_dict(raw["champion"]) if raw["champion"] else None,
+            report=EvaluationReport.from_dict(raw["report"]) if raw["report"] else None,
+            reason=str(raw.get("reason") or ""))
+
+
+def evaluate_champion(
+    settings: Settings, lake: Lake, dataset: str, day: dt_.date | str, *,
+    registry: ModelRegistry, runner: JobRunner,
+) -> ChampionEvaluation:
+    """The current champion (the registry's Approved version trained on the newest data)
+    evaluated by the evaluation job on the run's evaluation set with ``runner``; no job when
+    there is no champion yet."""
+    model_name, _ = registry_settings(settings)
+    champion = registry.champion(model_name)
+    if champion is None:
+        return ChampionEvaluation(None, None, reason=(
+            f"{model_name} has no Approved version yet: there is no champion to evaluate, so "
+            "the candidate is judged on its thresholds alone"))
+    report = _champion_report(settings, lake, dataset, partition_value(day), champion, runner)
+    return ChampionEvaluation(champion, report)
+
+
 def _champion_report(
     settings: Settings, lake: Lake, dataset: str, day: str, champion: ModelVersion,
     runner: JobRunner,
 ) -> EvaluationReport:
-    """Evaluate the champion's own model.tar.gz on the candidate's evaluation set, in this run."""
+    """Evaluate the champion's own model.tar.gz on the candidate's evaluation set, in this run
+    (the job's name carries the champion's version: see ``evaluation_request``)."""
     from airsage.evaluation.step import evaluate_model
 
     lake_key = champion.tags.get(LINEAGE_ARTIFACT_KEY, "")
+    identity = f"{champion.name} v{champion.version} {lake_key or champion.artifact_uri}"
     local = local_path(champion.artifact_uri)
     if local is not None and local.is_file():
         return evaluate_model(settings, lake, dataset, day, lake_key or champion.artifact_uri,
-                              report_name="champion", model_artifact_path=local, runner=runner)
+                              report_name=CHAMPION_REPORT, model_artifact_path=local,
+                              runner=runner, job_identity=identity)
     if lake_key and lake.exists(lake_key):
-        return evaluate_model(settings, lake, dataset, day, lake_key, report_name="champion",
-                              runner=runner)
+        return evaluate_model(settings, lake, dataset, day, lake_key, report_name=CHAMPION_REPORT,
+                              runner=runner, job_identity=identity)
     raise InputDataError(
         f"condition: the champion {champion.name} v{champion.version} has no readable model "
         f"artifact (artifact_uri {champion.artifact_uri}, lake key {lake_key or 'none'}); "
@@ -193,6 +255,103 @@ def register_model(
         )
 
 
+@dataclass(frozen=True)
+class Condition:
+    """The condition's outcome: the blessing (written to the lake at ``blessing_uri``), the
+    champion it was compared with, and — for a blessed candidate only — what to register."""
+
+    blessing: Blessing
+    blessing_uri: str
+    champion_version: ModelVersion | None
+    request: RegistrationRequest | None
+
+    def result(self, version: ModelVersion | None) -> RegistrationResult:
+        """The step's result once ``version`` (None: not blessed) is registered."""
+        return RegistrationResult(blessed=self.blessing.blessed, blessing=self.blessing.to_dict(),
+                                  model_version=version, champion_version=self.champion_version,
+                                  blessing_uri=self.blessing_uri)
+
+
+def _current_champion(registry: ModelRegistry, model_name: str,
+                      evaluated: ChampionEvaluation) -> None:
+    """Refuse a champion evaluation that no longer measures the registry's champion (a
+    version was approved or rejected between the two steps)."""
+    current = registry.champion(model_name)
+    measured = evaluated.champion
+    if (current and current.version) == (measured and measured.version):
+        return
+    now = f"v{current.version}" if current else "no champion"
+    was = f"v{measured.version}" if measured else "no champion"
+    raise StepFailed(
+        f"condition: {model_name}'s champion is now {now}, but champion_evaluation measured "
+        f"{was}; clear the champion_evaluation task group (and register) so that the "
+        "candidate is compared with the current champion")
+
+
+def condition(
+    settings: Settings,
+    lake: Lake,
+    dataset: str,
+    day: dt_.date | str,
+    *,
+    registry: ModelRegistry,
+    champion: ChampionEvaluation,
+    training: Mapping[str, Any],
+    candidate: EvaluationReport,
+    prepare_lineage: Mapping[str, Any],
+    auto_approve: bool | None = None,
+    accuracy_threshold: float | None = None,
+) -> Condition:
+    """Bless ``candidate`` against ``champion`` (which must still be the registry's) and, when
+    blessed, name the version to register (:func:`registration_request`); registers nothing."""
+    day_text = partition_value(day)
+    _completed_job(training)
+    evaluation_settings = EvaluationSettings.from_settings(settings)
+    threshold = (accuracy_threshold if accuracy_threshold is not None
+                 else evaluation_settings.accuracy_threshold)
+    model_name, _ = registry_settings(settings)
+    bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
+    _current_champion(registry, model_name, champion)
+    blessing = bless(
+        candidate, champion.report,
+        accuracy_threshold=threshold,
+        champion_tolerance=evaluation_settings.champion_tolerance,
+        bias_thresholds=bias_thresholds,
+        champion_metric=evaluation_settings.champion_metric,
+        paired=_paired_comparison(lake, evaluation_settings, candidate, champion.report),
+    )
+    blessing_uri = write_blessing(lake, dataset, day_text, blessing)
+    request = registration_request(
+        settings, dataset, day_text, training=training, candidate=candidate,
+        prepare_lineage=prepare_lineage, blessing_uri=blessing_uri,
+        champion_version=champion.champion.version if champion.champion else None,
+        auto_approve=auto_approve) if blessing.blessed else None
+    return Condition(blessing, blessing_uri, champion.champion, request)
+
+
+def training_run(
+    registry: ModelRegistry, lake: Lake, day: dt_.date | str, *, dataset: str,
+    training: Mapping[str, Any], prepare_lineage: Mapping[str, Any], model_name: str,
+) -> str:
+    """The tracking run of the training job (found by its name, else logged now)."""
+    job_name, artifact_key = _completed_job(training)
+    run_id = registry.find_run(job_name) if job_name else None
+    if run_id is not None:
+        return run_id
+    dataset_hash = prepare_lineage.get("dataset_hash")
+    day_text = partition_value(day)
+    return registry.log_training(
+        job_name=job_name or f"{model_name}-{day_text}",
+        dataset=dataset,
+        day=day_text,
+        params=dict(training.get("hyperparameters") or {}),
+        metrics=dict(training.get("final_metrics") or {}),
+        model_artifact_uri=str(training.get("model_artifact_uri") or lake.uri(artifact_key)),
+        dataset_hash=str(dataset_hash) if dataset_hash else None,
+        lineage=_prepare_lineage(prepare_lineage),
+    )
+
+
 def condition_and_register(
     settings: Settings,
     lake: Lake,
@@ -200,69 +359,44 @@ def condition_and_register(
     day: dt_.date | str,
     *,
     registry: ModelRegistry,
-    runner: JobRunner,
     training: Mapping[str, Any],
     candidate: EvaluationReport,
     prepare_lineage: Mapping[str, Any],
+    runner: JobRunner | None = None,
+    champion: ChampionEvaluation | None = None,
     auto_approve: bool | None = None,
     accuracy_threshold: float | None = None,
 ) -> RegistrationResult:
     """Bless ``candidate`` against the champion and register it when blessed in
     ``registry`` (the target's, ``Engines.registry``).
 
+    ``champion`` is the champion's evaluation from its own step (the aws target's
+    ``champion_evaluation``); without one it is evaluated here with ``runner`` (locally).
     ``training`` is ``TrainingJobResult.to_dict()``; ``prepare_lineage`` is what the prepare
     step reports about the data (e.g. ``dataset_hash``, row counts); both become lineage
     tags of the run and the model version. ``accuracy_threshold`` and ``auto_approve``
     override the config (a manual run's Params).
     """
-    day_text = partition_value(day)
-    job_name, artifact_key = _completed_job(training)
-    evaluation_settings = EvaluationSettings.from_settings(settings)
-    threshold = (accuracy_threshold if accuracy_threshold is not None
-                 else evaluation_settings.accuracy_threshold)
+    _completed_job(training)  # before the champion's evaluation: fail fast
+    if champion is None:
+        if runner is None:
+            raise ConfigurationError(
+                "condition: pass the champion's evaluation (champion_evaluation's result) or "
+                "the runner that evaluates the champion")
+        champion = evaluate_champion(settings, lake, dataset, day, registry=registry,
+                                     runner=runner)
+    decided = condition(
+        settings, lake, dataset, day, registry=registry, champion=champion, training=training,
+        candidate=candidate, prepare_lineage=prepare_lineage, auto_approve=auto_approve,
+        accuracy_threshold=accuracy_threshold)
+    if decided.request is None:
+        return decided.result(None)
     model_name, _ = registry_settings(settings)
-    bias_thresholds = settings.section("bias").get("post_training_thresholds") or {}
-
-    champion_version = registry.champion(model_name)
-    champion_report = (
-        _champion_report(settings, lake, dataset, day_text, champion_version, runner)
-        if champion_version is not None else None
-    )
-    blessing = bless(
-        candidate, champion_report,
-        accuracy_threshold=threshold,
-        champion_tolerance=evaluation_settings.champion_tolerance,
-        bias_thresholds=bias_thresholds,
-        champion_metric=evaluation_settings.champion_metric,
-        paired=_paired_comparison(lake, evaluation_settings, candidate, champion_report),
-    )
-    blessing_uri = write_blessing(lake, dataset, day_text, blessing)
-    if not blessing.blessed:
-        return RegistrationResult(blessed=False, blessing=blessing.to_dict(), model_version=None,
-                                  champion_version=champion_version, blessing_uri=blessing_uri)
-
-    request = registration_request(
-        settings, dataset, day_text, training=training, candidate=candidate,
-        prepare_lineage=prepare_lineage, blessing_uri=blessing_uri,
-        champion_version=champion_version.version if champion_version else None,
-        auto_approve=auto_approve)
-    dataset_hash = prepare_lineage.get("dataset_hash")
-    run_id = registry.find_run(job_name) if job_name else None
-    if run_id is None:
-        run_id = registry.log_training(
-            job_name=job_name or f"{model_name}-{day_text}",
-            dataset=dataset,
-            day=day_text,
-            params=dict(training.get("hyperparameters") or {}),
-            metrics=dict(training.get("final_metrics") or {}),
-            model_artifact_uri=str(training.get("model_artifact_uri") or lake.uri(artifact_key)),
-            dataset_hash=str(dataset_hash) if dataset_hash else None,
-            lineage=_prepare_lineage(prepare_lineage),
-        )
-    version = register_model(registry, lake, request, run_id=run_id,
+    run_id = training_run(registry, lake, day, dataset=dataset, training=training,
+                          prepare_lineage=prepare_lineage, model_name=model_name)
+    version = register_model(registry, lake, decided.request, run_id=run_id,
                              evaluation=candidate.evaluation)
-    return RegistrationResult(blessed=True, blessing=blessing.to_dict(), model_version=version,
-                              champion_version=champion_version, blessing_uri=blessing_uri)
+    return decided.result(version)
 
 
 @contextlib.contextmanager

@@ -26,11 +26,13 @@ chosen from what exists (moto's ``CreateEndpoint`` would overwrite an existing e
 would refuse). A request whose config the endpoint already uses is a ``noop`` (a retried task
 re-attaches to the update its first try started). ``keep_serving`` is asked about the
 variants serving now, as locally: a reason keeps them (action ``kept``), so a run for an
-older partition never replaces a model trained on newer data. Unlike the local deployer
-there is no lock around the check and the update: two runs deploying the same endpoint at
-the same moment are serialised by SageMaker (an endpoint that is ``Updating`` refuses a
-second update) but not ordered by data day; :meth:`prepare` refuses an endpoint that is
-being updated, so the second run's retry checks again.
+older partition never replaces a model trained on newer data (the serving model's data day
+is its model package's ``lineage.partition_day``, found through the airsage model and
+version in its container's environment). Concurrent runs are ordered by data day without a
+lock: the question is asked again right before the ``CreateEndpoint`` / ``UpdateEndpoint``
+call (:meth:`recheck`), SageMaker refuses a second update while one is in progress (the
+busy endpoint fails the task, whose retry asks again), and :meth:`collect` judges an endpoint
+that a newer model took over meanwhile as ``kept``, not as a failed update.
 
 A failed or rolled-back update leaves the previous model serving (SageMaker keeps the old
 fleet); :meth:`SageMakerEndpointDeployer.collect` sees the endpoint still on the previous
@@ -44,7 +46,7 @@ import logging
 import tarfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,8 @@ ALARM_PERIOD_SECONDS = 60  # CloudWatch's standard resolution for SageMaker's me
 TRAFFIC_TYPES = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 ACTIONS = ("create", "update", "noop", "kept")
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# what SageMakerEndpointDeployer.recheck answers right before the endpoint call
+RECHECK_CALL, RECHECK_KEPT, RECHECK_DONE = "call", "kept", "done"
 
 
 # -- the inference code and container (also the registry's InferenceSpecification) ---------------
@@ -489,9 +493,46 @@ class SageMakerEndpointDeployer(ServiceReader):
                     f"{exc}; without it a bad update would not roll back, so nothing was "
                     "deployed") from exc
 
-    def collect(self, plan: EndpointPlan, *, duration_seconds: float = 0.0) -> DeploymentResult:
+    def recheck(self, plan: EndpointPlan, *,
+                keep_serving: KeepServing | None = None) -> tuple[str, str]:
+        """Right before the plan's ``CreateEndpoint`` / ``UpdateEndpoint``: ``("call", "")``
+        to make it; ``("kept", reason)`` when a model trained on newer data serves by now;
+        ``("done", why)`` when the endpoint already uses this plan's config (an earlier try's
+        call went through). Raises when the endpoint is not what the plan was made for (busy:
+        a retry asks again; created or deleted meanwhile: the group must plan again)."""
+        request = DeploymentRequest.from_dict(plan.request)
+        described = self._describe("endpoint", EndpointName=request.endpoint)
+        if described is None:
+            if plan.action == "create":
+                return RECHECK_CALL, ""
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} was deleted after this run planned its "
+                f"{plan.action}; clear the deploy task group so that it plans again")
+        status = str(described["EndpointStatus"])
+        if status in BUSY_STATUSES:
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} is {status} (another deployment is "
+                "changing it); a retry asks again once it is InService")
+        if str(described["EndpointConfigName"]) == request.endpoint_config_name:
+            return RECHECK_DONE, (f"endpoint {request.endpoint} already uses config "
+                                  f"{request.endpoint_config_name} (an earlier try's call)")
+        serving = [v for v in self.serving_variants(described) if v["weight"] > 0]
+        reason = keep_serving(serving) if keep_serving is not None and serving else None
+        if reason:
+            return RECHECK_KEPT, reason
+        if plan.action == "create":
+            raise StepFailed(
+                f"{STEP}: endpoint {request.endpoint} was created by another run after this run "
+                "planned to create it; clear the deploy task group so that it plans a "
+                "blue/green update instead")
+        return RECHECK_CALL, ""
+
+    def collect(self, plan: EndpointPlan, *, duration_seconds: float = 0.0,
+                keep_serving: KeepServing | None = None) -> DeploymentResult:
         """Judge the endpoint after the create or update: InService on this request's config,
-        its variant serving this version. Otherwise the update failed or was rolled back."""
+        its variant serving this version. Otherwise the update failed or was rolled back —
+        unless ``keep_serving`` says a model trained on newer data serves now (a newer run
+        deployed meanwhile: this run's call was skipped, action ``kept``)."""
         request = DeploymentRequest.from_dict(plan.request)
         name, version = request.model_name, request.model_version
         if plan.action == "kept":
@@ -503,6 +544,14 @@ class SageMakerEndpointDeployer(ServiceReader):
             raise StepFailed(f"{STEP}: endpoint {request.endpoint} does not exist after its "
                              f"{plan.action}; deploy again")
         status, current = str(described["EndpointStatus"]), str(described["EndpointConfigName"])
+        if (keep_serving is not None and status == "InService"
+                and current != request.endpoint_config_name):
+            serving = [v for v in self.serving_variants(described) if v["weight"] > 0]
+            reason = keep_serving(serving) if serving else None
+            if reason:
+                return DeploymentResult(request.endpoint, self.invocation_url(request.endpoint),
+                                        "kept", name, version, "", reason=reason,
+                                        duration_seconds=duration_seconds)
         if status != "InService" or current != request.endpoint_config_name:
             previous = [f"{v['model_name']} v{v['model_version']}"
                         for v in self.serving_variants(described) if v["weight"] > 0]
@@ -545,7 +594,12 @@ class SageMakerEndpointDeployer(ServiceReader):
         started = time.monotonic()
         plan = self.prepare(lake, request, keep_serving=keep_serving)
         if plan.action in ("create", "update"):
-            self.execute(plan)
+            answer, reason = self.recheck(plan, keep_serving=keep_serving)
+            if answer == RECHECK_KEPT:
+                return self.collect(replace(plan, action="kept", reason=reason),
+                                    duration_seconds=time.monotonic() - started)
+            if answer == RECHECK_CALL:
+                self.execute(plan)
             from botocore.exceptions import WaiterError
 
             waiter = self.client.get_waiter("endpoint_in_service")
@@ -554,7 +608,8 @@ class SageMakerEndpointDeployer(ServiceReader):
                             WaiterConfig={"Delay": 15, "MaxAttempts": 240})
             except WaiterError as exc:  # Failed, or still changing after an hour: collect
                 log.warning("%s: waiting for endpoint %s ended: %s", STEP, request.endpoint, exc)
-        return self.collect(plan, duration_seconds=time.monotonic() - started)
+        return self.collect(plan, duration_seconds=time.monotonic() - started,
+                            keep_serving=keep_serving)
 
     def execute(self, plan: EndpointPlan) -> None:
         """The plan's calls, as the provider's operators make them in the DAG."""
