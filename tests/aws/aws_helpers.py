@@ -15,3 +15,12 @@ def client(service: str) -> Any:
     import boto3
 
     return boto3.client(service, region_name=REGION)
+
+
+def sagemaker_jobs() -> dict[str, list[str]]:
+    """The processing and training job names moto holds (a rerun must not add one)."""
+    sagemaker = client("sagemaker")
+    return {"processing": sorted(j["ProcessingJobName"] for j in
+                                 sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
+            "training": sorted(j["TrainingJobName"] for j in
+                               sagemaker.list_training_jobs()["TrainingJobSummaries"])}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import BUCKET, LAKE_ROOT, ROLE, client
+from aws_helpers import BUCKET, LAKE_ROOT, ROLE, client, sagemaker_jobs
 
 from airsage.jobs.request import JobOutcome, JobRequest
 from airsage.lake.layout import LakeLayout
@@ -147,14 +147,6 @@ def _run(ml_run: dict[str, Any]) -> Any:
     return run_dag("reviews_daily", dag=ml_run["dag"], partition=DAY)
 
 
-def _jobs() -> dict[str, list[str]]:
-    sagemaker = client("sagemaker")
-    return {"processing": sorted(j["ProcessingJobName"] for j in
-                                 sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
-            "training": sorted(j["TrainingJobName"] for j in
-                               sagemaker.list_training_jobs()["TrainingJobSummaries"])}
-
-
 def test_bias_prepare_train_evaluate_run_as_sagemaker_jobs_and_reattach_on_rerun(
         ml_run, aws_env, monkeypatch) -> None:
     requests = ml_run["requests"]
@@ -165,7 +157,7 @@ def test_bias_prepare_train_evaluate_run_as_sagemaker_jobs_and_reattach_on_rerun
         assert summary.task_states[f"{step}.job"] == "success", step
         assert summary.task_states[f"{step}.wait"] == "skipped", step
         assert summary.task_states[f"{step}.collect"] == "success", step
-    assert _jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
+    assert sagemaker_jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
                        "training": [train.job_name]}
     # the same results as the local steps return, read back from S3
     assert summary.xcoms["bias_gate.collect"]["status"] in ("pass", "warn")
@@ -203,7 +195,7 @@ def test_bias_prepare_train_evaluate_run_as_sagemaker_jobs_and_reattach_on_rerun
         assert again.task_states[f"{step}.job"] == "skipped", step
         assert again.task_states[f"{step}.collect"] == "success", step
     assert again.xcoms["evaluate.collect"]["evaluation"] == evaluated["evaluation"]
-    assert _jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
+    assert sagemaker_jobs() == {"processing": sorted([bias.job_name, evaluate.job_name]),
                        "training": [train.job_name]}
 
 
@@ -218,7 +210,7 @@ def test_a_stopped_bias_job_is_replaced_by_an_r2_attempt_on_the_next_run(ml_run,
     assert not again.failed_tasks, again.task_states
     assert again.task_states["bias_gate.job"] == "success"
     assert again.task_states["train.job"] == "skipped"
-    assert [name for name in _jobs()["processing"] if "bias" in name] == [
+    assert [name for name in sagemaker_jobs()["processing"] if "bias" in name] == [
         bias.job_name, f"{bias.job_name}-r2"]
     assert again.xcoms["bias_gate.collect"]["verdict"] == first.xcoms["bias_gate.collect"]["verdict"]
 

@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 import pytest
 from airflow_services import AirflowServices
-from aws_helpers import BUCKET, LAKE_ROOT, REGION, ROLE, client
+from aws_helpers import BUCKET, LAKE_ROOT, REGION, ROLE, client, sagemaker_jobs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -115,14 +115,6 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowS
         moto.stop()
 
 
-def _jobs() -> dict[str, list[str]]:
-    sagemaker = client("sagemaker")
-    return {"processing": sorted(j["ProcessingJobName"] for j in
-                                 sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
-            "training": sorted(j["TrainingJobName"] for j in
-                               sagemaker.list_training_jobs()["TrainingJobSummaries"])}
-
-
 def _deferrals(services: AirflowServices, run_id: str, task_id: str) -> dict[str, list[str]]:
     """What a task's logs say about deferring: the worker's "Pausing task as DEFERRED." lines,
     and from the trigger logs the triggerer process writes beside the task's
@@ -171,7 +163,7 @@ def test_a_daily_run_on_the_aws_target_defers_to_the_real_triggerer_and_deploys(
     states = services.task_states(run_id)
     assert states["deploy.collect"] == "success" and states["auto_approved"] == "success", states
 
-    jobs = _jobs()  # each job once: bias, evaluate and baseline processing, one training job
+    jobs = sagemaker_jobs()  # each job once: bias, evaluate and baseline processing, one training job
     assert len(jobs["training"]) == 1, jobs
     assert len(jobs["processing"]) == 3, jobs
     for step in ("bias", "evaluate", "baseline"):
@@ -213,7 +205,7 @@ def test_clearing_the_finished_training_job_task_reattaches_to_its_job(
     services, _ = airflow
     run_id = daily_run["run_id"]
     assert daily_run["done"]["state"] == "success", services.explain(run_id)
-    before = _jobs()
+    before = sagemaker_jobs()
     done = _clear(services, run_id, ["train.job"])
     assert done["state"] == "success", services.explain(run_id)
     assert services.task_states(run_id)["train.job"] == "success"
@@ -222,7 +214,7 @@ def test_clearing_the_finished_training_job_task_reattaches_to_its_job(
               "task_id=train.job" / "map_index=0")
     told = (folder / "attempt=2.log").read_text(errors="replace")
     assert f"{before['training'][0]} exists (Completed): re-attached, not created again" in told, told
-    assert _jobs() == before
+    assert sagemaker_jobs() == before
 
 
 def test_clearing_the_finished_train_group_reattaches_to_its_training_job(
@@ -230,7 +222,7 @@ def test_clearing_the_finished_train_group_reattaches_to_its_training_job(
     services, _ = airflow
     run_id = daily_run["run_id"]
     assert daily_run["done"]["state"] == "success", services.explain(run_id)
-    before = _jobs()
+    before = sagemaker_jobs()
     group = ["train.request", "train.route", "train.job", "train.wait", "train.collect"]
     done = _clear(services, run_id, group)
     assert done["state"] == "success", services.explain(run_id)
@@ -240,5 +232,5 @@ def test_clearing_the_finished_train_group_reattaches_to_its_training_job(
     tries = _tries(services, run_id)
     told = json.dumps(services.task_log(run_id, "train.request", try_number=tries["train.request[-1]"]))
     assert "collect" in told and before["training"][0] in told, told[-3000:]
-    assert _jobs() == before
+    assert sagemaker_jobs() == before
 

@@ -40,7 +40,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airsage.airflow import names
 from airsage.airflow.aws_steps import SageMakerJobWaitOperator
 from airsage.airflow.deferral import settled
-from airsage.airflow.runtime import TARGET_VARIABLE, parsed_target
+from airsage.airflow.runtime import builds_for_aws
 from airsage.jobs.request import AttemptingRunner
 
 if TYPE_CHECKING:
@@ -71,11 +71,8 @@ class JobSteps(NamedTuple):
 
 def ml_job_steps(target: str | None = None) -> JobSteps:
     """The job steps for the target: the local tasks, or the aws task groups."""
-    target = target or parsed_target()
-    if target == "aws":
+    if builds_for_aws(target):
         return JobSteps(bias_gate, train, evaluate, baseline, monitor)
-    if target != "local":
-        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
     from airsage.airflow import tasks
 
     def local_baseline(after: Any) -> Any:

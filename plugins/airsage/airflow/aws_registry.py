@@ -33,7 +33,7 @@ from airflow.sdk import TaskGroup, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
-from airsage.airflow.runtime import TARGET_VARIABLE, parsed_target
+from airsage.airflow.runtime import builds_for_aws, parsed_target
 
 PACKAGE_TASK = "model_package"
 
@@ -47,11 +47,8 @@ def register_result_task(target: str | None = None) -> str:
 def registration_steps(target: str | None = None) -> Callable[[Any, Any, Any], Any]:
     """``(trained, evaluated, prepared) -> registered`` for the target: the local ``register``
     task, or on aws ``champion_evaluation`` then the ``register`` group."""
-    target = target or parsed_target()
-    if target == "aws":
+    if builds_for_aws(target):
         return _aws_registration
-    if target != "local":
-        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
     from airsage.airflow import tasks
 
     return tasks.register

@@ -36,18 +36,15 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airsage.airflow import names
 from airsage.airflow.aws_steps import POLL_SECONDS, _connection
 from airsage.airflow.deferral import settled
-from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
+from airsage.airflow.runtime import builds_for_aws, lake_for, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 
 
 def deploy_step(target: str | None = None) -> Any:
     """The ``deploy`` step for the target the DAG is parsed for: the local task, or this
     module's task group (both take the baseline's result and have the id ``deploy``)."""
-    target = target or parsed_target()
-    if target == "aws":
+    if builds_for_aws(target):
         return deploy
-    if target != "local":
-        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
     from airsage.airflow import tasks
 
     return tasks.deploy

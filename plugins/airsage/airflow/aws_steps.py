@@ -27,7 +27,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airsage.airflow import names
 from airsage.airflow.deferral import SettlesBeforeResuming, settled
-from airsage.airflow.runtime import TARGET_VARIABLE, lake_for, parsed_target, step_errors, task_settings
+from airsage.airflow.runtime import builds_for_aws, lake_for, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 from airsage.jobs.reattach import SUBMIT, WAIT
 
@@ -36,11 +36,8 @@ POLL_SECONDS = 15
 
 def data_plane_steps(target: str | None = None) -> tuple[Callable[..., Any], ...]:
     """(crawl, validate_sql, quality_gate) for the target: local tasks or aws task groups."""
-    target = target or parsed_target()
-    if target == "aws":
+    if builds_for_aws(target):
         return crawl, validate_sql, quality_gate
-    if target != "local":
-        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
     from airsage.airflow import tasks
 
     return tasks.crawl, tasks.validate_sql, tasks.quality_gate

@@ -49,6 +49,15 @@ def parsed_target() -> str:
     return os.environ.get(TARGET_VARIABLE, "local").strip() or "local"
 
 
+def builds_for_aws(target: str | None = None) -> bool:
+    """Whether a DAG is built with the aws task groups (else the local tasks); a target that
+    is neither is refused by name, so a typo never builds the other target's DAG."""
+    target = target or parsed_target()
+    if target not in ("aws", "local"):
+        raise ValueError(f"{TARGET_VARIABLE}={target!r} is not a target; use local or aws")
+    return target == "aws"
+
+
 def task_settings() -> Settings:
     """Settings at task run time, with the ``airsage_config`` Variable (JSON) merged over.
 
