@@ -60,6 +60,8 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bert_setfit_frozen": ("bert", {"epochs": 0}),  # the same head on the frozen encoder
     "bert_setfit_2_epochs": ("bert", {"epochs": 2}),  # 60 contrastive steps instead of 90
     "bert_setfit_seed_7": ("bert", {"seed": 7}),  # the defaults, another seed: the seed's noise
+    # the wide and deep head: the fine-tuned embedding plus a TF-IDF (words, char n-grams) block
+    "bert_setfit_wide": ("bert", {"head_features": "embedding+tfidf"}),
     # LP-FT (linear probe, then cross-entropy fine-tuning): the defaults before setfit
     "bert_frozen": ("bert", {"method": "lpft", "epochs": 0, "class_weight": "balanced"}),
     "bert_finetuned": ("bert", {"method": "lpft", "epochs": 4, "learning_rate": 1e-4}),
