@@ -56,14 +56,23 @@ SEED = 0
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "tfidf_linear": ("tfidf_linear", {"class_weight": "balanced"}),
     "tfidf_linear_unweighted": ("tfidf_linear", {}),
-    "bert_setfit": ("bert", {}),  # the family's defaults: contrastive fine-tuning, logistic head
-    "bert_setfit_frozen": ("bert", {"epochs": 0}),  # the same head on the frozen encoder
-    "bert_setfit_2_epochs": ("bert", {"epochs": 2}),  # 60 contrastive steps instead of 90
-    "bert_setfit_seed_7": ("bert", {"seed": 7}),  # the defaults, another seed: the seed's noise
+    # setfit with a logistic head on the embedding alone (the family's default until the wide head)
+    "bert_setfit": ("bert", {"head_features": "embedding"}),
+    # the same head on the frozen encoder
+    "bert_setfit_frozen": ("bert", {"head_features": "embedding", "epochs": 0}),
+    # 60 contrastive steps instead of 90
+    "bert_setfit_2_epochs": ("bert", {"head_features": "embedding", "epochs": 2}),
+    # bert_setfit with another seed: the seed's noise
+    "bert_setfit_seed_7": ("bert", {"head_features": "embedding", "seed": 7}),
+    # the wide and deep head: the fine-tuned embedding plus a TF-IDF (words, char n-grams) block
+    "bert_setfit_wide": ("bert", {"head_features": "embedding+tfidf"}),
     # LP-FT (linear probe, then cross-entropy fine-tuning): the defaults before setfit
-    "bert_frozen": ("bert", {"method": "lpft", "epochs": 0, "class_weight": "balanced"}),
-    "bert_finetuned": ("bert", {"method": "lpft", "epochs": 4, "learning_rate": 1e-4}),
-    "bert_finetuned_patient": ("bert", {"method": "lpft", "learning_rate": 5e-5, "epochs": 3,
+    "bert_frozen": ("bert", {"method": "lpft", "head_features": "embedding", "epochs": 0,
+                             "class_weight": "balanced"}),
+    "bert_finetuned": ("bert", {"method": "lpft", "head_features": "embedding", "epochs": 4,
+                                "learning_rate": 1e-4}),
+    "bert_finetuned_patient": ("bert", {"method": "lpft", "head_features": "embedding",
+                                        "learning_rate": 5e-5, "epochs": 3,
                                         "early_stopping_patience": 2}),
 }
 

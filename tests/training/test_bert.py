@@ -330,3 +330,66 @@ def test_bad_setfit_hyperparameters_are_named():
         with pytest.raises(ConfigurationError, match=match):
             BertSentimentModel.fit(train["review_text"].tolist(), train["sentiment"].tolist(),
                                    {**SETFIT, "epochs": 1, **bad})
+
+
+# -- head_features: embedding+tfidf, the wide and deep head ----------------------------------
+
+
+def test_wide_head_reads_the_embedding_and_tfidf_and_its_artifact_reloads_offline(tmp_path):
+    train, validation = make_features(48, seed=12), make_features(24, seed=13)
+    pair = (validation["review_text"].tolist(), validation["sentiment"].tolist())
+    fitted = {features: BertSentimentModel.fit(
+        train["review_text"].tolist(), train["sentiment"].tolist(),
+        {**SETFIT, "epochs": 1, "head_features": features}, validation=pair)
+        for features in ("embedding", "embedding+tfidf")}
+    deep, wide = fitted["embedding"], fitted["embedding+tfidf"]
+    hidden = deep.encoder.config.hidden_size
+    assert deep.head.in_features == hidden and deep.lexical is None
+    vocabulary = len(wide.lexical.get_feature_names_out())
+    assert vocabulary > 0 and wide.head.in_features == hidden + vocabulary
+    assert wide.config["head_features"] == "embedding+tfidf" and wide.config["fine_tuned"]
+    # the TF-IDF block was fitted on the training texts only: its words are theirs
+    analyzer = wide.lexical.transformer_list[0][1].build_analyzer()
+    training_terms = {term for text in train["review_text"] for term in analyzer(text)}
+    words = {name.split("__", 1)[1] for name in wide.lexical.get_feature_names_out()
+             if name.startswith("words__")}
+    assert words == training_terms
+
+    save_model(wide, tmp_path / "model")
+    assert (tmp_path / "model" / "lexical.joblib").exists()
+    reloaded = load_model(tmp_path / "model")  # HF_HUB_OFFLINE=1 (autouse fixture)
+    assert reloaded.head.in_features == hidden + vocabulary
+    texts = ["love it, perfect fit", "returned it, awful and cheap", "it was okay, average", None]
+    np.testing.assert_allclose(reloaded.predict_proba(texts), wide.predict_proba(texts), atol=1e-5)
+    assert set(reloaded.predict(texts)) <= {-1, 0, 1}
+    assert set(reloaded.top_features(3)) == {-1, 0, 1}
+
+
+def test_wide_head_logits_equal_the_head_on_the_concatenated_row():
+    import scipy.sparse
+    import torch
+
+    from airsage.training.bert import _head_logits
+
+    rng = np.random.default_rng(1)
+    embedded = torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32)
+    lexical = scipy.sparse.random(5, 7, density=0.3, random_state=2, format="csr")
+    head = torch.nn.Linear(11, 3)
+    dense = torch.cat([embedded, torch.as_tensor(lexical.toarray(), dtype=torch.float32)], dim=1)
+    with torch.no_grad():
+        np.testing.assert_allclose(_head_logits(head, embedded, lexical).numpy(),
+                                   head(dense).numpy(), atol=1e-5)
+
+
+def test_bad_head_features_are_named():
+    from airsage.errors import ConfigurationError
+
+    train = make_features(12, seed=14)
+    for bad, match in (({"head_features": "tfidf"}, "head_features must be one of"),
+                       ({"head_features": "embedding+tfidf", "method": "lpft"}, "needs method setfit"),
+                       ({"head_features": "embedding+tfidf", "tfidf_head_C": 0}, "tfidf_head_C"),
+                       ({"head_features": "embedding+tfidf", "tfidf_max_features": 0},
+                        "tfidf_max_features")):
+        with pytest.raises(ConfigurationError, match=match):
+            BertSentimentModel.fit(train["review_text"].tolist(), train["sentiment"].tolist(),
+                                   {**SETFIT, "epochs": 1, **bad})
