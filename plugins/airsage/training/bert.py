@@ -1017,7 +1017,7 @@ def _lexical_vectorizer(max_features: int) -> Any:
 
 
 def _sparse_rows(first: Any, second: Any) -> Any:
-    import scipy.sparse
+    import scipy.sparse  # type: ignore[import-untyped]  # scipy ships no stubs
 
     return scipy.sparse.vstack([first, second]).tocsr()
 
