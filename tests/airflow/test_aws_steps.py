@@ -9,9 +9,11 @@ from airsage.airflow import aws_steps, tasks
 
 def test_the_target_comes_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRSAGE_TARGET", raising=False)
-    assert aws_steps.parsed_target() == "local"
+    from airsage.airflow.runtime import builds_for_aws, parsed_target
+
+    assert parsed_target() == "local" and not builds_for_aws()
     monkeypatch.setenv("AIRSAGE_TARGET", "aws")
-    assert aws_steps.parsed_target() == "aws"
+    assert parsed_target() == "aws" and builds_for_aws()
 
 
 def test_local_keeps_one_task_per_step_and_aws_gets_the_groups() -> None:
