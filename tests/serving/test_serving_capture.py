@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from airsage.lake.local import LocalLake
 from airsage.serving.base import CaptureConfig, ServingConfig
@@ -28,6 +29,14 @@ def _records(lake: LocalLake) -> list[tuple[str, dict]]:
         for line in lake.read_bytes(key).decode().splitlines():
             out.append((key, json.loads(line)))
     return out
+
+
+def _wait_written(writer, n: int, timeout: float = 10.0) -> int:
+    """How many records ``writer`` has written, once it reaches ``n`` or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while writer.snapshot()["capture_written"] < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return writer.snapshot()["capture_written"]
 
 
 def test_capture_lines_are_model_monitor_records(start_server, models, call):
@@ -157,7 +166,6 @@ def test_writer_wakes_for_a_full_file_before_its_flush_interval(tmp_path):
     """``max_records_per_file`` records waiting are written at once, not after
     ``flush_seconds``; each file holds at most that many."""
     import datetime as dt_
-    import time
 
     from airsage.serving.capture import CaptureWriter
 
@@ -167,10 +175,7 @@ def test_writer_wakes_for_a_full_file_before_its_flush_interval(tmp_path):
     when = dt_.datetime.now(dt_.UTC)
     for i in range(12):
         writer.enqueue("blue", when, {"n": i})
-    deadline = time.monotonic() + 10
-    while writer.snapshot()["capture_written"] < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert writer.snapshot()["capture_written"] >= 10  # long before the 60 s interval
+    assert _wait_written(writer, 10) >= 10  # long before the 60 s interval
     writer.close()
     lines = [json.loads(line)["n"] for key in sorted(lake.list("capture/ep/"))
              for line in lake.read_bytes(key).decode().splitlines()]
@@ -183,7 +188,6 @@ def test_flush_seconds_zero_writes_each_record_at_once(tmp_path):
     """``flush_seconds: 0`` (write at once) and ``max_records_per_file: 0`` neither spin nor
     stall the writer: every record reaches the lake promptly, one file each at most."""
     import datetime as dt_
-    import time
 
     from airsage.serving.capture import CaptureWriter
 
@@ -193,9 +197,6 @@ def test_flush_seconds_zero_writes_each_record_at_once(tmp_path):
     when = dt_.datetime.now(dt_.UTC)
     for i in range(3):
         writer.enqueue("blue", when, {"n": i})
-    deadline = time.monotonic() + 10
-    while writer.snapshot()["capture_written"] < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert writer.snapshot()["capture_written"] == 3
+    assert _wait_written(writer, 3) == 3
     writer.close()
     assert [len(lake.read_bytes(key).splitlines()) for key in lake.list("capture/ep/")] == [1] * 3

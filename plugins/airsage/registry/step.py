@@ -329,27 +329,33 @@ def condition(
     return Condition(blessing, blessing_uri, champion.champion, request)
 
 
+def _find_or_log(
+    registry: ModelRegistry, job_name: str, *, dataset: str, day: dt_.date | str,
+    prepare_lineage: Mapping[str, Any], **run: Any,
+) -> str:
+    """The tracking run of ``job_name``: found by its name first, so a rerun adds nothing,
+    else logged now with the prepare step's lineage and dataset hash."""
+    dataset_hash = prepare_lineage.get("dataset_hash")
+    return registry.find_run(job_name) or registry.log_training(
+        job_name=job_name, dataset=dataset, day=partition_value(day),
+        lineage=_prepare_lineage(prepare_lineage),
+        dataset_hash=str(dataset_hash) if dataset_hash else None, **run)
+
+
 def training_run(
     registry: ModelRegistry, lake: Lake, day: dt_.date | str, *, dataset: str,
     training: Mapping[str, Any], prepare_lineage: Mapping[str, Any], model_name: str,
 ) -> str:
-    """The tracking run of the training job (found by its name, else logged now)."""
+    """The tracking run of the training job (found by its name, else logged now); a result
+    without a job name or model URI falls back to the model's name and day and the job's
+    artifact key."""
     job_name, artifact_key = _completed_job(training)
-    run_id = registry.find_run(job_name) if job_name else None
-    if run_id is not None:
-        return run_id
-    dataset_hash = prepare_lineage.get("dataset_hash")
-    day_text = partition_value(day)
-    return registry.log_training(
-        job_name=job_name or f"{model_name}-{day_text}",
-        dataset=dataset,
-        day=day_text,
+    return _find_or_log(
+        registry, job_name or f"{model_name}-{partition_value(day)}", dataset=dataset, day=day,
+        prepare_lineage=prepare_lineage,
         params=dict(training.get("hyperparameters") or {}),
         metrics=dict(training.get("final_metrics") or {}),
-        model_artifact_uri=str(training.get("model_artifact_uri") or lake.uri(artifact_key)),
-        dataset_hash=str(dataset_hash) if dataset_hash else None,
-        lineage=_prepare_lineage(prepare_lineage),
-    )
+        model_artifact_uri=str(training.get("model_artifact_uri") or lake.uri(artifact_key)))
 
 
 def condition_and_register(
@@ -423,15 +429,9 @@ def track_training(
     not only what won. Runs are found by job name first, so a rerun adds nothing.
     Returns job name → run id.
     """
-    day_text = partition_value(day)
-    lineage = _prepare_lineage(prepare_lineage)
-    dataset_hash = prepare_lineage.get("dataset_hash")
-    hash_text = str(dataset_hash) if dataset_hash else None
-
     def track(job_name: str, **run: Any) -> str:
-        return registry.find_run(job_name) or registry.log_training(
-            job_name=job_name, dataset=dataset, day=day_text, lineage=lineage,
-            dataset_hash=hash_text, **run)
+        return _find_or_log(registry, job_name, dataset=dataset, day=day,
+                            prepare_lineage=prepare_lineage, **run)
 
     tuning = training.get("tuning")
     if not tuning:
