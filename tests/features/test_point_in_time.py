@@ -103,11 +103,7 @@ def test_a_rerun_overwrites_its_own_writes_only(store, lake, spec) -> None:
 
 def test_same_event_time_the_newest_invocation_wins(store, lake, spec) -> None:
     """SageMaker's tie-break: same record id and event time -> the later api_invocation_time."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    from airsage.features.local import offline_frame, offline_schema
+    from airsage.features.local import offline_bytes, offline_frame
 
     store.ensure_group(lake, spec)
     event = format_event_time(as_of_for_day("2024-05-01"))
@@ -115,13 +111,9 @@ def test_same_event_time_the_newest_invocation_wins(store, lake, spec) -> None:
                           dt.datetime(2024, 5, 2, 1, tzinfo=dt.UTC))
     newer = offline_frame(spec, feature_records({"train": _split([7], "newer")}, event), [], event,
                           dt.datetime(2024, 5, 2, 2, tzinfo=dt.UTC))
-    import pyarrow as pa
-
     for name, frame in (("a", newer), ("b", older)):  # file order must not matter
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, schema=offline_schema(spec),
-                                            preserve_index=False), buffer)
-        lake.write_bytes(f"{spec.offline_prefix}data/dt={name}/part-0.parquet", buffer.getvalue())
+        lake.write_bytes(f"{spec.offline_prefix}data/dt={name}/part-0.parquet",
+                         offline_bytes(spec, frame))
     assert store.query(lake, spec, as_of_for_day("2024-05-01"))["review_text"].tolist() == ["newer 7"]
 
 

@@ -34,21 +34,23 @@ from airsage.lake.layout import LakeLayout, partition_value
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
 
 VIEW = "feature_group"
 
 
-def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:
-    """The Arrow schema of the offline store's files: the features, then SageMaker's three."""
-    import pyarrow as pa
+# The pandas dtype each SageMaker feature type is stored with (nullable: a deletion marker's
+# features are null); the files' Parquet types are the Glue table's (bigint, string, double).
+PANDAS_TYPES = {"Integral": "Int64", "Fractional": "Float64", "String": "string"}
 
-    arrow = {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}
-    fields = [pa.field(name, arrow[type_]) for name, type_ in spec.features]
-    fields += [pa.field(WRITE_TIME, pa.timestamp("us", tz="UTC")),
-               pa.field(API_INVOCATION_TIME, pa.timestamp("us", tz="UTC")),
-               pa.field(IS_DELETED, pa.bool_())]
-    return pa.schema(fields)
+
+def offline_bytes(spec: FeatureGroupSpec, frame: pd.DataFrame) -> bytes:
+    """An offline-store file: the features in the group's types, then SageMaker's three."""
+    types: dict[str, Any] = {name: PANDAS_TYPES[type_] for name, type_ in spec.features}
+    types.update({WRITE_TIME: "datetime64[us, UTC]", API_INVOCATION_TIME: "datetime64[us, UTC]",
+                  IS_DELETED: "bool"})
+    buffer = io.BytesIO()
+    frame.loc[:, list(types)].astype(types).to_parquet(buffer, index=False, engine="pyarrow")
+    return buffer.getvalue()
 
 
 def offline_frame(spec: FeatureGroupSpec, records: pd.DataFrame, deleted_ids: list[int],
@@ -109,9 +111,6 @@ class LocalFeatureStore:
 
     def write(self, lake: Lake, spec: FeatureGroupSpec, day: str, records: pd.DataFrame,
               deleted_ids: list[int]) -> WriteResult:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         self._require_group(lake, spec)
         event_times = set(records[EVENT_TIME].unique().tolist())
         if len(event_times) != 1:
@@ -119,11 +118,8 @@ class LocalFeatureStore:
                 f"feature group {spec.name}: a run writes at one event time, got {sorted(event_times)}")
         event_time = str(event_times.pop())
         frame = offline_frame(spec, records, deleted_ids, event_time, dt_.datetime.now(dt_.UTC))
-        table = pa.Table.from_pandas(frame, schema=offline_schema(spec), preserve_index=False)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
         key = LakeLayout.feature_group_run(spec.store_prefix, spec.name, partition_value(day))
-        uri = lake.write_bytes(key, buffer.getvalue())
+        uri = lake.write_bytes(key, offline_bytes(spec, frame))
         return WriteResult(spec.name, event_time, len(records), len(deleted_ids), uri)
 
     def query(self, lake: Lake, spec: FeatureGroupSpec, as_of: dt_.datetime,

@@ -14,7 +14,7 @@ A run for day D writes at event time T = the end of D (:func:`airsage.features.b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airsage.config import Settings
 from airsage.errors import StepFailed
@@ -39,20 +39,20 @@ if TYPE_CHECKING:
     from airsage.lake.base import Lake
 
 
-def split_frames(read: pd.DataFrame, dtypes: Mapping[str, object] | None = None) -> dict[str, pd.DataFrame]:
+def split_frames(read: pd.DataFrame, dtypes: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """A point-in-time read cut into the splits: prepare's columns (with ``dtypes`` when
     given, so a channel file has the types prepare's frames had), rows by id."""
     frames = {}
     for name in SPLITS:
         part = read.loc[read[SPLIT] == name, list(FEATURE_COLUMNS)]
         if dtypes:
-            part = part.astype({column: dtypes[column] for column in FEATURE_COLUMNS})  # type: ignore[dict-item]
+            part = part.astype({column: dtypes[column] for column in FEATURE_COLUMNS})
         frames[name] = part.sort_values(RECORD_ID, kind="mergesort").reset_index(drop=True)
     return frames
 
 
 def read_splits(store: FeatureStore, lake: Lake, spec: FeatureGroupSpec, as_of: dt_.datetime,
-                dtypes: Mapping[str, object] | None = None) -> dict[str, pd.DataFrame]:
+                dtypes: Mapping[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """The splits live as of ``as_of``, as training channels hold them."""
     return split_frames(store.query(lake, spec, as_of), dtypes)
 
@@ -72,7 +72,7 @@ def publish_splits(
     deleted = sorted(set(live[RECORD_ID].astype("int64").tolist())
                      - set(records[RECORD_ID].tolist()))
     written = store.write(lake, spec, day, records, deleted)
-    dtypes = dict(next(iter(splits.values())).dtypes.items())
+    dtypes = {str(column): dtype for column, dtype in next(iter(splits.values())).dtypes.items()}
     read = read_splits(store, lake, spec, as_of, dtypes)
     expected = {name: sorted(splits[name][RECORD_ID].tolist()) for name in SPLITS}
     got = {name: sorted(read[name][RECORD_ID].tolist()) for name in SPLITS}
