@@ -73,11 +73,33 @@ def create_request(settings: Settings, spec: FeatureGroupSpec) -> dict[str, Any]
     }
 
 
-def create_calls(settings: Settings, spec: FeatureGroupSpec) -> tuple[ServiceCall, ...]:
-    """What ``airsage plan`` would print for the group: describe, then create if missing."""
+def prepare_calls(settings: Settings, spec: FeatureGroupSpec, day: str) -> tuple[ServiceCall, ...]:
+    """What the prepare step of ``day``'s run calls (``airsage plan``): the group, the read of
+    the ids live before the write, the records, the wait for the offline store, the read back."""
+    from airsage.features.base import as_of_for_day
+
     request = create_request(settings, spec)
-    return (ServiceCall("sagemaker", "DescribeFeatureGroup", {"FeatureGroupName": spec.name}),
-            ServiceCall("sagemaker", "CreateFeatureGroup (when missing)", request))
+    as_of = as_of_for_day(day)
+    event_time = format_event_time(as_of)
+    table = f"{quote(request['OfflineStoreConfig']['DataCatalogConfig']['Database'])}." \
+            f"{quote(request['OfflineStoreConfig']['DataCatalogConfig']['TableName'])}"
+    read = point_in_time_sql(table, as_of, ATHENA)
+    return (
+        ServiceCall("sagemaker", "DescribeFeatureGroup", {"FeatureGroupName": spec.name}),
+        ServiceCall("sagemaker", "CreateFeatureGroup (when missing)", request),
+        ServiceCall("athena", "StartQueryExecution", {"QueryString": read,
+                                                      "purpose": "ids live before the write"}),
+        ServiceCall("sagemaker-featurestore-runtime", "PutRecord", {
+            "FeatureGroupName": spec.name, "TargetStores": TARGET_STORES,
+            "Record": f"<one per selected review, {EVENT_TIME} {event_time}>"}),
+        ServiceCall("sagemaker-featurestore-runtime", "DeleteRecord", {
+            "FeatureGroupName": spec.name, "TargetStores": TARGET_STORES, "EventTime": event_time,
+            "RecordIdentifierValueAsString": "<each id live before and not selected>"}),
+        ServiceCall("athena", "StartQueryExecution", {
+            "purpose": "until the offline store holds the write (features.replication_timeout_seconds)"}),
+        ServiceCall("athena", "StartQueryExecution", {"QueryString": read,
+                                                      "purpose": "the training channels"}),
+    )
 
 
 def record_of(row: Mapping[str, Any]) -> list[dict[str, str]]:
