@@ -141,3 +141,10 @@ def test_features_query_cli_answers_what_the_model_saw(settings, lake, curated, 
     monkeypatch.setenv("AIRSAGE__FEATURES__FEATURE_GROUP", "other-{dataset}")
     assert main(["features", "query", "--as-of", DAYS[0]]) == 2
     assert "feature group other-reviews does not exist" in capsys.readouterr().err
+
+
+def test_the_prepare_task_hands_the_targets_store_unless_disabled(settings) -> None:
+    from airsage.airflow.tasks import _feature_store
+
+    assert isinstance(_feature_store(settings), LocalFeatureStore)
+    assert _feature_store(settings.with_overrides({"features": {"enabled": False}})) is None
