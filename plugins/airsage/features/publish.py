@@ -9,6 +9,17 @@ A run for day D writes at event time T = the end of D (:func:`airsage.features.b
 4. the splits are read back through the point-in-time query as of T and become the training
    channels: what training sees is by construction what ``airsage features query --as-of T``
    returns (oversampling, when configured, repeats rows of that read; it is never stored).
+
+Steps 2-4 hold the lake lock ``feature-group-<group>``: two runs that read the live ids at
+once would each miss the other's rows, and a read as of the later run's time would then hold
+rows its model never saw. Runs of different days therefore publish one at a time (on aws
+that includes the wait for the offline store, so the lock's wait is bounded by twice
+``features.replication_timeout_seconds``).
+
+What stays true only for runs in day order: a run for an older day that selects ids no
+newer run has seen (its curated data changed since) leaves them live in reads as of the newer
+runs' times, until those runs are rerun. Backfill in day order (the README's
+``--max-active-runs 1``); a rerun of the same data selects the same ids and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from airsage.features.base import (
     SPLIT,
     FeatureGroupSpec,
     FeatureStore,
+    FeatureStoreSettings,
     PublishResult,
     as_of_for_day,
     feature_records,
@@ -68,12 +80,14 @@ def publish_splits(
     as_of = as_of_for_day(day)
     records = feature_records(splits, format_event_time(as_of))
     store.ensure_group(lake, spec)
-    live = store.query(lake, spec, as_of)
-    deleted = sorted(set(live[RECORD_ID].astype("int64").tolist())
-                     - set(records[RECORD_ID].tolist()))
-    written = store.write(lake, spec, day, records, deleted)
     dtypes = {str(column): dtype for column, dtype in next(iter(splits.values())).dtypes.items()}
-    read = read_splits(store, lake, spec, as_of, dtypes)
+    wait = 2 * FeatureStoreSettings.from_settings(settings).replication_timeout_seconds
+    with lake.lock(f"feature-group-{spec.name}", timeout=wait):
+        live = store.query(lake, spec, as_of)
+        deleted = sorted(set(live[RECORD_ID].astype("int64").tolist())
+                         - set(records[RECORD_ID].tolist()))
+        written = store.write(lake, spec, day, records, deleted)
+        read = read_splits(store, lake, spec, as_of, dtypes)
     expected = {name: sorted(splits[name][RECORD_ID].tolist()) for name in SPLITS}
     got = {name: sorted(read[name][RECORD_ID].tolist()) for name in SPLITS}
     if got != expected:
