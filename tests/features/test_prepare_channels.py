@@ -148,3 +148,20 @@ def test_the_prepare_task_hands_the_targets_store_unless_disabled(settings) -> N
 
     assert isinstance(_feature_store(settings), LocalFeatureStore)
     assert _feature_store(settings.with_overrides({"features": {"enabled": False}})) is None
+
+
+def test_runs_publish_one_at_a_time(settings, lake) -> None:
+    """While another run holds the group's lake lock, a run waits, then says who holds it."""
+    from airsage.features.publish import publish_splits
+    from airsage.lake.lock import LockTimeout
+
+    quick = settings.with_overrides({"features": {"replication_timeout_seconds": 1}})
+    split = pd.DataFrame({"review_id": [1], "review_text": ["love it"], "sentiment": [1],
+                          "rating": [5], "age": [30], "division_name": ["General"],
+                          "department_name": ["Tops"], "class_name": ["Knits"]})
+    splits = {"train": split, "validation": split.iloc[0:0], "test": split.iloc[0:0]}
+    store = LocalFeatureStore(quick)
+    with lake.lock("feature-group-airsage-reviews"), pytest.raises(LockTimeout):
+        publish_splits(quick, store, lake, "reviews", DAYS[0], splits)
+    read, published = publish_splits(quick, store, lake, "reviews", DAYS[0], splits)
+    assert read["train"]["review_id"].tolist() == [1] and published.rows["train"] == 1
