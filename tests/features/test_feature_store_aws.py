@@ -41,6 +41,11 @@ def _store(settings, **clients) -> SageMakerFeatureStore:
 
 
 def test_feature_group_creation_is_idempotent(aws_env, aws_settings, spec) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as missing:  # moto_ext: AWS's answer, not moto's 500
+        client("sagemaker").describe_feature_group(FeatureGroupName="airsage-reviews")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFound"
     store = _store(aws_settings)
     assert store.ensure_group(None, spec) is True  # type: ignore[arg-type]
     assert store.ensure_group(None, spec) is False  # type: ignore[arg-type]  # described, not created again
