@@ -31,7 +31,9 @@ def test_plan_lists_the_crawler_athena_and_glue_dq_requests(no_aws, capsys) -> N
     out = capsys.readouterr().out
     assert "glue CreateCrawler | UpdateCrawler" in out and "glue StartCrawler" in out
     assert "S3Target: s3://my-lake/prod/raw/reviews/" in out
-    assert out.count("athena StartQueryExecution") == 7
+    # the 7 SQL checks, then prepare's feature store (issue 15): the ids live before its write,
+    # the wait for the offline store, the point-in-time read of the channels
+    assert out.count("athena StartQueryExecution") == 7 + 3
     assert "glue StartDataQualityRulesetEvaluationRun" in out
     assert f"dt = '{DAY}'" in out
     assert "aws.role_arn is not set" not in out
@@ -65,6 +67,8 @@ RUN_OPERATIONS = [
     ("validate_sql", "athena StartQueryExecution"),
     ("quality_gate", "glue StartDataQualityRulesetEvaluationRun"),
     ("bias_gate", "sagemaker CreateProcessingJob"),
+    ("prepare", "sagemaker CreateFeatureGroup (when missing)"),
+    ("prepare", "sagemaker-featurestore-runtime PutRecord"),
     ("train", "sagemaker CreateTrainingJob"),
     ("train (tuning)", "sagemaker CreateHyperParameterTuningJob"),
     ("evaluate", "sagemaker CreateProcessingJob"),

@@ -54,6 +54,7 @@ def test_an_engine_the_target_lacks_is_refused_with_the_targets_that_have_it() -
 PROTOCOLS = {
     "lake": "airsage.lake.base:Lake",
     "catalog": "airsage.catalog.base:Catalog",
+    "features": "airsage.features.base:FeatureStore",
     "sql": "airsage.sql.base:SqlEngine",
     "quality": "airsage.quality.base:QualityGate",
     "jobs": "airsage.jobs.request:JobRunner",

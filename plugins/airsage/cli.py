@@ -107,6 +107,30 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features_query(args: argparse.Namespace) -> int:
+    """What a model saw: the feature group's point-in-time read as of ``--as-of``."""
+    from airsage.features.base import FeatureGroupSpec, check_split, format_event_time, parse_as_of
+
+    engines = _engines()
+    as_of = parse_as_of(args.as_of)
+    spec = FeatureGroupSpec.for_dataset(engines.settings, args.dataset)
+    frame = engines.features.query(engines.lake, spec, as_of, check_split(args.split))
+    where = f"{spec.name} as of {format_event_time(as_of)}"
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".parquet":
+            frame.to_parquet(out, index=False)
+        elif out.suffix == ".csv":
+            frame.to_csv(out, index=False)
+        else:
+            raise ConfigurationError(f"--out {out}: write .parquet or .csv")
+        print(f"wrote {len(frame)} records of {where} to {out}")
+    else:
+        print(f"{len(frame)} records of {where}")
+        print(frame.to_string(index=False, max_rows=args.max_rows))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from airsage.serving.server import main as serve_main
 
@@ -255,6 +279,7 @@ EXAMPLES = """examples (after `. scripts/env.sh`):
   airsage run reviews_daily --date 2026-03-01 --conf '{"tuning": true}'  one run, in-process
   airsage run reviews_drift_monitor --date 2026-03-02                    check captured traffic
   airsage report open --date 2026-03-01                                  the run's HTML report
+  airsage features query --as-of 2026-03-01 --split train                what that day's model saw
   airsage serve --port 8085                                              a local endpoint by hand
   airsage endpoint describe                                              what the endpoint serves
   airsage endpoint invoke --text "love this dress"                       one prediction (boto3)
@@ -309,6 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--dataset", default="reviews")
     suggest.add_argument("--out")
     suggest.set_defaults(func=cmd_suggest)
+
+    features = sub.add_parser("features", help="the feature store").add_subparsers(
+        dest="features_command", required=True)
+    fquery = features.add_parser(
+        "query", help="the records live as of a time: what a model trained then saw")
+    fquery.add_argument("--as-of", required=True,
+                        help="YYYY-MM-DD (the end of that day, as its run reads) or ISO-8601 time")
+    fquery.add_argument("--dataset", default="reviews")
+    fquery.add_argument("--split", choices=("train", "validation", "test"))
+    fquery.add_argument("--out", help="write the records to a .parquet or .csv file")
+    fquery.add_argument("--max-rows", type=int, default=20)
+    fquery.set_defaults(func=cmd_features_query)
 
     serve = sub.add_parser("serve", help="run the local model endpoint (SageMaker contract)")
     serve.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the server")

@@ -205,7 +205,8 @@ def monitor_calls(settings: Settings, jobs: JobPlanner,
 
 
 def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
-    """The ML plane's requests for ``day``, in the DAG's order: bias gate, train (or tune),
+    """The ML plane's requests for ``day``, in the DAG's order: bias gate, prepare's feature
+    group (when ``features.enabled``), train (or tune),
     evaluate, register, baseline, deploy, and the drift monitor's first hour after the run."""
     from airsage.airflow import names
     from airsage.bias.gate import bias_request
@@ -258,8 +259,15 @@ def ml_plane(settings: Settings, dataset: str, day: str) -> list[PlannedStep]:
         capture_keys=(), ground_truth_keys=())
     bias = bias_request(settings, dataset, day, curated)
     jobs = JobPlanner(settings)
+    from airsage.features.aws import prepare_calls
+    from airsage.features.base import FeatureGroupSpec, FeatureStoreSettings
+
+    features = FeatureGroupSpec.for_dataset(settings, dataset)
+    prepare = ([PlannedStep(names.PREPARE, features, prepare_calls(settings, features, day))]
+               if FeatureStoreSettings.from_settings(settings).enabled else [])
     return [
         PlannedStep(names.BIAS_GATE, bias, jobs.calls(bias)),
+        *prepare,
         PlannedStep(names.TRAIN, train, jobs.calls(train)),
         PlannedStep(f"{names.TRAIN} (tuning)", tune, tuning_calls(tuning_config(jobs, tune))),
         PlannedStep(names.EVALUATE, evaluate, jobs.calls(evaluate)),

@@ -18,6 +18,7 @@ from airsage.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from airsage.catalog.base import Catalog
+    from airsage.features.base import FeatureStore
     from airsage.jobs.request import JobRunner
     from airsage.lake.base import Lake
     from airsage.quality.base import QualityGate
@@ -32,6 +33,8 @@ REGISTRY: dict[str, dict[str, str]] = {
     "lake": {"local": "airsage.lake.local:lake_for_root", "aws": "airsage.lake.aws:S3Lake"},
     "catalog": {"local": "airsage.catalog.local:LocalCatalog", "aws": "airsage.catalog.aws:GlueCatalog"},
     "sql": {"local": "airsage.sql.local:DuckDBSqlEngine"},
+    "features": {"local": "airsage.features.local:LocalFeatureStore",
+                 "aws": "airsage.features.aws:SageMakerFeatureStore"},
     "quality": {"local": "airsage.quality.local:DuckDBQualityGate"},
     # the job steps (bias, train, evaluate, baseline, monitor) run include/jobs/ scripts
     "jobs": {"local": "airsage.jobs.local:LocalJobRunner",
@@ -115,6 +118,10 @@ class Engines:
         return self._build("sql")
 
     @cached_property
+    def features(self) -> FeatureStore:
+        return self._build("features")
+
+    @cached_property
     def quality(self) -> QualityGate:
         return self._build("quality")
 
@@ -146,6 +153,8 @@ if TYPE_CHECKING:
         the Settings and is an instance of its capability's Protocol (keep both in step)."""
         from airsage.catalog.aws import GlueCatalog
         from airsage.catalog.local import LocalCatalog
+        from airsage.features.aws import SageMakerFeatureStore
+        from airsage.features.local import LocalFeatureStore
         from airsage.jobs.aws import SageMakerJobRunner
         from airsage.jobs.local import LocalJobRunner
         from airsage.lake.aws import S3Lake
@@ -162,6 +171,8 @@ if TYPE_CHECKING:
         lakes: tuple[Lake, ...] = (LocalLake(settings), S3Lake(settings))
         catalogs: tuple[Catalog, ...] = (LocalCatalog(settings), GlueCatalog(settings))
         sql: SqlEngine = DuckDBSqlEngine(settings)
+        features: tuple[FeatureStore, ...] = (LocalFeatureStore(settings),
+                                              SageMakerFeatureStore(settings))
         quality: QualityGate = DuckDBQualityGate(settings)
         jobs: tuple[JobRunner, ...] = (LocalJobRunner(settings), SageMakerJobRunner(settings))
         training: TrainingRunner = LocalTrainingRunner(settings)
@@ -170,4 +181,4 @@ if TYPE_CHECKING:
                                                SageMakerModelRegistry(settings))
         serving: tuple[EndpointDeployer, ...] = (LocalEndpointDeployer(settings),
                                                  SageMakerEndpointDeployer(settings))
-        del lakes, catalogs, sql, quality, jobs, training, tuning, registry, serving
+        del lakes, catalogs, sql, features, quality, jobs, training, tuning, registry, serving

@@ -85,6 +85,15 @@ SageMaker endpoints (airsage's deploy step)
     (AWS refuses), and ``UpdateModelPackage`` replaces ``CustomerMetadataProperties`` with
     what the call sends (none: wiped) and ``ApprovalDescription`` likewise; airsage's code
     describes first and re-sends, so the tests see what AWS would do.
+SageMaker Feature Store (airsage's feature group)
+  - ``DescribeFeatureGroup`` of a group that does not exist (moto: a KeyError, answered 500):
+    ``ResourceNotFound``, as AWS ("Resource Not Found: Amazon SageMaker can't find a
+    FeatureGroup with name …").
+  - ``CreateFeatureGroup`` keeps the request's ``OfflineStoreConfig.DataCatalogConfig``
+    (moto replaces it with a generated table in ``sagemaker_featurestore``; AWS registers the
+    table the request names). Without one, moto's generated names stay, as AWS generates them.
+  - Not added: ``sagemaker-featurestore-runtime`` (PutRecord, DeleteRecord) has no moto
+    backend at all; the tests of ingestion use botocore's Stubber on that client and say so.
 """
 
 from __future__ import annotations
@@ -558,6 +567,35 @@ def _patch_sagemaker_endpoints() -> None:
     urls.url_paths["{0}" + UPDATE_OUTCOME_PATH] = set_update_outcome
 
 
+def _patch_sagemaker_feature_groups() -> None:
+    """DescribeFeatureGroup's ResourceNotFound; CreateFeatureGroup's DataCatalogConfig."""
+    import copy
+
+    from moto.sagemaker import models
+    from moto.sagemaker.exceptions import ResourceNotFound
+
+    original_create = models.SageMakerModelBackend.create_feature_group
+    original_describe = models.SageMakerModelBackend.describe_feature_group
+
+    def create_feature_group(self: Any, *args: Any, **kwargs: Any) -> str:
+        requested = copy.deepcopy((kwargs.get("offline_store_config") or {}).get("DataCatalogConfig"))
+        arn = original_create(self, *args, **kwargs)
+        if requested:
+            self.feature_groups[arn].offline_store_config["DataCatalogConfig"] = requested
+        return arn
+
+    def describe_feature_group(self: Any, feature_group_name: str) -> dict[str, Any]:
+        try:
+            return original_describe(self, feature_group_name)
+        except KeyError:
+            raise ResourceNotFound(
+                message=f"Resource Not Found: Amazon SageMaker can't find a FeatureGroup with "
+                        f"name {feature_group_name}") from None
+
+    models.SageMakerModelBackend.create_feature_group = create_feature_group
+    models.SageMakerModelBackend.describe_feature_group = describe_feature_group
+
+
 def serve(port: int) -> None:
     """Patch moto, then serve every service on 127.0.0.1:``port`` (blocks)."""
     _patch_glue()
@@ -566,6 +604,7 @@ def serve(port: int) -> None:
     _add_seed_endpoints()
     _patch_sagemaker_tuning()
     _patch_sagemaker_endpoints()
+    _patch_sagemaker_feature_groups()
     from moto.server import main
 
     main(["-H", HOST, "-p", str(port)])

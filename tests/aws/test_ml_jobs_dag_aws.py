@@ -122,7 +122,11 @@ def ml_run(aws_env, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.Monkey
            "AIRSAGE__AWS__REGION": "us-east-1", "AIRSAGE__AWS__JOBS__POLL_SECONDS": "1",
            "AIRSAGE__INGEST__GENERATOR__ROWS_PER_DAY": "200",
            # curate's DuckDB reads the raw partition from moto's S3 (see the module doc)
-           "AIRSAGE__LAKE__ENDPOINT_URL": aws_env.url}
+           "AIRSAGE__LAKE__ENDPOINT_URL": aws_env.url,
+           # no feature store here: moto has no sagemaker-featurestore-runtime (PutRecord) and
+           # its Athena runs no SQL, so prepare writes the channels directly, as before the store;
+           # tests/features tests the aws feature store's calls on moto and with Stubber
+           "AIRSAGE__FEATURES__ENABLED": "false"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     from airsage.airflow.runner import load_dag

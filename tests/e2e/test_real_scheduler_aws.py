@@ -99,6 +99,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowS
         # the day is landed beforehand; any other day has no data and fails at ingest
         "AIRSAGE__INGEST__SOURCE": "none",
         "AIRSAGE__LAKE__ENDPOINT_URL": moto.url,  # curate's DuckDB reads moto's S3
+        # no feature store: moto has no sagemaker-featurestore-runtime and its Athena runs no
+        # SQL (tests/features tests the aws feature store); prepare writes the channels directly
+        "AIRSAGE__FEATURES__ENABLED": "false",
         "HF_HUB_OFFLINE": "1",
     }
     services = AirflowServices(root, {**airsage_env, **aws_env},

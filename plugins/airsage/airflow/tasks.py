@@ -21,6 +21,7 @@ from airsage.airflow.tasklog import log, narrated
 
 if TYPE_CHECKING:
     from airsage.config import Settings
+    from airsage.features.base import FeatureStore
     from airsage.jobs.request import JobRunner
     from airsage.lake.base import Lake
     from airsage.targets import Engines
@@ -156,6 +157,14 @@ def _send_bias_warning(report: Any, settings: Any, context: dict[str, Any]) -> N
                            run_id=context.get("run_id")), settings)
 
 
+def _feature_store(settings: Settings) -> FeatureStore | None:
+    """The target's feature store when ``features.enabled``: prepare writes its splits there
+    and training's channels are read back from it (None: the files are written directly)."""
+    from airsage.features.base import FeatureStoreSettings
+
+    return _engines(settings).features if FeatureStoreSettings.from_settings(settings).enabled else None
+
+
 @task(task_id=names.PREPARE)
 def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Clean, label, balance and split the window of curated days ending at the run's day:
@@ -168,7 +177,8 @@ def prepare(bias: dict[str, Any], **context: Any) -> dict[str, Any]:
         settings, balance=params.get("balance"), window_days=params.get("window_days"),
         window_since=params.get("window_since") or None)
     with step_errors(names.PREPARE, lake=lake, day=day):
-        result = prepare_dataset(settings, lake, names.DATASET, day, options=options)
+        result = prepare_dataset(settings, lake, names.DATASET, day, options=options,
+                                 features=_feature_store(settings))
     return narrated(names.PREPARE, {**result.to_dict(), "day": day})
 
 

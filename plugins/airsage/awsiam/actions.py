@@ -37,9 +37,10 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Services whose clients airsage's code may hold (searched for operation names).
-SERVICES = ("s3", "glue", "athena", "sagemaker", "sagemaker-runtime", "cloudwatch", "sns", "logs",
+SERVICES = ("s3", "glue", "athena", "sagemaker", "sagemaker-runtime",
+            "sagemaker-featurestore-runtime", "cloudwatch", "sns", "logs",
             "sts", "iam", "ecr")
-IAM_PREFIX = {"sagemaker-runtime": "sagemaker"}
+IAM_PREFIX = {"sagemaker-runtime": "sagemaker", "sagemaker-featurestore-runtime": "sagemaker"}
 # Operations IAM authorises under other action names (CopyObject reads its source and writes
 # its destination: IAM checks s3:GetObject and s3:PutObject, there is no s3:CopyObject).
 IAM_ACTIONS_OF = {"s3:CopyObject": ("s3:GetObject", "s3:PutObject")}

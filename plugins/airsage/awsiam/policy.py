@@ -90,6 +90,9 @@ def placeholders(settings: Settings, *, account: str | None = None) -> dict[str,
         raise ConfigurationError(
             "airsage iam: aws.role_arn is not set: the Airflow role may pass only that role to "
             "SageMaker and Glue; create it (include/iam/trust-execution-role.json) and set it")
+    from airsage.features.base import FeatureStoreSettings
+
+    features = FeatureStoreSettings.from_settings(settings)
     athena_output = aws.athena_output or aws.uri("reports/athena/")
     athena_bucket, athena_prefix = _s3_parts(athena_output, "aws.athena_output")
     return {
@@ -105,6 +108,9 @@ def placeholders(settings: Settings, *, account: str | None = None) -> dict[str,
         "ModelName": str(settings.section("registry").get("model_name") or "reviews-sentiment"),
         "Endpoint": str(settings.section("serving").get("endpoint") or "reviews-sentiment"),
         "RoleArn": role_arn,
+        # SageMaker spells a feature group's ARN in lower case
+        "FeatureGroup": [features.group_name(name).lower() for name in sorted(settings.datasets)],
+        "FeatureStorePrefix": features.offline_store_prefix,
         "SnsTopicArn": str(settings.section("alerts").get("sns_topic_arn") or ""),
     }
 

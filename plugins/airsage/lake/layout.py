@@ -9,6 +9,9 @@ Layout (identical on S3 and on the local directory):
   ``input/`` files a job needs that live outside the lake (a registered model staged in).
 - ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``: Model Monitor data capture.
 - ``monitoring/``: baselines and monitoring reports.
+- ``<offline store prefix>/<feature group>/``: the local feature store (``features.``
+  settings): ``_feature_group.json`` (its definition) and ``data/dt=YYYY-MM-DD/part-0.parquet``
+  (the records a run for that day wrote; a rerun replaces its own file).
 - ``reports/<kind>/<dataset>/dt=YYYY-MM-DD/``: gate results, bias and evaluation reports.
 - ``reports/alerts/dt=YYYY-MM-DD/<time>-<id>.json``: the alert log of a lake in S3.
 - ``locks/<name>.json``: the lake lock's lease (``Lake.lock``), present while it is held.
@@ -79,6 +82,23 @@ class LakeLayout:
             raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
         base = f"features/{self.dataset}/dt={partition_value(day)}/"
         return base if split is None else f"{base}{split}/"
+
+    # -- the feature store (local offline store; on aws SageMaker writes under the prefix) --
+    @staticmethod
+    def feature_group(prefix: str, group: str) -> str:
+        return f"{prefix.strip('/')}/{group}/"
+
+    @staticmethod
+    def feature_group_definition(prefix: str, group: str) -> str:
+        return f"{prefix.strip('/')}/{group}/_feature_group.json"
+
+    @staticmethod
+    def feature_group_data(prefix: str, group: str) -> str:
+        return f"{prefix.strip('/')}/{group}/data/"
+
+    @staticmethod
+    def feature_group_run(prefix: str, group: str, day: dt_.date | str) -> str:
+        return f"{prefix.strip('/')}/{group}/data/dt={partition_value(day)}/part-0.parquet"
 
     # -- models -------------------------------------------------------------------------
     def job(self, job_name: str) -> str:

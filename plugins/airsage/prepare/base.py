@@ -217,7 +217,9 @@ class PrepareResult:
 
     ``channels`` maps each split to the lake prefix a training job reads as its channel;
     ``window_days`` are the curated days the splits were drawn from; ``evaluation_set``
-    describes the test split (version, share, rows, sha256 of its review ids).
+    describes the test split (version, share, rows, sha256 of its review ids);
+    ``feature_store`` what the run wrote to its feature group and the read that fed the
+    splits (empty without a feature store).
     """
 
     dataset: str
@@ -236,6 +238,7 @@ class PrepareResult:
     options: PrepareOptions
     window_days: tuple[str, ...] = ()
     evaluation_set: Mapping[str, Any] = field(default_factory=dict)
+    feature_store: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,4 +259,5 @@ class PrepareResult:
             "data_docs_key": self.data_docs_key,
             "report_key": self.report_key,
             "options": self.options.to_dict(),
+            "feature_store": dict(self.feature_store),
         }

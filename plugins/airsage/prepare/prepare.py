@@ -18,7 +18,10 @@ Order matters and is deliberate:
    written, so a refused window never leaves features a training run could pick up.
 
 The features are keyed by the run's day (``features/<dataset>/dt=<day>/``), so the training,
-evaluation and registration steps of a run read one prefix whatever its window.
+evaluation and registration steps of a run read one prefix whatever its window. Given a
+feature store (``features.enabled``), the splits are written to the dataset's feature group and
+the files under that prefix are its point-in-time read as of the run's time
+(:mod:`airsage.features.publish`): training sees exactly what ``airsage features query`` returns.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -47,6 +51,9 @@ from airsage.prepare.base import (
 )
 from airsage.prepare.expectations import validate_splits
 from airsage.prepare.text import clean_text
+
+if TYPE_CHECKING:
+    from airsage.features.base import FeatureStore
 
 REPORT_FILE = "prepare.json"
 
@@ -194,6 +201,7 @@ def prepare_dataset(
     day: dt_.date | str,
     *,
     options: PrepareOptions | None = None,
+    features: FeatureStore | None = None,
 ) -> PrepareResult:
     """Write ``features/<dataset>/dt=<day>/<split>/part-0.parquet`` for the three splits,
     drawn from the window of curated days ending at ``day`` (see the module doc).
@@ -201,6 +209,8 @@ def prepare_dataset(
     Raises InputDataError for a window that cannot be prepared (no curated file for the day,
     a class missing or too small, leakage) and GateFailedError(gate="expectations") when the
     Great Expectations suite refuses the result; in both cases no features are left for the day.
+    With ``features`` (the target's feature store) the validated splits go to the feature
+    group first and the written files are its point-in-time read as of the run's time.
     """
     options = options or PrepareOptions.from_settings(settings)
     day_value = partition_value(day)
@@ -231,6 +241,13 @@ def prepare_dataset(
     test_share = len(splits["test"]) / total if total else options.splits["test"]
     expectations = validate_splits(lake, dataset, day_value, splits, options,
                                    test_share=test_share)
+
+    feature_store: dict[str, Any] = {}
+    if features is not None:
+        from airsage.features.publish import publish_splits
+
+        splits, published = publish_splits(settings, features, lake, dataset, day_value, splits)
+        feature_store = published.to_dict()
 
     oversampled_rows = 0
     if options.balance == "oversample":
@@ -268,6 +285,7 @@ def prepare_dataset(
             "key": split_keys["test"],
             "ids_sha256": _ids_sha256(splits["test"]),
         },
+        feature_store=feature_store,
     )
     lake.write_bytes(result.report_key, json.dumps(result.to_dict(), indent=2).encode())
     return result
