@@ -11,8 +11,17 @@ import os
 import time
 from pathlib import Path
 
-hps = {k: json.loads(v) if isinstance(v, str) else v  # SageMaker hands over JSON strings
-       for k, v in json.loads(os.environ["SM_HPS"]).items()}
+
+
+def decoded(value):
+    """SageMaker hands hyperparameters over as strings, JSON-encoded when not plain text."""
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+hps = {k: decoded(v) for k, v in json.loads(os.environ["SM_HPS"]).items()}
 for epoch, (loss, val_loss) in enumerate(zip(hps.get("train", []), hps.get("validation", []))):
     print(f"epoch={epoch} train:loss={loss:.6f}", flush=True)
     print(f"epoch={epoch} validation:accuracy=0.5 validation:loss={val_loss:.6f}", flush=True)
