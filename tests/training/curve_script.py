@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 
-
 def decoded(value):
     """SageMaker hands hyperparameters over as strings, JSON-encoded when not plain text."""
     try:
@@ -22,7 +21,7 @@ def decoded(value):
 
 
 hps = {k: decoded(v) for k, v in json.loads(os.environ["SM_HPS"]).items()}
-for epoch, (loss, val_loss) in enumerate(zip(hps.get("train", []), hps.get("validation", []))):
+for epoch, (loss, val_loss) in enumerate(zip(hps.get("train", []), hps.get("validation", []), strict=True)):
     print(f"epoch={epoch} train:loss={loss:.6f}", flush=True)
     print(f"epoch={epoch} validation:accuracy=0.5 validation:loss={val_loss:.6f}", flush=True)
 counts = hps.get("counts") or {}
