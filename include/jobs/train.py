@@ -12,7 +12,10 @@ It reads:
 
 It prints metrics as ``validation:accuracy=0.8123`` lines for the metric-definition regexes
 (one ``epoch=N ...`` line per epoch for the bert family, so a tuner can stop poor trials
-early), writes ``SM_OUTPUT_DATA_DIR/metrics.json``, and on an error writes the message and
+early, with the validation loss the Debugger rules compare with train's), then the
+validation predictions per class (``validation:predicted_count_<label>=N`` …, what the
+``ClassImbalance`` rule judges: :mod:`airsage.training.debugger`), writes
+``SM_OUTPUT_DATA_DIR/metrics.json``, and on an error writes the message and
 traceback to ``<root>/output/failure`` and exits with status 2 when its input cannot be used
 (a channel without the label column, no rows) or 1 for anything else: airsage's job contract
 (:mod:`airsage.jobs.contract`), whose ``AIRSAGE_JOB_ROOT`` remaps the ``/opt/ml`` root.
