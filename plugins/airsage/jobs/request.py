@@ -208,7 +208,11 @@ class JobRequest:
         object.__setattr__(self, "metric_definitions", definitions)
         if self.debugger and self.kind != "training":
             raise ConfigurationError(f"{where}: only a training job has debugger rules")
-        object.__setattr__(self, "debugger", json.loads(json.dumps(dict(self.debugger))))
+        try:
+            debugger = json.loads(json.dumps(dict(self.debugger), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{where}: debugger must be a JSON object: {exc}") from exc
+        object.__setattr__(self, "debugger", debugger)
 
     def with_changes(self, **changes: Any) -> JobRequest:
         return replace(self, **changes)
