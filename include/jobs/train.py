@@ -12,7 +12,10 @@ It reads:
 
 It prints metrics as ``validation:accuracy=0.8123`` lines for the metric-definition regexes
 (one ``epoch=N ...`` line per epoch for the bert family, so a tuner can stop poor trials
-early), writes ``SM_OUTPUT_DATA_DIR/metrics.json``, and on an error writes the message and
+early, with the validation loss the Debugger rules compare with train's), then the
+validation predictions per class (``validation:predicted_count_<label>=N`` …, what the
+``ClassImbalance`` rule judges: :mod:`airsage.training.debugger`), writes
+``SM_OUTPUT_DATA_DIR/metrics.json``, and on an error writes the message and
 traceback to ``<root>/output/failure`` and exits with status 2 when its input cannot be used
 (a channel without the label column, no rows) or 1 for anything else: airsage's job contract
 (:mod:`airsage.jobs.contract`), whose ``AIRSAGE_JOB_ROOT`` remaps the ``/opt/ml`` root.
@@ -91,7 +94,10 @@ def emit(prefix: str, scores: dict[str, float], lead: str = "") -> None:
 
 
 def main(argv: list[str]) -> int:
-    from airsage.training.model import save_model
+    import numpy as np
+
+    from airsage.training.debugger import prediction_counts
+    from airsage.training.model import LABELS, save_model
     from airsage.training.trainer import classification_metrics, fit_model, read_channel, texts_and_labels
 
     started = time.monotonic()
@@ -116,18 +122,23 @@ def main(argv: list[str]) -> int:
     def on_epoch(step: int, loss: float, scores: dict[str, float]) -> None:
         line = {"loss": loss}
         emit("train", line, lead=f"epoch={step}")
-        if scores:
-            emit("validation", {k: v for k, v in scores.items() if k != "loss"}, lead=f"epoch={step}")
+        if scores:  # with its loss: the debugger's Overfit rule compares it with train's
+            emit("validation", scores, lead=f"epoch={step}")
 
     model, train_loss = fit_model(
         family, frames["train"], hyperparameters, validation=frames.get("validation"), on_epoch=on_epoch
     )
 
     metrics: dict[str, dict[str, float]] = {"train": {"loss": train_loss}}
+    counts: dict[str, float] = {}
     for name in ("validation", "test"):
         if name in frames:
             texts, labels = texts_and_labels(frames[name])
-            metrics[name] = classification_metrics(labels, model.predict_proba(texts), model.labels)
+            probabilities = model.predict_proba(texts)
+            metrics[name] = classification_metrics(labels, probabilities, model.labels)
+            if name == "validation":  # what the debugger's ClassImbalance rule judges
+                predicted = [int(v) for v in np.asarray(model.labels)[probabilities.argmax(axis=1)]]
+                counts = prediction_counts(labels.tolist(), predicted, LABELS)
     model_dir = Path(os.environ.get("SM_MODEL_DIR") or opt_ml_root() / "model")
     save_model(
         model,
@@ -146,6 +157,8 @@ def main(argv: list[str]) -> int:
     for name in ("validation", "test"):
         if name in metrics:
             emit(name, {k: v for k, v in metrics[name].items() if k != "loss"})
+    if counts:
+        emit("validation", counts)
     return 0
 
 

@@ -38,6 +38,12 @@ SageMaker jobs (moto runs no container: every processing and training job is ``C
     SageMaker reads from the script's failure file).
   - ``StopTrainingJob`` (moto: 500 "not implemented"): marks the job ``Stopped``, as
     moto's own ``StopProcessingJob`` does.
+  - Debugger rule statuses (moto stores a training job's ``DebugRuleConfigurations`` but runs
+    no rule, so its DescribeTrainingJob has no ``DebugRuleEvaluationStatuses``): the job-end
+    statement may carry ``"debug_rule_evaluation_statuses": [{RuleConfigurationName,
+    RuleEvaluationStatus, StatusDetails}]``, what SageMaker's rule containers would have
+    concluded; DescribeTrainingJob then answers them. moto drops ``ProfilerConfig`` and
+    ``ProfilerRuleConfigurations``: the tests read those from the request boto3 sent.
 
 Athena
   - ``POST /moto-api/static/airsage/athena-results-by-query``
@@ -307,6 +313,8 @@ def _patch_sagemaker() -> None:
             job.failure_reason = stated["failure_reason"]
         if stated.get("exit_message"):
             job.exit_message = stated["exit_message"]
+        if stated.get("debug_rule_evaluation_statuses"):
+            job.debug_rule_evaluation_statuses = list(stated["debug_rule_evaluation_statuses"])
         if stated["status"] == "Completed":
             s3 = s3_backends[backend.account_id]["global"]
             for path, body in (stated.get("objects") or {}).items():
@@ -719,14 +727,17 @@ class MotoServer:
 
     def state_job_end(self, job_name: str, *, status: str = "Completed",
                       objects: dict[str, bytes] | None = None, failure_reason: str = "",
-                      exit_message: str = "") -> None:
+                      exit_message: str = "",
+                      debug_rule_evaluation_statuses: list[dict[str, str]] | None = None) -> None:
         """How the SageMaker job ``job_name`` ends when it is created; a completed job writes
-        ``objects`` (``"bucket/key"`` -> bytes: what its script would have written)."""
+        ``objects`` (``"bucket/key"`` -> bytes: what its script would have written); a
+        training job reports ``debug_rule_evaluation_statuses`` (its Debugger rules')."""
         import base64
 
         self.post(JOB_ENDS_PATH, {
             "job_name": job_name, "status": status, "failure_reason": failure_reason,
             "exit_message": exit_message,
+            "debug_rule_evaluation_statuses": debug_rule_evaluation_statuses or [],
             "objects": {k: base64.b64encode(v).decode() for k, v in (objects or {}).items()}})
 
 

@@ -101,8 +101,11 @@ def test_a_training_job_carries_the_configured_image_instance_hyperparameters_an
     assert operation == "CreateTrainingJob"
     assert params["AlgorithmSpecification"]["MetricDefinitions"] == [
         dict(d) for d in request.metric_definitions]
-    assert {d["Name"] for d in request.metric_definitions} == {
-        "validation:accuracy", "validation:macro_f1", "train:loss"}
+    # the configured metrics, then what the Debugger rules read (training.debugger)
+    assert [d["Name"] for d in request.metric_definitions][:3] == [
+        "validation:accuracy", "validation:macro_f1", "train:loss"]
+    assert {"train:epoch_loss", "validation:epoch_loss", "validation:predictions_total"} <= {
+        d["Name"] for d in request.metric_definitions}
     # the model is where registry and deploy look: LakeLayout.model_artifact(job)
     assert model_key == LakeLayout("reviews").model_artifact(request.job_name)
     assert job["ModelArtifacts"]["S3ModelArtifacts"] == f"{LAKE_ROOT}/{model_key}"

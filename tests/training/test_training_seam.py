@@ -27,8 +27,11 @@ def test_the_request_names_channels_hyperparameters_and_the_model_key(settings):
     assert request.config["max_features"] == 20000  # the family's configured defaults
     config = TrainingSettings.from_settings(settings)
     assert request.timeout_seconds == config.timeout_seconds
-    assert [d["Name"] for d in request.metric_definitions] == [
-        d["Name"] for d in config.metric_definitions]
+    # the configured metrics first, then the ones the Debugger rules read (issue 15)
+    names = [d["Name"] for d in request.metric_definitions]
+    assert names[:len(config.metric_definitions)] == [d["Name"] for d in config.metric_definitions]
+    assert "train:epoch_loss" in names[len(config.metric_definitions):]
+    assert set(request.debugger["rules"]) == {"LossNotDecreasing", "Overfit", "ClassImbalance"}
     assert train_request(settings, "reviews", DAY, CHANNELS, hyperparameters={"C": 0.5}) == request
     assert train_request(settings, "reviews", DAY, CHANNELS,
                          hyperparameters={"C": 2.0}).job_name != request.job_name

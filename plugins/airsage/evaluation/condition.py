@@ -10,7 +10,10 @@ A candidate is blessed only when every check passes:
    exact test; see :mod:`airsage.evaluation.paired`): a candidate no better than the champion
    beyond noise is refused, and the champion stays. ``paired_test="none"`` compares the two
    point values of ``champion_metric`` with ``champion_tolerance`` instead;
-3. its post-training bias metrics are within the configured limits.
+3. its post-training bias metrics are within the configured limits;
+4. no Debugger rule of its training job found an issue (``training.debugger``, action
+   ``mark_candidate``: the statuses ride on the training result; ``IssuesFound`` or
+   ``Error`` refuses the candidate, so the champion keeps serving).
 
 Every check fails closed: a missing threshold, tolerance, metric or report is a failure,
 never a pass. The verdict is an artifact of its own (``blessing.json``) that the registry
@@ -264,6 +267,20 @@ def _bias_checks(
     return checks
 
 
+def _debugger_checks(statuses: Sequence[Mapping[str, Any]]) -> list[ConditionCheck]:
+    """One check per Debugger rule of the training job (DescribeTrainingJob's
+    ``DebugRuleEvaluationStatuses`` shape); a rule that found issues or could not evaluate
+    refuses the candidate (fail closed), other statuses pass and are recorded."""
+    checks = []
+    for status in statuses:
+        state = str(status.get("RuleEvaluationStatus") or "Error")
+        checks.append(ConditionCheck(
+            f"debugger:{status.get('RuleConfigurationName')}", state not in ("IssuesFound", "Error"),
+            status.get("Measured", state), status.get("Threshold", "NoIssuesFound"),
+            f"{state}: {status.get('StatusDetails') or ''}".strip()))
+    return checks
+
+
 def bless(
     candidate: EvaluationReport,
     champion: EvaluationReport | None,
@@ -273,11 +290,13 @@ def bless(
     bias_thresholds: Mapping[str, Any] | None,
     champion_metric: str = "accuracy",
     paired: PairedComparison | None = None,
+    debugger_rules: Sequence[Mapping[str, Any]] = (),
 ) -> Blessing:
     """Decide whether ``candidate`` may be registered (see the module doc).
 
     ``paired`` names the paired test and carries both models' per-row predictions; without
-    it the champion check compares point values of ``champion_metric``.
+    it the champion check compares point values of ``champion_metric``. ``debugger_rules``:
+    the training job's Debugger rule statuses (none configured: no check).
     """
     if paired is not None and paired.test not in PAIRED_TESTS:
         raise ValueError(f"paired test {paired.test!r} is not one of {', '.join(PAIRED_TESTS)}")
@@ -285,6 +304,7 @@ def bless(
         _accuracy_check(candidate, accuracy_threshold),
         _champion_check(candidate, champion, champion_tolerance, champion_metric, paired),
         *_bias_checks(candidate, bias_thresholds or {}),
+        *_debugger_checks(debugger_rules),
     ]
     failures = tuple(check.failure() for check in checks if not check.passed)
     return Blessing(

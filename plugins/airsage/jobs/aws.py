@@ -409,6 +409,60 @@ def checkpoint_prefix(model_key: str) -> str:
     return f"{directory}/checkpoints/"
 
 
+def debugger_image(region: str) -> str:
+    """SageMaker Debugger's built-in rule image in ``region``, resolved offline."""
+    from sagemaker.core import image_uris
+
+    try:
+        return str(image_uris.retrieve("debugger", region))
+    except (ValueError, KeyError) as exc:
+        raise ConfigurationError(
+            f"training.debugger: SageMaker Debugger has no rule image in {region}: {exc}; "
+            "set training.debugger.enabled: false there") from exc
+
+
+def _rule_value(value: Any) -> str:
+    return ("True" if value else "False") if isinstance(value, bool) else str(value)
+
+
+def debugger_config(request: JobRequest, job_name: str, target: JobTarget) -> dict[str, Any]:
+    """``DebugHookConfig``, ``DebugRuleConfigurations`` (the built-in rules, with the
+    ``StopTraining`` action under ``stop_training``), ``ProfilerConfig`` and
+    ``ProfilerRuleConfigurations`` (``ProfilerReport``) of a training request; empty without
+    rules. Outputs go beside the model: ``models/<dataset>/<job>/debug-output/`` and
+    ``profiler-output/``. The rules read the tensors the smdebug hook saves (the framework
+    containers' zero-code-change hook); airsage also prints the metrics the same rules are
+    evaluated on locally."""
+    if not request.debugger:
+        return {}
+    from smdebug_rulesconfig.actions.actions import StopTraining  # type: ignore[import-untyped]
+
+    rules = dict(request.debugger.get("rules") or {})
+    image = debugger_image(target.region)
+    prefix = checkpoint_prefix(request.output(MODEL_OUTPUT)).removesuffix("checkpoints/")
+    configurations = []
+    for name, parameters in rules.items():
+        values = {"rule_to_invoke": name, **{k: _rule_value(v) for k, v in parameters.items()}}
+        if request.debugger.get("action") == "stop_training":
+            values["action_json"] = StopTraining(job_name).serialize()
+        configurations.append({"RuleConfigurationName": name, "RuleEvaluatorImage": image,
+                               "RuleParameters": values})
+    config: dict[str, Any] = {
+        "DebugHookConfig": {"S3OutputPath": target.uri(prefix + "debug-output/"),
+                            "CollectionConfigurations": [
+                                {"CollectionName": "losses",
+                                 "CollectionParameters": {"save_interval": "1"}}]},
+        "DebugRuleConfigurations": configurations,
+    }
+    if request.debugger.get("profiler", True):
+        config["ProfilerConfig"] = {"S3OutputPath": target.uri(prefix + "profiler-output/"),
+                                    "ProfilingIntervalInMilliseconds": 500}
+        config["ProfilerRuleConfigurations"] = [{
+            "RuleConfigurationName": "ProfilerReport", "RuleEvaluatorImage": image,
+            "RuleParameters": {"rule_to_invoke": "ProfilerReport"}}]
+    return config
+
+
 def training_job_config(request: JobRequest, job_name: str, target: JobTarget,
                         bundle: CodeBundle) -> dict[str, Any]:
     """``CreateTrainingJob``'s arguments for ``request`` run as job ``job_name`` (script mode)."""
@@ -455,6 +509,7 @@ def training_job_config(request: JobRequest, job_name: str, target: JobTarget,
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": jobs.spot,
         "Tags": _tags(target),
+        **debugger_config(request, job_name, target),
     }
     if jobs.spot:
         wait = jobs.max_wait_seconds or 2 * runtime
@@ -549,6 +604,10 @@ def outcome_from_description(request: JobRequest, description: Mapping[str, Any]
         failure_reason=(reason or f"the job ended {status}") if status != "Completed" else None,
         last_stderr_line=first, log_tail=reason, duration_seconds=_seconds(start, end),
         metric_history=metrics, output_keys=output_keys,
+        rule_evaluations=tuple(
+            {k: str(v) for k, v in status.items()
+             if k in ("RuleConfigurationName", "RuleEvaluationStatus", "StatusDetails")}
+            for status in description.get("DebugRuleEvaluationStatuses") or ()) if training else (),
         log_path=f"CloudWatch /aws/sagemaker/{'TrainingJobs' if training else 'ProcessingJobs'}"
                  f" {job_name}",
     )

@@ -76,6 +76,10 @@ def _hyperparameter_string(value: Any) -> str:
 class LocalJobRunner(AttemptingRunner):
     """Runs any ``include/jobs/`` script as SageMaker would, in a subprocess on this machine."""
 
+    # ``on_metric`` sees each value as the script prints it, so a caller may stop the job
+    # early (the tuner's pruning, a Debugger rule with action stop_training).
+    streams_metrics = True
+
     def __init__(self, settings: Settings, *, jobs_dir: Path | None = None) -> None:
         self.settings = settings
         self.jobs_dir = Path(jobs_dir) if jobs_dir is not None else Path(settings.home) / "jobs"

@@ -139,6 +139,8 @@ class JobRequest:
       arguments, ``SM_HPS``) for a training job.
     - ``timeout_seconds``: the job's time limit (None: no limit); ``metric_definitions``:
       SageMaker's ``{Name, Regex}`` metric captures over the job's log.
+    - ``debugger``: a training job's Debugger rules (``DebuggerSettings.to_dict()``; empty:
+      none), which CreateTrainingJob carries as ``DebugRuleConfigurations`` on AWS.
     """
 
     kind: str
@@ -149,6 +151,7 @@ class JobRequest:
     config: Mapping[str, Any] = field(default_factory=dict)
     timeout_seconds: float | None = None
     metric_definitions: tuple[Mapping[str, str], ...] = ()
+    debugger: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"job {self.job_name!r}"
@@ -203,6 +206,13 @@ class JobRequest:
         object.__setattr__(self, "outputs", outputs)
         object.__setattr__(self, "config", config)
         object.__setattr__(self, "metric_definitions", definitions)
+        if self.debugger and self.kind != "training":
+            raise ConfigurationError(f"{where}: only a training job has debugger rules")
+        try:
+            debugger = json.loads(json.dumps(dict(self.debugger), allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{where}: debugger must be a JSON object: {exc}") from exc
+        object.__setattr__(self, "debugger", debugger)
 
     def with_changes(self, **changes: Any) -> JobRequest:
         return replace(self, **changes)
@@ -226,6 +236,7 @@ class JobRequest:
             "config": dict(self.config),
             "timeout_seconds": self.timeout_seconds,
             "metric_definitions": [dict(d) for d in self.metric_definitions],
+            **({"debugger": dict(self.debugger)} if self.debugger else {}),
         }
 
     @classmethod
@@ -238,6 +249,7 @@ class JobRequest:
                 outputs=dict(raw["outputs"]), config=dict(raw.get("config") or {}),
                 timeout_seconds=raw.get("timeout_seconds"),
                 metric_definitions=tuple(raw.get("metric_definitions") or ()),
+                debugger=dict(raw.get("debugger") or {}),
             )
         except KeyError as exc:
             raise ConfigurationError(
@@ -252,7 +264,9 @@ class JobOutcome:
     ``exit_code`` is the script's (None when it was stopped); ``failure_reason`` holds the
     script's failure file and the last lines of its log; ``metric_history`` every value the
     metric regexes matched, in order; ``output_keys`` the lake keys written (only on
-    ``Completed``: a job that did not complete writes nothing).
+    ``Completed``: a job that did not complete writes nothing); ``rule_evaluations`` the
+    ``DebugRuleEvaluationStatuses`` SageMaker reports for a training job's Debugger rules
+    (empty locally, where airsage evaluates the rules itself).
     """
 
     job_name: str
@@ -265,6 +279,7 @@ class JobOutcome:
     metric_history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     output_keys: tuple[str, ...] = ()
     log_path: str = ""
+    rule_evaluations: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -282,6 +297,8 @@ class JobOutcome:
             "log_tail": self.log_tail, "duration_seconds": float(self.duration_seconds),
             "metric_history": {k: [float(x) for x in v] for k, v in self.metric_history.items()},
             "output_keys": list(self.output_keys), "log_path": self.log_path,
+            **({"rule_evaluations": [dict(r) for r in self.rule_evaluations]}
+               if self.rule_evaluations else {}),
         }
 
 

@@ -319,6 +319,7 @@ def condition(
         bias_thresholds=bias_thresholds,
         champion_metric=evaluation_settings.champion_metric,
         paired=_paired_comparison(lake, evaluation_settings, candidate, champion.report),
+        debugger_rules=training.get("debug_rule_evaluations") or (),
     )
     blessing_uri = write_blessing(lake, dataset, day_text, blessing)
     request = registration_request(

@@ -72,7 +72,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -
         cells = []
         for cell in row:
             text = number(cell)
-            status = text if text in ("PASS", "FAIL", "ERROR", "pass", "warn", "fail") else ""
+            status = text if text in ("PASS", "FAIL", "ERROR", "pass", "warn", "fail") else (
+                "fail" if text == "IssuesFound" else "")
             cells.append(f"<td class='{status}'>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table class='{cls}'><tr>{head}</tr>{''.join(body)}</table>"
@@ -198,6 +199,33 @@ def _training(page: Page, result: Mapping[str, Any] | None) -> None:
     page.section("Training", *parts)
 
 
+def _debugger(page: Page, lake: Lake, dataset: str, day: str) -> None:
+    """The Debugger rules' statuses, read from the lake: the train step writes them before it
+    judges, so they show also when a rule stopped the job and the step failed."""
+    from airsage.training.step import rule_evaluations_key
+
+    document = _read_json(lake, rule_evaluations_key(dataset, day))
+    if not document:
+        page.section("Debugger rules", "<p>No Debugger rule was evaluated in this run "
+                                       "(training.debugger is off, or train did not run).</p>")
+        return
+    statuses = document.get("DebugRuleEvaluationStatuses") or []
+    fired = [s.get("RuleConfigurationName") for s in statuses
+             if s.get("RuleEvaluationStatus") == "IssuesFound"]
+    action = str(document.get("Action") or "")
+    verdict = ("no rule found an issue" if not fired else
+               f"{', '.join(map(str, fired))} found issues: "
+               + ("the job was stopped" if action == "stop_training"
+                  else "the candidate is not blessed"))
+    page.section("Debugger rules",
+                 f"<p>Training job {html.escape(str(document.get('TrainingJobName')))}, action "
+                 f"{html.escape(action)}: {html.escape(verdict)}.</p>",
+                 table(["rule", "status", "measured", "threshold", "details"],
+                       [(s.get("RuleConfigurationName"), s.get("RuleEvaluationStatus"),
+                         s.get("Measured"), s.get("Threshold"), s.get("StatusDetails"))
+                        for s in statuses]))
+
+
 def _evaluation(page: Page, result: Mapping[str, Any] | None) -> None:
     if not result:
         page.section("Evaluation", _absent("evaluate"))
@@ -293,6 +321,7 @@ def render_run_report(
     _training(page, results.get("train"))
     _evaluation(page, results.get("evaluate"))
     _blessing(page, results.get("register"))
+    _debugger(page, lake, dataset, day_text)
     version = (results.get("deploy") or {}).get("model_version")
     model = (results.get("deploy") or {}).get("model_name")
     baseline_prefix = LakeLayout.baseline(str(model), str(version)) if model and version else None

@@ -125,6 +125,7 @@ class TrainingJobSpec:
     metric_definitions: tuple[dict[str, str], ...] = DEFAULT_METRIC_DEFINITIONS
     entry_point: Path = DEFAULT_ENTRY_POINT
     timeout_seconds: float | None = None  # None: the runner's configured limit
+    debugger: Mapping[str, Any] = field(default_factory=dict)  # DebuggerSettings.to_dict()
 
     def __post_init__(self) -> None:
         check_job_name(self.job_name)
@@ -149,6 +150,7 @@ class TrainingJobSpec:
             "metric_definitions": [dict(d) for d in self.metric_definitions],
             "entry_point": str(self.entry_point),
             "timeout_seconds": self.timeout_seconds,
+            **({"debugger": dict(self.debugger)} if self.debugger else {}),
         }
 
 
@@ -166,6 +168,8 @@ class TrainingJobResult:
     duration_seconds: float
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     metric_history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    # DescribeTrainingJob's DebugRuleEvaluationStatuses (airsage.training.debugger)
+    debug_rule_evaluations: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -183,6 +187,7 @@ class TrainingJobResult:
             "duration_seconds": float(self.duration_seconds),
             "hyperparameters": dict(self.hyperparameters),
             "metric_history": {k: [float(x) for x in v] for k, v in self.metric_history.items()},
+            "debug_rule_evaluations": [dict(e) for e in self.debug_rule_evaluations],
         }
 
 
@@ -198,11 +203,14 @@ def training_request(dataset: str, spec: TrainingJobSpec,
         config=dict(spec.hyperparameters),
         timeout_seconds=spec.timeout_seconds or default_timeout,
         metric_definitions=spec.metric_definitions,
+        debugger=dict(spec.debugger),
     )
 
 
-def training_result(lake: Lake, spec: TrainingJobSpec, outcome: JobOutcome) -> TrainingJobResult:
-    """``DescribeTrainingJob`` of a finished job: status, artifact, metrics, log tail."""
+def training_result(lake: Lake, spec: TrainingJobSpec, outcome: JobOutcome,
+                    rule_evaluations: Sequence[Mapping[str, Any]] = ()) -> TrainingJobResult:
+    """``DescribeTrainingJob`` of a finished job: status, artifact, metrics, log tail, and the
+    Debugger rules' statuses (``rule_evaluations``: airsage's, or SageMaker's)."""
     artifact_key = outcome.output_keys[0] if outcome.status == "Completed" else None
     return TrainingJobResult(
         job_name=spec.job_name,
@@ -215,4 +223,5 @@ def training_result(lake: Lake, spec: TrainingJobSpec, outcome: JobOutcome) -> T
         duration_seconds=outcome.duration_seconds,
         hyperparameters=dict(spec.hyperparameters),
         metric_history=dict(outcome.metric_history),
+        debug_rule_evaluations=tuple(dict(e) for e in rule_evaluations),
     )

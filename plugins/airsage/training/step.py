@@ -14,6 +14,7 @@ with other hyperparameters gets its own job.
 from __future__ import annotations
 
 import datetime as dt_
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,14 @@ from airsage.jobs.contract import EXIT_BAD_INPUT
 from airsage.jobs.request import JobOutcome, JobRequest, JobRunner, fingerprint, job_name
 from airsage.lake.base import Lake
 from airsage.lake.layout import LakeLayout, partition_value
+from airsage.training.debugger import (
+    DebuggerSettings,
+    RuleEvaluation,
+    RuleMonitor,
+    evaluate_rules,
+    fired_error,
+    metric_definitions,
+)
 from airsage.training.job import (
     TrainingJobResult,
     TrainingJobSpec,
@@ -30,11 +39,14 @@ from airsage.training.job import (
     training_request,
     training_result,
 )
+from airsage.training.model import LABELS
+
+RULE_EVALUATIONS_FILE = "rule_evaluations.json"
 
 # Test is held out for the evaluation step: training and tuning never see it.
 TRAINING_CHANNELS = ("train", "validation")
-__all__ = ["build_spec", "collect_training", "feature_channels", "fingerprint", "job_name_for",
-           "train_model", "train_request"]
+__all__ = ["build_spec", "collect_training", "debug_rule_evaluations", "feature_channels",
+           "fingerprint", "job_name_for", "rule_evaluations_key", "train_model", "train_request"]
 
 
 def job_name_for(dataset: str, day: dt_.date | str, kind: str, payload: Any, *, max_length: int = 63) -> str:
@@ -65,12 +77,19 @@ def _spec(
     config = TrainingSettings.from_settings(settings)
     merged = config.base_hyperparameters(hyperparameters, families=families)
     name = name or job_name_for(dataset, day, str(merged["model_family"]).replace("_", ""), merged)
+    debugger = DebuggerSettings.from_settings(settings)
+    definitions = config.metric_definitions
+    if debugger.enabled:  # the captures the rules read, unless configured already
+        named = {d["Name"] for d in definitions}
+        definitions = (*definitions,
+                       *(d for d in metric_definitions(LABELS) if d["Name"] not in named))
     return TrainingJobSpec(
         job_name=name,
         hyperparameters=merged,
         channels=dict(channels),
-        metric_definitions=config.metric_definitions,
+        metric_definitions=definitions,
         timeout_seconds=config.timeout_seconds,
+        debugger=debugger.to_dict(),
     )
 
 
@@ -110,17 +129,44 @@ def train_request(
                                            job_name, families))
 
 
-def collect_training(lake: Lake, request: JobRequest, outcome: JobOutcome) -> TrainingJobResult:
+def debug_rule_evaluations(request: JobRequest, outcome: JobOutcome) -> tuple[RuleEvaluation, ...]:
+    """The job's Debugger rule statuses: SageMaker's (``DebugRuleEvaluationStatuses`` of
+    DescribeTrainingJob) when it reported them, else airsage's over the job's metric history."""
+    config = DebuggerSettings.from_dict(request.debugger)
+    if not config.enabled:
+        return ()
+    if outcome.rule_evaluations:
+        return tuple(RuleEvaluation.from_dict(raw) for raw in outcome.rule_evaluations)
+    return evaluate_rules(config, outcome.metric_history)
+
+
+def rule_evaluations_key(dataset: str, day: dt_.date | str) -> str:
+    """Where a run's Debugger rule statuses are kept (the run report reads them, also when a
+    rule stopped the job and the train step failed)."""
+    return LakeLayout(dataset).report("debugger", day, RULE_EVALUATIONS_FILE)
+
+
+def collect_training(lake: Lake, request: JobRequest, outcome: JobOutcome, *,
+                     evaluations: tuple[RuleEvaluation, ...] | None = None) -> TrainingJobResult:
     """The job's result, its model artifact read back from the lake; raise unless it completed.
 
     Bad input (the script's exit code 2) raises InputDataError; a crash or a stop (time
-    limit) StepFailed with the job's failure reason.
+    limit) StepFailed with the job's failure reason. A Debugger rule that fired under
+    ``action: stop_training`` raises GateFailedError naming the rule, its measured value and
+    threshold; under ``mark_candidate`` the statuses ride on the result and the condition
+    step refuses to bless the candidate.
     """
     spec = TrainingJobSpec(job_name=request.job_name, hyperparameters=dict(request.config),
                            channels={k: v for k, v in request.inputs.items()
                                      if isinstance(v, str)},
                            metric_definitions=tuple(dict(d) for d in request.metric_definitions),
-                           timeout_seconds=request.timeout_seconds)
+                           timeout_seconds=request.timeout_seconds,
+                           debugger=dict(request.debugger))
+    if evaluations is None:
+        evaluations = debug_rule_evaluations(request, outcome)
+    if DebuggerSettings.from_dict(request.debugger).action == "stop_training" and any(
+            e.fired for e in evaluations):
+        raise fired_error(request.job_name, evaluations)
     if outcome.status != "Completed":
         error = InputDataError if outcome.exit_code == EXIT_BAD_INPUT else StepFailed
         raise error(
@@ -132,7 +178,7 @@ def collect_training(lake: Lake, request: JobRequest, outcome: JobOutcome) -> Tr
         raise StepFailed(
             f"training job {request.job_name} completed but its model artifact "
             f"{lake.uri(key)} is not in the lake; rerun the task")
-    return training_result(lake, spec, outcome)
+    return training_result(lake, spec, outcome, [e.to_dict() for e in evaluations])
 
 
 def train_model(
@@ -150,8 +196,19 @@ def train_model(
     settings.dataset(dataset)
     request = train_request(settings, dataset, day, feature_channels(lake, dataset, day),
                             hyperparameters=hyperparameters, job_name=job_name)
+    config = DebuggerSettings.from_dict(request.debugger)
+    # A runner that streams the job's metrics lets a firing rule stop the job, as
+    # SageMaker's StopTraining rule action does (a SageMaker job's own rules stop it there).
+    monitor = (RuleMonitor(config) if config.action == "stop_training" and config.enabled
+               and getattr(runner, "streams_metrics", False) else None)
     try:
-        outcome = runner.attempt(lake, request)
+        outcome = runner.attempt(lake, request, on_metric=monitor)
     except InputDataError as exc:
         raise InputDataError(f"training for {dataset} dt={partition_value(day)}: {exc}") from exc
-    return collect_training(lake, request, outcome)
+    evaluations = debug_rule_evaluations(request, outcome)
+    if evaluations:
+        document = json.dumps({"TrainingJobName": outcome.job_name, "Action": config.action,
+                               "DebugRuleEvaluationStatuses": [e.to_dict() for e in evaluations]},
+                              indent=2, sort_keys=True)
+        lake.write_bytes(rule_evaluations_key(dataset, day), document.encode())
+    return collect_training(lake, request, outcome, evaluations=evaluations)

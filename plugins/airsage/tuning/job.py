@@ -44,6 +44,7 @@ def _training_job_from_dict(raw: Mapping[str, Any]) -> TrainingJobResult:
         hyperparameters=dict(raw.get("hyperparameters") or {}),
         metric_history={str(k): tuple(float(x) for x in v)
                         for k, v in (raw.get("metric_history") or {}).items()},
+        debug_rule_evaluations=tuple(dict(e) for e in raw.get("debug_rule_evaluations") or ()),
     )
 
 
