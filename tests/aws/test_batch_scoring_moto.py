@@ -123,15 +123,16 @@ def test_a_transform_job_scores_the_partition_and_a_rerun_reattaches(
 
     sagemaker = client("sagemaker")
     model_name = f"{MODEL}-v{approved.version}"
+    prefix = f"{LAKE_ROOT}/predictions/reviews/dt={DAY}/model_version={approved.version}/"
     job = sagemaker.describe_transform_job(TransformJobName=request.job_name)
     assert job["ModelName"] == model_name
     assert job["TransformInput"] == {
         "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix",
-            "S3Uri": f"{LAKE_ROOT}/predictions/reviews/dt={DAY}/model_version={approved.version}/input/"}},
+            "S3Uri": prefix + "input/"}},
         "ContentType": "application/jsonlines", "CompressionType": "None", "SplitType": "Line"}
     assert job["TransformOutput"] == {
-        "S3OutputPath": f"{LAKE_ROOT}/predictions/reviews/dt={DAY}/model_version={approved.version}/transform",
+        "S3OutputPath": prefix + "transform",
         "Accept": "application/jsonlines", "AssembleWith": "Line"}
     assert job["DataProcessing"] == {"InputFilter": "$['review_text']", "JoinSource": "Input",
                                      "OutputFilter": "$['review_id','SageMakerOutput']"}
