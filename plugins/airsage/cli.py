@@ -268,6 +268,7 @@ EXAMPLES = """examples (after `. scripts/env.sh`):
   airsage run reviews_daily --date 2026-03-01 --conf '{"tuning": true}'  one run, in-process
   airsage run reviews_drift_monitor --date 2026-03-02                    check captured traffic
   airsage report open --date 2026-03-01                                  the run's HTML report
+  airsage predict --date 2026-03-01 --version 3                          batch-score a day
   airsage serve --port 8085                                              a local endpoint by hand
   airsage endpoint describe                                              what the endpoint serves
   airsage endpoint invoke --text "love this dress"                       one prediction (boto3)
