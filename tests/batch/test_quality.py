@@ -60,3 +60,76 @@ def test_model_quality_of_a_scoring_against_the_versions_baseline(settings, lake
     written = json.loads(lake.read_bytes(prefix + "constraint_violations.json"))
     assert len(written["violations"]) == int(violated)
     assert json.loads(lake.read_bytes(prefix + "statistics.json"))["dataset"]["item_count"] == 60
+
+
+def _scored_day(lake, day: str, version: str, threshold: float) -> None:
+    layout = LakeLayout("reviews")
+    truth = [(1, -1, 0)[i % 3] for i in range(60)]
+    predicted = [label if i % 4 else 1 for i, label in enumerate(truth)]  # accuracy 50/60
+    _write(lake, layout.predictions_table(day, version),
+           [{"review_id": i, "predicted_label": p} for i, p in enumerate(predicted)])
+    _write(lake, layout.curated(day) + "reviews.parquet",
+           [{"review_id": i, "sentiment": t} for i, t in enumerate(truth)])
+    lake.write_bytes(layout.baseline("reviews-sentiment", version) + "constraints.json",
+                     json.dumps({"multiclass_classification_constraints": {"accuracy": {
+                         "threshold": threshold,
+                         "comparison_operator": "LessThanThreshold"}}}).encode())
+
+
+def test_the_monitor_judges_the_batch_predictions_whose_labels_arrived(tmp_path) -> None:
+    """``monitoring.batch_quality_delay_days: 1``: the run whose interval starts 2026-03-10
+    judges the serving version's predictions of 2026-03-09; a later hour of the day does
+    not judge them again. (Shown with a Model Monitor report as the interval's own source:
+    both sources go through the same step of run_monitor.)"""
+    import datetime as dt
+
+    from airsage.config import load_settings
+    from airsage.lake.local import LocalLake
+    from airsage.monitoring.step import run_monitor
+
+    settings = load_settings(environ={}, overrides={
+        "home": str(tmp_path / "home"),
+        "monitoring": {"source": "model_monitor", "batch_quality_delay_days": 1}})
+    lake = LocalLake(settings)
+    _scored_day(lake, "2026-03-09", "7", threshold=0.95)
+    for hour in (0, 5):
+        start = dt.datetime(2026, 3, 10, hour, tzinfo=dt.UTC)
+        lake.write_bytes(LakeLayout.monitoring_report("reviews-sentiment", start)
+                         + "constraint_violations.json", b'{"violations": []}')
+
+    def monitor(hour: int):
+        start = dt.datetime(2026, 3, 10, hour, tzinfo=dt.UTC)
+        return run_monitor(settings, lake, endpoint="reviews-sentiment",
+                           model_name="reviews-sentiment", model_version="7",
+                           interval_start=start, interval_end=start + dt.timedelta(hours=1))
+
+    first = monitor(0)
+    assert [(v.feature_name, v.constraint_check_type) for v in first.violations] == [
+        ("accuracy", "model_quality_check")]
+    assert first.should_retrain is True
+    [judged] = first.summary["batch_model_quality"]
+    assert (judged["day"], judged["matched"], judged["verdict"]) == ("2026-03-09", 60, "violation")
+    later = monitor(5)
+    assert later.violations == [] and later.should_retrain is False
+    assert "batch_model_quality" not in later.summary
+
+
+def test_a_day_without_predictions_or_labels_judges_nothing_and_says_why(settings, lake) -> None:
+    from airsage.batch.quality import days_to_judge, judge_batch_predictions
+    from airsage.errors import ConfigurationError
+
+    layout = LakeLayout("reviews")
+    _write(lake, layout.predictions_table("2026-04-02", "3"),
+           [{"review_id": 1, "predicted_label": 1}])
+    found, judged = judge_batch_predictions(settings, lake, "reviews", ["2026-04-01", "2026-04-02"],
+                                            model_name="reviews-sentiment", model_version="3")
+    assert found == []
+    assert [j["verdict"] for j in judged] == ["no batch predictions of v3", "no labels yet"]
+    import datetime as dt
+
+    hours = [dt.datetime(2026, 4, 3, h, tzinfo=dt.UTC) for h in (22, 23)] + [
+        dt.datetime(2026, 4, 4, 0, tzinfo=dt.UTC)]
+    assert days_to_judge(hours, 2) == ["2026-04-02"]
+    assert days_to_judge(hours, 0) == []
+    with pytest.raises(ConfigurationError, match="batch_quality_delay_days is -1"):
+        days_to_judge(hours, -1)

@@ -12,21 +12,29 @@ a captured record, each label its ground truth — and gets the same
 :func:`join_labels` is pure; :func:`batch_model_quality` reads the lake and writes
 ``statistics.json`` and ``constraint_violations.json`` under the scoring's
 ``model_quality/`` (a rerun overwrites them).
+
+The drift monitor uses it with ``monitoring.batch_quality_delay_days: N`` (0, the default:
+off): a monitor run whose interval starts a UTC day judges the serving version's batch
+predictions of the day N days before — once per day, deterministically, by the time its
+labels have arrived (:func:`days_to_judge`, :func:`judge_batch_predictions`); their
+violations count with the interval's own.
 """
 
 from __future__ import annotations
 
+import datetime as dt_
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airsage.errors import InputDataError
+from airsage.errors import ConfigurationError, InputDataError
 
 if TYPE_CHECKING:
     from airsage.config import Settings
     from airsage.lake.base import Lake
+    from airsage.monitoring.base import Violation
     from airsage.monitoring.capture import CaptureRecord, ParsedGroundTruth
     from airsage.monitoring.model_quality import ModelQualityReport
 
@@ -126,3 +134,43 @@ def batch_model_quality(settings: Settings, lake: Lake, dataset: str, day: str, 
     lake.write_bytes(prefix + VIOLATIONS_FILE,
                      json.dumps(violations_document(report.violations), indent=2).encode("utf-8"))
     return report
+
+
+def days_to_judge(hours: Sequence[dt_.datetime], delay_days: int) -> list[str]:
+    """The days whose batch predictions a monitor run over ``hours`` judges: for each hour
+    that starts a UTC day, the day ``delay_days`` before it (0: none, the option is off)."""
+    if delay_days < 0:
+        raise ConfigurationError(
+            f"monitoring.batch_quality_delay_days is {delay_days}; use 0 (off) or the days "
+            "after which a scored day's labels have arrived")
+    if delay_days == 0:
+        return []
+    return [(hour.astimezone(dt_.UTC).date() - dt_.timedelta(days=delay_days)).isoformat()
+            for hour in hours if hour.astimezone(dt_.UTC).hour == 0]
+
+
+def judge_batch_predictions(settings: Settings, lake: Lake, dataset: str, days: Sequence[str], *,
+                            model_name: str, model_version: str
+                            ) -> tuple[list[Violation], list[dict[str, Any]]]:
+    """The model-quality violations of ``model_version``'s batch predictions of ``days``,
+    and a summary per day (a day without predictions or labels says so, and judges nothing)."""
+    from airsage.lake.layout import LakeLayout
+    from airsage.prepare.base import CURATED_FILE
+
+    layout = LakeLayout(dataset)
+    violations: list[Violation] = []
+    summaries: list[dict[str, Any]] = []
+    for day in days:
+        if not lake.exists(layout.predictions_table(day, model_version)):
+            summaries.append({"day": day, "model_version": model_version,
+                              "verdict": f"no batch predictions of v{model_version}"})
+            continue
+        if not lake.exists(layout.curated(day) + CURATED_FILE):
+            summaries.append({"day": day, "model_version": model_version,
+                              "verdict": "no labels yet"})
+            continue
+        report = batch_model_quality(settings, lake, dataset, day, model_name=model_name,
+                                     model_version=model_version)
+        violations += report.violations
+        summaries.append(report.summary)
+    return violations, summaries
