@@ -122,3 +122,27 @@ def test_collect_refuses_an_output_without_one_prediction_per_row(settings, lake
     lake.write_bytes(request.output_key, "".join(json.dumps(x) + "\n" for x in swapped).encode())
     with pytest.raises(StepFailed, match="line 1 is joined with review_id 2"):
         collect_predictions(lake, request, scored_at=dt.datetime.now(dt.UTC))
+
+
+def test_the_request_is_pure_and_keyed_by_day_and_version(settings, versions) -> None:
+    from airsage.batch.base import TransformRequest
+    from airsage.errors import ConfigurationError
+
+    approved = versions["Approved"]
+    request = transform_request(settings, "reviews", DAY, approved.to_dict())
+    assert request == transform_request(settings, "reviews", DAY, approved)
+    assert TransformRequest.from_dict(request.to_dict()) == request
+    prefix = f"predictions/reviews/dt={DAY}/model_version={approved.version}/"
+    assert (request.input_key, request.output_key, request.predictions_key) == (
+        prefix + "input/reviews.jsonl", prefix + "transform/reviews.jsonl.out",
+        prefix + "predictions.parquet")
+    assert request.job_name.startswith("reviews-20260302-score-")
+    assert request.model_artifact_key == approved.tags["lineage.model_artifact_key"]
+    other = transform_request(settings, "reviews", "2026-03-03", approved)
+    assert other.job_name != request.job_name
+    with pytest.raises(ConfigurationError, match=r"batch: unknown key\(s\) \['max_payload'\]"):
+        transform_request(settings.with_overrides({"batch": {"max_payload": 2}}), "reviews", DAY,
+                          approved)
+    with pytest.raises(ConfigurationError, match="max_payload_mb 500 must be 1-100"):
+        transform_request(settings.with_overrides({"batch": {"max_payload_mb": 500}}), "reviews",
+                          DAY, approved)
