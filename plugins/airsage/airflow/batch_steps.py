@@ -50,15 +50,13 @@ def newest_curated_day(lake: Lake, up_to: str) -> str:
     """The newest curated day of the dataset up to ``up_to`` (a manual run with no date)."""
     from airsage.lake.layout import LakeLayout
 
-    prefix = "curated/" + names.DATASET + "/dt="
-    days = sorted({key[len(prefix):].split("/", 1)[0] for key in lake.list(prefix[:-3])
-                   if key.startswith(prefix)})
-    days = [day for day in days if day <= up_to]
+    layout = LakeLayout(names.DATASET)
+    days = [day for day in layout.curated_days(list(lake.list(layout.curated_prefix())))
+            if day <= up_to]
     if not days:
         raise AirflowFailException(
             f"{names.SCORE}: no curated partition of {names.DATASET} up to {up_to} under "
-            f"{lake.uri(LakeLayout(names.DATASET).curated(up_to).rsplit('/dt=', 1)[0] + '/')}; "
-            "run reviews_daily first or give partition_date")
+            f"{lake.uri(layout.curated_prefix())}; run reviews_daily first or give partition_date")
     return days[-1]
 
 

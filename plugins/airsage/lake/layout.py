@@ -77,6 +77,14 @@ class LakeLayout:
     def curated(self, day: dt_.date | str) -> str:
         return f"curated/{self.dataset}/dt={partition_value(day)}/"
 
+    def curated_prefix(self) -> str:
+        return f"curated/{self.dataset}/"
+
+    def curated_days(self, keys: list[str]) -> list[str]:
+        """The partition dates (sorted) that a listing of ``curated_prefix()`` shows."""
+        prefix = self.curated_prefix() + "dt="
+        return sorted({key[len(prefix):].split("/", 1)[0] for key in keys if key.startswith(prefix)})
+
     def features(self, day: dt_.date | str, split: str | None = None) -> str:
         if split is not None and split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
