@@ -134,7 +134,7 @@ def test_a_transform_job_scores_the_partition_and_a_rerun_reattaches(
     assert job["TransformOutput"] == {
         "S3OutputPath": prefix + "transform",
         "Accept": "application/jsonlines", "AssembleWith": "Line"}
-    assert job["DataProcessing"] == {"InputFilter": "$['review_text']", "JoinSource": "Input",
+    assert job["DataProcessing"] == {"InputFilter": "$", "JoinSource": "Input",
                                      "OutputFilter": "$['review_id','SageMakerOutput']"}
     assert (job["BatchStrategy"], job["MaxPayloadInMB"]) == ("MultiRecord", 6)
     assert job["TransformResources"] == {"InstanceType": "ml.m5.large", "InstanceCount": 1}

@@ -17,6 +17,7 @@ RECORD = {"review_id": 7, "review_text": "nice", "tags": ["a", "b", "c"], "meta"
     ("$.review_text", "nice"),
     ("$.meta.day", "x"),
     ("$['review_id','review_text']", {"review_id": 7, "review_text": "nice"}),
+    ("$['review_text']", "nice"),  # one name: its value (Jayway), not an object
     ("$.tags[1:]", ["b", "c"]),
     ("$.tags[0,2]", ["a", "c"]),
 ])
@@ -52,12 +53,21 @@ def test_join_with_the_input_and_keep_the_id_in_input_order() -> None:
     text = "".join(json.dumps({"review_id": i, "review_text": "w" * i, "rating": 5}) + "\n"
                    for i in range(1, 6)) + "\n"  # a blank line carries no record
     sent: list[list[str]] = []
-    out = transform_text(text, _echo_model(sent), input_filter="$['review_text']",
+    out = transform_text(text, _echo_model(sent), input_filter="$['review_id','review_text']",
                          join_source="Input", output_filter="$['review_id','SageMakerOutput']",
                          batch_strategy="SingleRecord")
     assert [json.loads(x) for x in out.splitlines()] == [
         {"review_id": i, "SageMakerOutput": {"label": i}} for i in range(1, 6)]
-    assert len(sent) == 5 and json.loads(sent[0][0]) == {"review_text": "w"}  # filtered
+    assert len(sent) == 5  # SingleRecord: one request per record, the rating filtered out
+    assert json.loads(sent[0][0]) == {"review_id": 1, "review_text": "w"}
+
+
+def test_a_record_that_is_not_an_object_is_joined_under_sagemaker_input() -> None:
+    from airsage.batch.transform import joined
+
+    assert joined([1, 2], {"label": 1}, "Input") == {"SageMakerInput": [1, 2],
+                                                     "SageMakerOutput": {"label": 1}}
+    assert joined({"a": 1}, {"label": 1}, "None") == {"label": 1}
 
 
 def test_a_model_that_answers_a_different_number_of_records_fails() -> None:

@@ -21,8 +21,10 @@ from airsage.jobs.request import check_job_name
 SECTION = "batch"
 STEP = "score"
 JSONLINES = "application/jsonlines"
-# what the model sees of a record (the text), and what the output keeps (the id and the answer)
-INPUT_FILTER = "$['review_text']"
+# what the model sees of a record (all of it: review_id and review_text, both in the inference
+# contract; a one-name filter would hand it a bare string), what the output keeps (the id and
+# the answer)
+INPUT_FILTER = "$"
 OUTPUT_FILTER = "$['review_id','SageMakerOutput']"
 
 

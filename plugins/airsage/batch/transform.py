@@ -8,12 +8,15 @@ uses (``SplitType: Line``, ``AssembleWith: Line``, JSON Lines content):
 - records go to the model in mini-batches: ``BatchStrategy: MultiRecord`` packs as many
   lines as fit in ``MaxPayloadInMB``, ``SingleRecord`` sends one; the model must answer one
   output line per record it was sent;
-- ``JoinSource: Input`` joins each output with its *whole* input record (for a JSON object,
-  the output goes under ``SageMakerOutput``), then ``OutputFilter`` selects what is kept;
+- ``JoinSource: Input`` joins each output with its *whole* input record (a JSON object gets
+  the output under ``SageMakerOutput``; anything else becomes ``{"SageMakerInput": record,
+  "SageMakerOutput": output}``), then ``OutputFilter`` selects what is kept;
 - the results are written, one line per input record and in input order, to ``<file>.out``.
 
 JSONPath: the operators SageMaker documents for these filters (``$``, ``.name``,
-``['a','b']``, ``[0,2]``, ``[1:3]``); anything else is refused by name.
+``['a','b']``, ``[0,2]``, ``[1:3]``), with Jayway JsonPath's reading of the bracket: one
+name selects its value (as ``.name``), several names an object of those members (the
+documented ``$['id','SageMakerOutput']``); anything else is refused by name.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from airsage.errors import ConfigurationError, InputDataError
 
 JOIN_KEY = "SageMakerOutput"
+INPUT_KEY = "SageMakerInput"
 JOIN_SOURCES = ("None", "Input")
 BATCH_STRATEGIES = ("MultiRecord", "SingleRecord")
 OUTPUT_SUFFIX = ".out"
@@ -78,7 +82,8 @@ def select(value: Any, expression: str, *, where: str) -> Any:
                 absent = [name for name in argument if name not in value]
                 if absent:
                     _missing(absent)
-                value = {name: value[name] for name in argument}
+                value = (value[argument[0]] if len(argument) == 1
+                         else {name: value[name] for name in argument})
             elif kind == "indexes":
                 value = [value[i] for i in argument] if isinstance(value, list) else _missing(argument)
             else:
@@ -127,10 +132,7 @@ def joined(record: Any, output: Any, join_source: str) -> Any:
         raise ConfigurationError(f"JoinSource {join_source!r} is not one of {JOIN_SOURCES}")
     if isinstance(record, dict):
         return {**record, JOIN_KEY: output}
-    if isinstance(record, list):
-        return [*record, output]
-    raise InputDataError(f"cannot join an output with a {type(record).__name__} record; "
-                         "JoinSource Input needs JSON objects or arrays")
+    return {INPUT_KEY: record, JOIN_KEY: output}
 
 
 def transform_text(
