@@ -171,3 +171,28 @@ def test_a_version_that_is_not_approved_is_refused_before_any_job(scoring) -> No
     assert summary.task_states["score.transform"] == "upstream_failed"
     assert client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == []
     assert not list(scoring["lake"].list(f"predictions/reviews/dt={DAY}/"))
+
+
+def test_a_failed_transform_job_is_named_and_the_next_attempt_gets_a_visible_suffix(
+        scoring, aws_env) -> None:
+    from airsage.batch.aws import plan_transform, scored_at
+    from airsage.batch.scoring import transform_request
+    from airsage.errors import StepFailed
+
+    sagemaker = client("sagemaker")
+    request = transform_request(scoring["settings"], "reviews", DAY, scoring["versions"][0])
+    first = plan_transform(scoring["settings"], scoring["lake"], request, sagemaker)
+    assert (first.action, first.job_name) == ("submit", request.job_name)
+    assert first.model is not None and first.model["ModelName"] == f"{MODEL}-v1"
+    aws_env.state_job_end(request.job_name, status="Failed",
+                          failure_reason="ClientError: the model answered 400 for line 3")
+    sagemaker.create_model(**first.operator_config()["Model"])
+    sagemaker.create_transform_job(**first.operator_config()["Transform"])
+    with pytest.raises(StepFailed, match="is Failed: ClientError: the model answered 400"):
+        scored_at(sagemaker, request.job_name)
+
+    again = plan_transform(scoring["settings"], scoring["lake"], request, sagemaker)
+    assert (again.action, again.job_name) == ("submit", f"{request.job_name}-r2")
+    assert again.history == ((request.job_name, "Failed"),)
+    assert again.model is None  # the version's model exists now: not created twice
+    assert again.operator_config()["TransformJobName"] == f"{request.job_name}-r2"
