@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import DAY, MODEL, curated_rows, write_curated
+from batchdata import DAY, MODEL, curated_rows, write_curated
 
 from airsage.batch.scoring import (
     collect_predictions,
