@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from airsage.batch.transform import BATCH_STRATEGIES, JOIN_SOURCES, parse_path
+from airsage.batch.transform import BATCH_STRATEGIES, JOIN_SOURCES, OUTPUT_SUFFIX, parse_path
 from airsage.config import Settings, section_values
 from airsage.errors import ConfigurationError
 from airsage.jobs.request import check_job_name
@@ -101,6 +101,9 @@ class TransformRequest:
         for name in ("input_prefix", "output_prefix"):
             if not getattr(self, name).endswith("/"):
                 raise ConfigurationError(f"{where}: {name} must be a prefix ending in '/'")
+        if self.batch_strategy not in BATCH_STRATEGIES:
+            raise ConfigurationError(f"{where}: BatchStrategy {self.batch_strategy!r} is not one "
+                                     f"of {BATCH_STRATEGIES}")
         if self.join_source not in JOIN_SOURCES:
             raise ConfigurationError(f"{where}: JoinSource {self.join_source!r} is not one of "
                                      f"{JOIN_SOURCES}")
@@ -117,8 +120,6 @@ class TransformRequest:
     @property
     def output_key(self) -> str:
         """SageMaker's name for the output of ``input_file``: the input's name plus ``.out``."""
-        from airsage.batch.transform import OUTPUT_SUFFIX
-
         return self.output_prefix + self.input_file + OUTPUT_SUFFIX
 
     def to_dict(self) -> dict[str, Any]:
