@@ -115,3 +115,25 @@ def test_run_at_passes_the_hour_to_the_drift_monitor(monkeypatch: pytest.MonkeyP
     assert main(["run", "reviews_daily", "--at", "2026-03-05T14:00"]) == 2
     assert "reviews_drift_monitor only" in capsys.readouterr().err
     assert len(calls) == 2
+
+
+def test_predict_runs_batch_scoring_for_the_day_and_version(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from airsage.airflow import runner
+    from airsage.airflow.runner import RunSummary
+
+    calls = []
+
+    def fake_run(dag_id, *, logical_date=None, conf=None, partition=None):
+        calls.append((dag_id, conf))
+        return RunSummary(dag_id, "manual__1", "success", {"score": "success"},
+                          {"score": {"rows": 3, "model_version": "3"}})
+
+    monkeypatch.setattr(runner, "run_dag", fake_run)
+    assert main(["predict", "--date", "2026-03-05", "--version", "3"]) == 0
+    assert calls == [("reviews_batch_scoring", {"partition_date": "2026-03-05", "model_version": "3"})]
+    assert json.loads(capsys.readouterr().out)["scored"] == {"rows": 3, "model_version": "3"}
+    assert main(["predict", "--date", "2026-03-05"]) == 0
+    assert calls[-1][1] == {"partition_date": "2026-03-05", "model_version": None}

@@ -202,6 +202,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.state == "success" else 1
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Score a day's curated partition with a model version: one reviews_batch_scoring run."""
+    from airsage.airflow.names import BATCH_DAG_ID, SCORE
+    from airsage.airflow.runner import run_dag
+
+    conf = {"partition_date": args.date, "model_version": args.version}
+    summary = run_dag(BATCH_DAG_ID, conf=conf)
+    scored = summary.xcoms.get(SCORE) or summary.xcoms.get(f"{SCORE}.collect")
+    print(json.dumps({"state": summary.state, "tasks": summary.task_states, "scored": scored},
+                     indent=2))
+    return 0 if summary.state == "success" else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print (and open in a browser, where one is available) a run's HTML report."""
     import webbrowser
@@ -280,6 +293,7 @@ EXAMPLES = """examples (after `. scripts/env.sh`):
   airsage run reviews_drift_monitor --date 2026-03-02                    check captured traffic
   airsage report open --date 2026-03-01                                  the run's HTML report
   airsage features query --as-of 2026-03-01 --split train                what that day's model saw
+  airsage predict --date 2026-03-01 --version 3                          batch-score a day
   airsage serve --port 8085                                              a local endpoint by hand
   airsage endpoint describe                                              what the endpoint serves
   airsage endpoint invoke --text "love this dress"                       one prediction (boto3)
@@ -367,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="start", help="drift monitor: window start YYYY-MM-DDTHH:MM")
     run.add_argument("--to", dest="end", help="drift monitor: window end YYYY-MM-DDTHH:MM")
     run.set_defaults(func=cmd_run)
+
+    predict = sub.add_parser("predict", help="score a day's curated partition with a model "
+                             "version (reviews_batch_scoring)")
+    predict.add_argument("--date", type=_date, required=True)
+    predict.add_argument("--version", default=None,
+                         help="a registered, Approved version (default: the champion)")
+    predict.set_defaults(func=cmd_predict)
 
     report = sub.add_parser("report", help="a run's HTML report").add_subparsers(
         dest="report_command", required=True)

@@ -26,7 +26,8 @@ def dagbag():
 
 def test_dag_files_import_without_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"reviews_daily", "reviews_drift_monitor"}
+    assert set(dagbag.dag_ids) == {"reviews_daily", "reviews_drift_monitor",
+                                   "reviews_batch_scoring"}
 
 
 def test_every_task_has_owner_retries_and_doc(dagbag) -> None:
@@ -59,6 +60,16 @@ def test_daily_task_order_is_the_documented_pipeline(dagbag) -> None:
     for upstream, downstream in itertools.pairwise(chain):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
     assert dag.get_task("deploy").upstream_task_ids == {"baseline"}
+
+
+def test_batch_scoring_runs_on_the_asset_the_deploy_step_emits(dagbag) -> None:
+    uri = "x-airsage://reviews-sentiment/deployed"
+    scoring = dagbag.dags["reviews_batch_scoring"]
+    assert uri in repr(scoring.timetable.asset_condition)
+    assert [t.task_id for t in scoring.tasks] == ["score"]
+    assert set(scoring.params) == {"partition_date", "model_version"}
+    outlets = dagbag.dags["reviews_daily"].get_task("deploy").outlets
+    assert [getattr(asset, "uri", None) for asset in outlets] == [uri]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

@@ -44,6 +44,10 @@ SageMaker jobs (moto runs no container: every processing and training job is ``C
     RuleEvaluationStatus, StatusDetails}]``, what SageMaker's rule containers would have
     concluded; DescribeTrainingJob then answers them. moto drops ``ProfilerConfig`` and
     ``ProfilerRuleConfigurations``: the tests read those from the request boto3 sent.
+  - Transform jobs (batch scoring) likewise: moto's ``CreateTransformJob`` records the
+    request and is ``Completed`` at once, writing nothing; the same statement gives its end
+    (``TransformJobStatus``, ``FailureReason``) and the ``.out`` objects the job would have
+    written (the test produces them with the real inference handlers over the staged input).
 
 Athena
   - ``POST /moto-api/static/airsage/athena-results-by-query``
@@ -302,7 +306,8 @@ def _patch_sagemaker() -> None:
     from moto.sagemaker import models, responses
 
     def end_as_stated(backend: Any, job: Any, status_attribute: str) -> None:
-        name = getattr(job, "processing_job_name", None) or job.training_job_name
+        name = (getattr(job, "processing_job_name", None) or getattr(job, "transform_job_name", None)
+                or job.training_job_name)
         stated = backend.__dict__.get("_airsage_job_ends", {}).get(name)
         if stated is None:
             return
@@ -323,6 +328,7 @@ def _patch_sagemaker() -> None:
 
     original_processing = models.SageMakerModelBackend.create_processing_job
     original_training = models.SageMakerModelBackend.create_training_job
+    original_transform = models.SageMakerModelBackend.create_transform_job
 
     def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
         job = original_processing(self, *args, **kwargs)
@@ -334,6 +340,11 @@ def _patch_sagemaker() -> None:
         end_as_stated(self, job, "training_job_status")
         return job
 
+    def create_transform_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job = original_transform(self, *args, **kwargs)
+        end_as_stated(self, job, "transform_job_status")
+        return job
+
     def stop_training_job(self: Any) -> Any:
         job = self.sagemaker_backend.training_jobs[self._get_param("TrainingJobName")]
         job.training_job_status = job.secondary_status = "Stopped"
@@ -341,6 +352,7 @@ def _patch_sagemaker() -> None:
 
     models.SageMakerModelBackend.create_processing_job = create_processing_job
     models.SageMakerModelBackend.create_training_job = create_training_job
+    models.SageMakerModelBackend.create_transform_job = create_transform_job
     responses.SageMakerResponse.stop_training_job = stop_training_job
 
 

@@ -78,6 +78,18 @@ def write_to_db(dag: Any) -> None:
                                          {}, None, set(), session=session)
 
 
+def _deployed_events() -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(
+            AssetModel.name == "reviews_sentiment_deployed"))
+        return [] if asset is None else [e.extra for e in session.scalars(
+            select(AssetEvent).where(AssetEvent.asset_id == asset.id).order_by(AssetEvent.id))]
+
+
 def deploy_states(summary: Any) -> dict[str, str]:
     return {k.removeprefix("deploy."): v for k, v in summary.task_states.items()
             if k.startswith("deploy.")}
@@ -110,6 +122,10 @@ def test_the_first_run_creates_the_endpoint_and_the_second_updates_it_blue_green
     assert second.xcoms["deploy.request"][0]["plan"]["action"] == "update"
     result = second.xcoms["deploy.collect"]
     assert (result["action"], result["model_version"]) == ("updated", "2")
+    # each deployment emitted the model-deployed asset event batch scoring runs on
+    assert _deployed_events()[-2:] == [
+        {"model_name": "reviews-sentiment", "model_version": "1", "day": "2026-02-10"},
+        {"model_name": "reviews-sentiment", "model_version": "2", "day": "2026-02-11"}]
     assert result["replaced_variants"] == ["reviews-sentiment-v1"]
     updated = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert updated["CreationTime"] == created["CreationTime"]  # updated, never recreated

@@ -20,7 +20,8 @@ from airsage.lake.local import LocalLake
 
 @pytest.fixture(scope="session")
 def dags(airflow_db: Path) -> dict[str, Any]:
-    return {dag_id: load_dag(dag_id) for dag_id in ("reviews_daily", "reviews_drift_monitor")}
+    return {dag_id: load_dag(dag_id) for dag_id in ("reviews_daily", "reviews_drift_monitor",
+                                                    "reviews_batch_scoring")}
 
 
 @pytest.fixture

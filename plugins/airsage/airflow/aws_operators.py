@@ -11,6 +11,9 @@ operator modules load boto3.
   ordering rule asked again right before ``CreateEndpoint`` / ``UpdateEndpoint``: a run for
   an older partition never replaces a model trained on newer data, even when a newer run's
   deployment finished between this run's request and this call.
+- :class:`ReattachingTransformOperator`: ``SageMakerTransformOperator`` that, run again after
+  its job was created (a retry, a cleared task), re-attaches to the job of its name instead
+  of creating a second one (batch scoring, :mod:`airsage.airflow.batch_steps`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerEndpointOperator,
     SageMakerRegisterModelVersionOperator,
+    SageMakerTransformOperator,
 )
 from airflow.sdk.exceptions import AirflowSkipException
+
+from airsage.airflow.deferral import SettlesBeforeResuming
 
 
 class RegisterModelVersionOnceOperator(SageMakerRegisterModelVersionOperator):
@@ -69,3 +75,35 @@ class OrderedEndpointOperator(SageMakerEndpointOperator):
             raise AirflowSkipException(f"nothing to call: {reason}")
         result: dict[str, Any] = super().execute(context)
         return result
+
+
+class ReattachingTransformOperator(SettlesBeforeResuming, SageMakerTransformOperator):
+    """``SageMakerTransformOperator`` that never creates a job of its config's name twice: a
+    job still running is waited for (deferred, the provider's trigger and
+    ``execute_complete``), a completed one is returned as the provider returns it, a failed
+    or stopped one fails the task saying to clear the group (its request then names the next
+    attempt, ``-rN``). Deferral settles first (:mod:`airsage.airflow.deferral`)."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airsage.jobs.reattach import FINISHED_BADLY, RUNNING, sagemaker_status
+
+        name = self.config.get("Transform", self.config)["TransformJobName"]
+        status = sagemaker_status(self.hook.conn, "transform")(name)
+        if status is None:
+            result: dict[str, Any] = super().execute(context)
+            return result
+        self.log.info("SageMaker transform job %s exists (%s): re-attached, not created "
+                      "again", name, status)
+        if status in RUNNING:
+            self.defer(trigger=SageMakerTrigger(
+                job_name=name, job_type="Transform", waiter_delay=self.check_interval,
+                waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name), method_name="execute_complete")
+        if status in FINISHED_BADLY:
+            raise AirflowFailException(
+                f"SageMaker transform job {name} ended {status}: clear the whole score task "
+                "group to run the step again (its request starts the next attempt, -rN)")
+        return self.serialize_result(name)

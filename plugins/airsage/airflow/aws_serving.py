@@ -34,6 +34,7 @@ from airflow.sdk import TaskGroup, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
+from airsage.airflow.assets import MODEL_DEPLOYED, deployed_extra
 from airsage.airflow.aws_steps import POLL_SECONDS, _connection
 from airsage.airflow.deferral import settled
 from airsage.airflow.runtime import builds_for_aws, lake_for, step_errors, task_settings
@@ -145,9 +146,10 @@ def _endpoint_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
             "operation": action, "plan": payload["plan"]}
 
 
-@task(task_id="collect", trigger_rule="none_failed_min_one_success")
-def _deploy_collect(payload: list[dict[str, Any]]) -> dict[str, Any]:
-    """The endpoint serves this version on its config, or the step fails saying why."""
+@task(task_id="collect", trigger_rule="none_failed_min_one_success", outlets=[MODEL_DEPLOYED])
+def _deploy_collect(payload: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+    """The endpoint serves this version on its config, or the step fails saying why; a
+    deployment emits the model-deployed asset event (batch scoring runs on it)."""
     from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
 
     settings = task_settings()
@@ -160,7 +162,16 @@ def _deploy_collect(payload: list[dict[str, Any]]) -> dict[str, Any]:
     if result.action == "kept":
         log.warning("not deployed: %s", result.reason)
         raise AirflowSkipException(f"not deployed: {result.reason}")
+    _emit_deployed(settings, DeploymentRequest.from_dict(plan.request), context)
     return narrated(names.DEPLOY, result.to_dict())
+
+
+def _emit_deployed(settings: Any, request: Any, context: dict[str, Any]) -> None:
+    """The model-deployed asset event, naming the version and its data day."""
+    from airsage.targets import Engines
+
+    version = Engines(settings).registry.get_version(request.model_name, request.model_version)
+    context["outlet_events"][MODEL_DEPLOYED].extra = deployed_extra(version)
 
 
 def deploy(baselined: Any) -> Any:

@@ -6,6 +6,7 @@ DATASET = "reviews"
 
 DAILY_DAG_ID = "reviews_daily"
 DRIFT_DAG_ID = "reviews_drift_monitor"
+BATCH_DAG_ID = "reviews_batch_scoring"
 
 CONFIG_VARIABLE = "airsage_config"
 
@@ -40,3 +41,8 @@ SIGNAL_DRIFT = "signal_drift"
 
 DRIFT_ASSET_NAME = "reviews_sentiment_drift"
 DRIFT_ASSET_URI = "x-airsage://reviews-sentiment/drift"
+
+# reviews_batch_scoring: scheduled on the asset the deploy step emits for a deployed model
+SCORE = "score"
+DEPLOYED_ASSET_NAME = "reviews_sentiment_deployed"
+DEPLOYED_ASSET_URI = "x-airsage://reviews-sentiment/deployed"

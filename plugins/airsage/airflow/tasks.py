@@ -15,7 +15,7 @@ from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airsage.airflow import names
-from airsage.airflow.assets import DRIFT
+from airsage.airflow.assets import DRIFT, MODEL_DEPLOYED, deployed_extra
 from airsage.airflow.runtime import lake_for, partition_day, step_errors, task_settings
 from airsage.airflow.tasklog import log, narrated
 
@@ -373,9 +373,10 @@ def baseline_step(_upstream: None, context: dict[str, Any],
     return narrated(names.BASELINE, {**result.to_dict(), "model_version": version})
 
 
-@task(task_id=names.DEPLOY)
-def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
+@task(task_id=names.DEPLOY, outlets=[MODEL_DEPLOYED])
+def deploy(baselined: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Blue/green deploy of the version this run registered; roll back if it fails its alarms.
+    A deployment emits the model-deployed asset event (batch scoring runs on it).
 
     Never the registry's "newest Approved" (a backfill registers days out of order), and
     never over a model trained on newer data: that check runs under the endpoint's lock.
@@ -413,6 +414,7 @@ def deploy(baselined: dict[str, Any]) -> dict[str, Any]:
     if result.action == "kept":
         log.warning("not deployed: %s", result.reason)
         raise AirflowSkipException(f"not deployed: {result.reason}")
+    context["outlet_events"][MODEL_DEPLOYED].extra = deployed_extra(version)
     return narrated(names.DEPLOY, result.to_dict())
 
 

@@ -114,9 +114,17 @@ PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "SageMakerEndpointOperator": ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
                                   "sagemaker:DescribeEndpoint", "sagemaker:CreateModel",
                                   "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"),
-    # DescribeProcessingJob / DescribeTrainingJob / DescribeHyperParameterTuningJob waiters
+    # batch scoring (existence checks off: airsage re-attaches itself): CreateModel only when
+    # the config carries one, create, DescribeTransformJob right after (deferrable), and the
+    # result's DescribeTransformJob + DescribeModel
+    "SageMakerTransformOperator": ("sagemaker:CreateModel", "sagemaker:CreateTransformJob",
+                                   "sagemaker:DescribeTransformJob", "sagemaker:DescribeModel",
+                                   "sagemaker:AddTags"),
+    # DescribeProcessingJob / DescribeTrainingJob / DescribeHyperParameterTuningJob /
+    # DescribeTransformJob waiters
     "SageMakerTrigger": ("sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob",
-                         "sagemaker:DescribeHyperParameterTuningJob"),
+                         "sagemaker:DescribeHyperParameterTuningJob",
+                         "sagemaker:DescribeTransformJob"),
     # poke: HeadObject (s3:GetObject) or, with a wildcard key, ListObjectsV2 (s3:ListBucket);
     # deferred, the S3KeyTrigger makes the same calls from the triggerer
     "S3KeySensor": ("s3:GetObject", "s3:ListBucket"),

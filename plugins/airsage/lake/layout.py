@@ -7,6 +7,8 @@ Layout (identical on S3 and on the local directory):
 - ``curated/``, ``features/``: prepared data of a daily run (keyed by date: a rerun overwrites).
 - ``models/<dataset>/<job>/``: training/tuning job output (``output/model.tar.gz``), and
   ``input/`` files a job needs that live outside the lake (a registered model staged in).
+- ``predictions/<dataset>/dt=YYYY-MM-DD/model_version=<v>/``: a batch scoring of one partition
+  by one model version (``input/`` JSON Lines, ``transform/`` the ``.out`` files, the table).
 - ``capture/<endpoint>/<variant>/yyyy/mm/dd/hh/``: Model Monitor data capture.
 - ``monitoring/``: baselines and monitoring reports.
 - ``<offline store prefix>/<feature group>/``: the local feature store (``features.``
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 MANIFEST = "_manifest.json"
 CATALOG_KEY = "catalog/airsage.duckdb"
 QUARANTINE_MARKER = "_QUARANTINED.json"
+PREDICTIONS_FILE = "predictions.parquet"
 SPLITS = ("train", "validation", "test")
 
 
@@ -77,6 +80,14 @@ class LakeLayout:
     def curated(self, day: dt_.date | str) -> str:
         return f"curated/{self.dataset}/dt={partition_value(day)}/"
 
+    def curated_prefix(self) -> str:
+        return f"curated/{self.dataset}/"
+
+    def curated_days(self, keys: list[str]) -> list[str]:
+        """The partition dates (sorted) that a listing of ``curated_prefix()`` shows."""
+        prefix = self.curated_prefix() + "dt="
+        return sorted({key[len(prefix):].split("/", 1)[0] for key in keys if key.startswith(prefix)})
+
     def features(self, day: dt_.date | str, split: str | None = None) -> str:
         if split is not None and split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; splits are {', '.join(SPLITS)}")
@@ -110,6 +121,27 @@ class LakeLayout:
     def job_input(self, job_name: str, filename: str) -> str:
         """Where a file from outside the lake is staged for a job (jobs read lake keys only)."""
         return f"models/{self.dataset}/{job_name}/input/{filename}"
+
+    # -- batch predictions (keyed by day and model version: a rerun overwrites its own) ---
+    def predictions(self, day: dt_.date | str, model_version: str) -> str:
+        version = str(model_version)
+        if not version or "/" in version or version in (".", ".."):
+            raise ValueError(f"model version {model_version!r} cannot name a lake folder")
+        return f"predictions/{self.dataset}/dt={partition_value(day)}/model_version={version}/"
+
+    def predictions_input(self, day: dt_.date | str, model_version: str) -> str:
+        """The JSON Lines the transform reads (one file, ``<dataset>.jsonl``, below it)."""
+        return self.predictions(day, model_version) + "input/"
+
+    def predictions_transform(self, day: dt_.date | str, model_version: str) -> str:
+        """Where the transform writes ``<input file>.out`` (SageMaker's S3OutputPath)."""
+        return self.predictions(day, model_version) + "transform/"
+
+    def predictions_table(self, day: dt_.date | str, model_version: str) -> str:
+        return self.predictions(day, model_version) + PREDICTIONS_FILE
+
+    def predictions_prefix(self) -> str:
+        return f"predictions/{self.dataset}/"
 
     # -- reports (keyed by the partition date: a rerun overwrites its own) --------------
     def report(self, kind: str, day: dt_.date | str, filename: str) -> str:

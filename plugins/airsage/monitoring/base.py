@@ -107,6 +107,9 @@ class MonitoringSettings:
     min_ground_truth: int = 50
     accuracy_tolerance: float = 0.1
     ground_truth_delay_hours: int = 0
+    # judge the serving version's batch predictions of the day this many days back, with
+    # their labels, at each day's first monitor run (0: off; airsage.batch.quality)
+    batch_quality_delay_days: int = 0
     job_timeout_seconds: int = 1800
     violation_policy: ViolationPolicy = field(default_factory=ViolationPolicy)
 

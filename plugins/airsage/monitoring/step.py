@@ -477,6 +477,8 @@ def run_monitor(
         violations, samples, extra = _read_model_monitor_report(lake, report_prefix)
         summary = {**_summary_head(monitoring, endpoint, model_name, model_version,
                                    interval_start, interval_end), **extra}
+        violations, summary = _with_batch_quality(settings, lake, monitoring, hours, violations,
+                                                  summary, model_name, str(model_version))
         should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
         summary["retrain_decision"] = decision
         return MonitoringResult(violations=violations, summary=summary,
@@ -503,9 +505,34 @@ def run_monitor(
                                             interval_end),
     )
     runner.run(lake, request)
-    return collect_monitor(settings, lake, request, endpoint=endpoint, model_name=model_name,
-                           model_version=str(model_version), interval_start=interval_start,
-                           interval_end=interval_end)
+    result = collect_monitor(settings, lake, request, endpoint=endpoint, model_name=model_name,
+                             model_version=str(model_version), interval_start=interval_start,
+                             interval_end=interval_end)
+    if not monitoring.batch_quality_delay_days:
+        return result
+    violations, summary = _with_batch_quality(settings, lake, monitoring, hours, result.violations,
+                                              result.summary, model_name, str(model_version))
+    should_retrain, decision = decide_retrain(violations, monitoring.violation_policy)
+    return MonitoringResult(violations=violations, summary={**summary, "retrain_decision": decision},
+                            report_key=result.report_key, samples=result.samples,
+                            should_retrain=should_retrain)
+
+
+def _with_batch_quality(settings: Settings, lake: Lake, monitoring: MonitoringSettings,
+                        hours: list[dt_.datetime], violations: list[Violation],
+                        summary: dict[str, Any], model_name: str,
+                        model_version: str) -> tuple[list[Violation], dict[str, Any]]:
+    """The interval's violations plus those of the batch predictions it judges
+    (``monitoring.batch_quality_delay_days``, :mod:`airsage.batch.quality`)."""
+    from airsage.batch.quality import days_to_judge, judge_batch_predictions
+
+    days = days_to_judge(hours, monitoring.batch_quality_delay_days)
+    if not days:
+        return violations, summary
+    dataset = str(settings.section("serving").get("dataset") or "reviews")
+    found, judged = judge_batch_predictions(settings, lake, dataset, days,
+                                            model_name=model_name, model_version=model_version)
+    return [*violations, *found], {**summary, "batch_model_quality": judged}
 
 
 # Model Monitor's hourly schedule starts its job within about 20 minutes after the hour and
