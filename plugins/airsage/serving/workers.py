@@ -1,0 +1,328 @@
+"""``serving.workers`` > 1: N model-server processes on one port, kept alike by a supervisor.
+
+One Python process answers on one core (inference runs on its event loop, under the GIL), so
+on the local target more throughput means more processes. ``airsage serve`` then becomes a
+**supervisor**: it binds the port once and starts ``workers`` processes (``spawn``) that all
+accept on that socket, each serving the same ASGI app (``app.build_app``) over its own
+:class:`~airsage.serving.endpoint.Endpoint`. Every worker must serve the same variants with
+the same weights, so no worker changes its endpoint on its own:
+
+- an admin request (and ``GET /metrics``) reaching any worker goes to the supervisor over a
+  pipe (``control``); the supervisor runs one change at a time and tells every worker
+  (:func:`~airsage.serving.endpoint.apply_admin`), loading a new variant in all of them at
+  once, and answers after all did. Weights are checked on every worker before any changes
+  them (``check_weights``), so a refusal leaves all as they were;
+- ``/metrics`` merges the workers' counters and recomputes the percentiles from their
+  latencies (:func:`merge_metrics`): the deployer's bake alarms see all the traffic;
+- ``describe`` names the supervisor's pid (the one in the state file, which only the
+  supervisor writes) and the workers' pids;
+- each worker captures to its own files (``CaptureWriter(file_tag="w<i>")``), in the same
+  ``capture/<endpoint>/<variant>/<hour>/`` prefixes;
+- a worker that dies stops the server (all workers, state ``running: false``); the next
+  deploy starts it again, restoring its variants — nothing restarts a worker half-configured.
+
+This is scale-out on one machine, not autoscaling: the number of processes is fixed by the
+setting (the aws target scales instances with Application Auto Scaling, ``serving/aws.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from airsage.serving.endpoint import AdminError, percentile
+
+log = logging.getLogger(__name__)
+STOP = "stop"
+# How long a worker may take to import and answer its first command (models load later).
+WORKER_START_SECONDS = 120.0
+POLL_SECONDS = 0.2
+
+
+def merge_metrics(parts: Sequence[dict[str, Any]], *, pid: int) -> dict[str, Any]:
+    """One endpoint's ``/metrics`` from its workers' (each with ``latencies_ms`` per
+    variant): counters summed, error rate and percentiles recomputed over all requests."""
+    if not parts:
+        raise AdminError("no worker answered for metrics", status=503)
+    variants: dict[str, dict[str, Any]] = {}
+    latencies: dict[str, list[float]] = {}
+    refused: Counter[str] = Counter()
+    batches: Counter[str] = Counter()
+    capture: Counter[str] = Counter()
+    for part in parts:
+        for name, variant in part["variants"].items():
+            merged = variants.setdefault(name, {"weight": variant["weight"],
+                                                "status": variant["status"], "invocations": 0,
+                                                "errors_4xx": 0, "errors_5xx": 0})
+            for key in ("invocations", "errors_4xx", "errors_5xx"):
+                merged[key] += int(variant[key])
+            latencies.setdefault(name, []).extend(variant.get("latencies_ms") or [])
+        refused.update({k: int(v) for k, v in (part.get("refused") or {}).items()})
+        batches.update({k: int(v) for k, v in (part.get("batches") or {}).items()})
+        capture.update({k: int(v) for k, v in part.items()
+                        if k.startswith("capture_") and isinstance(v, int)})
+    for name, merged in variants.items():
+        ordered = sorted(latencies[name])
+        merged["error_rate"] = (merged["errors_5xx"] / merged["invocations"]
+                                if merged["invocations"] else 0.0)
+        merged["latency_ms"] = {"p50": percentile(ordered, 0.50),
+                                "p99": percentile(ordered, 0.99), "samples": len(ordered)}
+    return {"endpoint": parts[0]["endpoint"], "time": time.time(), "since": parts[0]["since"],
+            "pid": pid, "workers": len(parts), "variants": variants, "refused": dict(refused),
+            "batches": dict(batches), **dict(capture)}
+
+
+# -- a worker (runs in its own process) -----------------------------------------------------------
+
+
+def worker_main(index: int, sock: socket.socket, commands: Connection, requests: Connection,
+                config_file: str | None, endpoint_name: str, url: str, log_location: str) -> None:
+    """Serve ``endpoint_name`` on the shared ``sock`` until told to stop (``commands``);
+    admin requests and metrics go to the supervisor through ``requests``."""
+    import uvicorn
+
+    from airsage.config import load_settings
+    from airsage.serving.app import build_app
+    from airsage.serving.base import ServingConfig
+    from airsage.serving.capture import CaptureWriter
+    from airsage.serving.contract import INPUT_FIELDS_ENV
+    from airsage.serving.endpoint import Endpoint, apply_admin, endpoints_dir
+    from airsage.serving.server import BACKLOG, KEEP_ALIVE_SECONDS
+    from airsage.targets import Engines
+
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops the workers
+    settings = load_settings(config_file)
+    config = ServingConfig.from_settings(settings)
+    os.environ[INPUT_FIELDS_ENV] = ",".join(settings.dataset(config.dataset).columns)
+    lake = Engines(settings).lake
+    writer = (CaptureWriter(lake, endpoint_name, config.capture, file_tag=f"w{index}")
+              if config.capture.enabled else None)
+    endpoint = Endpoint(config, lake, name=endpoint_name, capture_writer=writer,
+                        work_dir=endpoints_dir(settings) / endpoint_name / f"worker-{index}")
+    endpoint.url = url
+    asking = threading.Lock()
+
+    def control(op: str, args: dict[str, Any]) -> Any:
+        with asking:
+            requests.send((op, args))
+            reply = requests.recv()
+        if reply[0] == "error":
+            raise AdminError(reply[2], reply[1])
+        return reply[1]
+
+    app = build_app(endpoint, on_shutdown=lambda: control("shutdown", {}), control=control,
+                    log_location=log_location)
+    server = uvicorn.Server(uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="off", access_log=False, log_config=None,
+        log_level="warning", server_header=False, backlog=BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS))
+
+    def listen() -> None:
+        while True:
+            try:
+                op, args = commands.recv()
+            except (EOFError, OSError):  # the supervisor is gone
+                server.should_exit = True
+                return
+            if op == STOP:
+                server.should_exit = True
+                commands.send(("ok", None))
+                return
+            try:
+                commands.send(("ok", apply_admin(endpoint, op, args)))
+            except AdminError as exc:
+                commands.send(("error", exc.status, str(exc)))
+            except Exception as exc:
+                log.exception("worker %d: admin %s failed", index, op)
+                commands.send(("error", 500, f"worker {index}: {type(exc).__name__}: {exc}"))
+            if op in ("add_variant", "restore"):
+                gc.freeze()  # the loaded model lives as long as the process (server._changed)
+
+    threading.Thread(target=listen, name=f"airsage-worker-{index}-commands", daemon=True).start()
+    gc.collect()
+    gc.freeze()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        endpoint.close()
+
+
+# -- the supervisor ------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, index: int, process: Any, commands: Connection, requests: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.commands = commands
+        self.requests = requests
+
+
+class Supervisor:
+    """``workers`` server processes on ``sock``; the admin API's one writer (module doc)."""
+
+    def __init__(self, sock: socket.socket, *, workers: int, endpoint: str, url: str,
+                 config_file: str | None, log_location: str) -> None:
+        if workers < 2:
+            raise ValueError(f"a supervisor runs 2 or more workers, not {workers}")
+        self.socket = sock
+        self.endpoint = endpoint
+        self.url = url
+        self.stopping = threading.Event()
+        self._changing = threading.Lock()
+        self._on_change: list[Any] = []
+        context = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+        for index in range(workers):
+            commands, their_commands = context.Pipe()
+            requests, their_requests = context.Pipe()
+            process = context.Process(
+                target=worker_main, name=f"airsage-serve-{endpoint}-w{index}",
+                args=(index, sock, their_commands, their_requests, config_file, endpoint, url,
+                      log_location))
+            process.start()
+            their_commands.close()
+            their_requests.close()
+            self.workers.append(_Worker(index, process, commands, requests))
+
+    @property
+    def pids(self) -> list[int]:
+        return [int(w.process.pid or 0) for w in self.workers]
+
+    def on_change(self, callback: Any) -> None:
+        """Call ``callback(variants)`` after every change (the server writes its state file)."""
+        self._on_change.append(callback)
+
+    # -- telling the workers ----------------------------------------------------------------
+    def _broadcast(self, op: str, args: dict[str, Any], timeout: float = WORKER_START_SECONDS
+                   ) -> list[tuple[Any, ...]]:
+        """Send ``op`` to every worker, then collect every answer (they work in parallel)."""
+        for worker in self.workers:
+            worker.commands.send((op, args))
+        replies = []
+        for worker in self.workers:
+            if not worker.commands.poll(timeout):
+                # its late answer would be taken for the next command's: stop the server
+                self.stopping.set()
+                raise AdminError(f"worker {worker.index} (pid {worker.process.pid}) did not answer "
+                                 f"{op} within {timeout:g} s; the server stops (the next deploy "
+                                 "starts it again)", status=503)
+            replies.append(worker.commands.recv())
+        return replies
+
+    @staticmethod
+    def _first_error(replies: list[tuple[Any, ...]]) -> AdminError | None:
+        for reply in replies:
+            if reply[0] == "error":
+                return AdminError(reply[2], reply[1])
+        return None
+
+    def handle(self, op: str, args: dict[str, Any]) -> Any:
+        """Run one admin operation on every worker (one at a time) and answer for all."""
+        if op == "shutdown":
+            self.stopping.set()
+            return {"status": "ShuttingDown"}
+        with self._changing:
+            if op == "metrics":
+                replies = self._broadcast("metrics", {**args, "raw": True})
+                error = self._first_error(replies)
+                if error is not None:
+                    raise error
+                return merge_metrics([r[1] for r in replies], pid=os.getpid())
+            if op == "set_weights":
+                error = self._first_error(self._broadcast("check_weights", args))
+                if error is not None:
+                    raise error
+            replies = self._broadcast(op, args)
+            answers = [r[1] for r in replies if r[0] == "ok"]
+            if not answers:  # refused everywhere: nothing changed
+                error = self._first_error(replies)
+                raise error if error is not None else AdminError(f"{op}: no answer", 503)
+            if len(answers) < len(replies):
+                log.error("admin %s succeeded on %d of %d workers: %s", op, len(answers),
+                          len(replies), self._first_error(replies))
+            answer = answers[0]
+            if op == "add_variant":  # a variant Failed anywhere is reported Failed
+                answer = next((a for a in answers if a.get("status") != "InService"), answer)
+            if op != "describe":
+                variants = self._broadcast("describe", {})[0][1]["variants"]
+                for callback in self._on_change:
+                    callback(variants)
+            if isinstance(answer, dict) and "pid" in answer:
+                answer = {**answer, "pid": os.getpid(), "workers": self.pids}
+            return answer
+
+    def _serve_requests(self, worker: _Worker) -> None:
+        """Answer one worker's admin requests until it goes away."""
+        while True:
+            try:
+                op, args = worker.requests.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                reply: tuple[Any, ...] = ("ok", self.handle(op, args))
+            except AdminError as exc:
+                reply = ("error", exc.status, str(exc))
+            except Exception as exc:
+                log.exception("admin %s failed", op)
+                reply = ("error", 500, f"{type(exc).__name__}: {exc}")
+            try:
+                worker.requests.send(reply)
+            except (BrokenPipeError, OSError):
+                return
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, restore: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Wait for every worker to answer, reload ``restore`` in all; the variants."""
+        for worker in self.workers:
+            threading.Thread(target=self._serve_requests, args=(worker,), daemon=True,
+                             name=f"airsage-supervisor-w{worker.index}").start()
+        with self._changing:
+            error = self._first_error(self._broadcast("describe", {}))
+            if error is not None:
+                raise error
+            if restore:
+                self._broadcast("restore", {"variants": restore})
+            variants: list[dict[str, Any]] = self._broadcast("describe", {})[0][1]["variants"]
+        return variants
+
+    def wait(self) -> None:
+        """Until SIGTERM/SIGINT, ``POST /admin/shutdown`` or a worker's death."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        while not self.stopping.wait(POLL_SECONDS):
+            dead = [w for w in self.workers if not w.process.is_alive()]
+            if dead:
+                log.error("worker %d (pid %s) exited with code %s: stopping the server; the "
+                          "next deploy starts it again", dead[0].index, dead[0].process.pid,
+                          dead[0].process.exitcode)
+                return
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Tell every worker to stop (they write their queued capture), then reap them."""
+        for worker in self.workers:
+            with contextlib.suppress(OSError):  # a worker already gone
+                worker.commands.send((STOP, {}))
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            worker.process.join(max(0.1, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                log.warning("worker %d did not stop within %g s: terminating it",
+                            worker.index, timeout)
+                worker.process.terminate()
+                worker.process.join(5)
+        self.socket.close()
+
