@@ -46,11 +46,19 @@ BACKLOG = 1024
 KEEP_ALIVE_SECONDS = 75
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port), with a clear error."""
+def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True
+         ) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port), with a clear error.
+
+    ``reuse_port``: other processes may bind the same port (``SO_REUSEPORT``; the kernel then
+    spreads new connections over the listening ones: the workers of ``serving/workers.py``);
+    ``listen=False`` only holds the port (the workers' supervisor, which accepts nothing).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -58,7 +66,8 @@ def bind(host: str, port: int) -> socket.socket:
         raise OSError(exc.errno, f"model server: cannot listen on {host}:{port}: {exc.strerror}. "
                                  "Another process holds the port; set serving.port (0 = any "
                                  "free port) or stop it") from exc
-    sock.listen(BACKLOG)  # connections queue from now on, even before uvicorn runs
+    if listen:
+        sock.listen(BACKLOG)  # connections queue from now on, even before uvicorn runs
     sock.set_inheritable(True)
     return sock
 
@@ -223,7 +232,9 @@ def serve_with_workers(args: argparse.Namespace, settings: Any, config: ServingC
     is their supervisor and the pid in the state file."""
     from airsage.serving.workers import Supervisor
 
-    sock = bind(args.host or config.host, config.port if args.port is None else args.port)
+    # holds the port; each worker listens on it with a socket of its own (SO_REUSEPORT)
+    sock = bind(args.host or config.host, config.port if args.port is None else args.port,
+                reuse_port=True, listen=False)
     started_at = time.time()
     known: list[list[dict[str, Any]]] = [[]]
     supervisor = Supervisor(sock, workers=workers, endpoint=endpoint, url=url_of(sock),

@@ -2,8 +2,10 @@
 
 One Python process answers on one core (inference runs on its event loop, under the GIL), so
 on the local target more throughput means more processes. ``airsage serve`` then becomes a
-**supervisor**: it binds the port once and starts ``workers`` processes (``spawn``) that all
-accept on that socket, each serving the same ASGI app (``app.build_app``) over its own
+**supervisor**: it holds the port and starts ``workers`` processes (``spawn``), each
+listening on it with a socket of its own (``SO_REUSEPORT``: the kernel spreads new connections
+over them, where with one shared socket whichever worker wakes first takes them), each
+serving the same ASGI app (``app.build_app``) over its own
 :class:`~airsage.serving.endpoint.Endpoint`. Every worker must serve the same variants with
 the same weights, so no worker changes its endpoint on its own:
 
@@ -86,10 +88,12 @@ def merge_metrics(parts: Sequence[dict[str, Any]], *, pid: int) -> dict[str, Any
 # -- a worker (runs in its own process) -----------------------------------------------------------
 
 
-def worker_main(index: int, sock: socket.socket, commands: Connection, requests: Connection,
-                config_file: str | None, endpoint_name: str, url: str, log_location: str) -> None:
-    """Serve ``endpoint_name`` on the shared ``sock`` until told to stop (``commands``);
-    admin requests and metrics go to the supervisor through ``requests``."""
+def worker_main(index: int, address: tuple[str, int], commands: Connection,
+                requests: Connection, config_file: str | None, endpoint_name: str, url: str,
+                log_location: str) -> None:
+    """Serve ``endpoint_name`` on ``address`` (a socket of its own, ``SO_REUSEPORT``) until
+    told to stop (``commands``); admin requests and metrics go to the supervisor through
+    ``requests``."""
     import uvicorn
 
     from airsage.config import load_settings
@@ -98,8 +102,10 @@ def worker_main(index: int, sock: socket.socket, commands: Connection, requests:
     from airsage.serving.capture import CaptureWriter
     from airsage.serving.contract import INPUT_FIELDS_ENV
     from airsage.serving.endpoint import Endpoint, apply_admin, endpoints_dir
-    from airsage.serving.server import BACKLOG, KEEP_ALIVE_SECONDS
+    from airsage.serving.server import BACKLOG, KEEP_ALIVE_SECONDS, bind
     from airsage.targets import Engines
+
+    sock = bind(*address, reuse_port=True)  # first: connections queue from now on
 
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
@@ -191,8 +197,8 @@ class Supervisor:
             requests, their_requests = context.Pipe()
             process = context.Process(
                 target=worker_main, name=f"airsage-serve-{endpoint}-w{index}",
-                args=(index, sock, their_commands, their_requests, config_file, endpoint, url,
-                      log_location))
+                args=(index, sock.getsockname()[:2], their_commands, their_requests,
+                      config_file, endpoint, url, log_location))
             process.start()
             their_commands.close()
             their_requests.close()
