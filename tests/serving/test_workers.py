@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,41 @@ def test_a_weight_refused_by_the_workers_changes_none_of_them(
     assert status == 404 and b"no variant 'nope'" in body
     for _ in range(10):  # every worker still serves v1 at full weight
         assert call("GET", first.url + "/ping")[0] == 200
+
+
+def test_a_worker_that_dies_is_replaced_by_one_serving_the_same_variants(
+        deployer_factory, models, version, call) -> None:
+    deployer = deployer_factory(workers=2)
+    first = deployer.deploy(LocalLake(deployer.settings), version("1", models.v1))
+    state_file = state_file_for(deployer.settings, first.endpoint)
+    killed, survivor = json.loads(state_file.read_text())["workers"]
+    os.kill(killed, signal.SIGKILL)
+    while _alive(killed):
+        time.sleep(0.01)
+    # Connections that reach a worker as it dies are reset (Linux does not hand a closing
+    # SO_REUSEPORT listener's queue to the others: net.ipv4.tcp_migrate_req is 0 here, the
+    # default); measured, a request sent ~20 ms after the exit was reset once in 4 runs, so
+    # the test starts asserting a moment later. The survivor answers everything after that.
+    time.sleep(0.5)
+    answers: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the survivor answers while the replacement loads
+        answers.append(call("POST", first.url + "/invocations", TEXT,
+                            {"Content-Type": "application/json"})[0])
+        workers = json.loads(state_file.read_text())["workers"]
+        if killed not in workers:
+            break
+        time.sleep(0.05)
+    assert survivor in workers and killed not in workers and len(workers) == 2, workers
+    assert set(answers) == {200}, answers
+    # describe answers with worker 0's endpoint: the replacement, loaded like the survivor
+    described = json.loads(call("GET", first.url + "/admin/endpoint")[2])
+    assert [(v["variant_name"], v["weight"], v["status"]) for v in described["variants"]] == \
+        [("reviews-sentiment-v1", 100.0, "InService")]
+    assert described["workers"] == workers
+    for _ in range(20):
+        assert call("POST", first.url + "/invocations", TEXT,
+                    {"Content-Type": "application/json"})[0] == 200
 
 
 def test_merged_metrics_sum_counts_and_recompute_percentiles() -> None:

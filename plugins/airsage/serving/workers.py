@@ -2,10 +2,11 @@
 
 One Python process answers on one core (inference runs on its event loop, under the GIL), so
 on the local target more throughput means more processes. ``airsage serve`` then becomes a
-**supervisor**: it holds the port and starts ``workers`` processes (``spawn``), each
-listening on it with a socket of its own (``SO_REUSEPORT``: the kernel spreads new connections
-over them, where with one shared socket whichever worker wakes first takes them), each
-serving the same ASGI app (``app.build_app``) over its own
+**supervisor**: it holds the port and starts ``workers`` processes (``spawn``); once a
+worker serves the endpoint's variants it listens on the port with a socket of its own
+(``SO_REUSEPORT``: the kernel spreads new connections over the listening workers, where with
+one shared socket whichever worker wakes first takes them), serving the same ASGI app
+(``app.build_app``) over its own
 :class:`~airsage.serving.endpoint.Endpoint`. Every worker must serve the same variants with
 the same weights, so no worker changes its endpoint on its own:
 
@@ -20,8 +21,12 @@ the same weights, so no worker changes its endpoint on its own:
   supervisor writes) and the workers' pids;
 - each worker captures to its own files (``CaptureWriter(file_tag="w<i>")``), in the same
   ``capture/<endpoint>/<variant>/<hour>/`` prefixes;
-- a worker that dies stops the server (all workers, state ``running: false``); the next
-  deploy starts it again, restoring its variants — nothing restarts a worker half-configured.
+- a worker that dies is replaced by one that loads the others' variants and weights before
+  the next admin change (the restart is under the same lock as a change); workers that keep
+  dying stop the server (state ``running: false``), and the next deploy starts it again.
+  The requests the dead worker held, and connections reaching it as it dies, are reset
+  (Linux hands a closing listener's queue to the others only with
+  ``net.ipv4.tcp_migrate_req=1``).
 
 This is scale-out on one machine, not autoscaling: the number of processes is fixed by the
 setting (the aws target scales instances with Application Auto Scaling, ``serving/aws.py``).
@@ -47,9 +52,11 @@ from airsage.serving.endpoint import AdminError, percentile
 
 log = logging.getLogger(__name__)
 STOP = "stop"
+SERVE = "serve"
 # How long a worker may take to import and answer its first command (models load later).
 WORKER_START_SECONDS = 120.0
 POLL_SECONDS = 0.2
+MAX_RESTARTS = 5  # worker deaths within a minute before the server gives up
 
 
 def merge_metrics(parts: Sequence[dict[str, Any]], *, pid: int) -> dict[str, Any]:
@@ -105,7 +112,6 @@ def worker_main(index: int, address: tuple[str, int], commands: Connection,
     from airsage.serving.server import BACKLOG, KEEP_ALIVE_SECONDS, bind
     from airsage.targets import Engines
 
-    sock = bind(*address, reuse_port=True)  # first: connections queue from now on
 
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s w{index} %(name)s: %(message)s")
@@ -136,17 +142,25 @@ def worker_main(index: int, address: tuple[str, int], commands: Connection,
         log_level="warning", server_header=False, backlog=BACKLOG,
         timeout_keep_alive=KEEP_ALIVE_SECONDS))
 
+    go = threading.Event()  # "serve": the variants are loaded, take connections now
+
     def listen() -> None:
         while True:
             try:
                 op, args = commands.recv()
             except (EOFError, OSError):  # the supervisor is gone
                 server.should_exit = True
+                go.set()
                 return
             if op == STOP:
                 server.should_exit = True
+                go.set()
                 commands.send(("ok", None))
                 return
+            if op == SERVE:
+                go.set()
+                commands.send(("ok", None))
+                continue
             try:
                 commands.send(("ok", apply_admin(endpoint, op, args)))
             except AdminError as exc:
@@ -161,7 +175,11 @@ def worker_main(index: int, address: tuple[str, int], commands: Connection,
     gc.collect()
     gc.freeze()
     try:
-        server.run(sockets=[sock])
+        go.wait()
+        if not server.should_exit:
+            # a socket of its own on the shared port, only now: the kernel sends connections
+            # to every listening worker, so none may listen before it serves the variants
+            server.run(sockets=[bind(*address, reuse_port=True)])
     finally:
         endpoint.close()
 
@@ -190,19 +208,24 @@ class Supervisor:
         self.stopping = threading.Event()
         self._changing = threading.Lock()
         self._on_change: list[Any] = []
-        context = multiprocessing.get_context("spawn")
-        self.workers: list[_Worker] = []
-        for index in range(workers):
-            commands, their_commands = context.Pipe()
-            requests, their_requests = context.Pipe()
-            process = context.Process(
-                target=worker_main, name=f"airsage-serve-{endpoint}-w{index}",
-                args=(index, sock.getsockname()[:2], their_commands, their_requests,
-                      config_file, endpoint, url, log_location))
-            process.start()
-            their_commands.close()
-            their_requests.close()
-            self.workers.append(_Worker(index, process, commands, requests))
+        self._variants: list[dict[str, Any]] = []  # what every worker serves (last known)
+        self._restarts: list[float] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._worker_args = (sock.getsockname()[:2], config_file, endpoint, url, log_location)
+        self.workers: list[_Worker] = [self._spawn(index) for index in range(workers)]
+
+    def _spawn(self, index: int) -> _Worker:
+        address, config_file, endpoint, url, log_location = self._worker_args
+        commands, their_commands = self._context.Pipe()
+        requests, their_requests = self._context.Pipe()
+        process = self._context.Process(
+            target=worker_main, name=f"airsage-serve-{endpoint}-w{index}",
+            args=(index, address, their_commands, their_requests, config_file, endpoint, url,
+                  log_location))
+        process.start()
+        their_commands.close()
+        their_requests.close()
+        return _Worker(index, process, commands, requests)
 
     @property
     def pids(self) -> list[int]:
@@ -213,20 +236,38 @@ class Supervisor:
         self._on_change.append(callback)
 
     # -- telling the workers ----------------------------------------------------------------
-    def _broadcast(self, op: str, args: dict[str, Any], timeout: float = WORKER_START_SECONDS
-                   ) -> list[tuple[Any, ...]]:
-        """Send ``op`` to every worker, then collect every answer (they work in parallel)."""
-        for worker in self.workers:
-            worker.commands.send((op, args))
-        replies = []
-        for worker in self.workers:
-            if not worker.commands.poll(timeout):
-                # its late answer would be taken for the next command's: stop the server
-                self.stopping.set()
-                raise AdminError(f"worker {worker.index} (pid {worker.process.pid}) did not answer "
-                                 f"{op} within {timeout:g} s; the server stops (the next deploy "
-                                 "starts it again)", status=503)
-            replies.append(worker.commands.recv())
+    def _broadcast(self, op: str, args: dict[str, Any], timeout: float = WORKER_START_SECONDS,
+                   workers: list[_Worker] | None = None) -> list[tuple[Any, ...]]:
+        """Send ``op`` to every worker (or ``workers``), then collect every answer (they work
+        in parallel). A worker that died answers an error; the supervisor replaces it with
+        one restored from the others (:meth:`wait`)."""
+        targets = self.workers if workers is None else workers
+        sent = []
+        for worker in targets:
+            try:
+                worker.commands.send((op, args))
+                sent.append(True)
+            except OSError:
+                sent.append(False)
+        replies: list[tuple[Any, ...]] = []
+        for worker, delivered in zip(targets, sent, strict=True):
+            gone = ("error", 503, f"worker {worker.index} (pid {worker.process.pid}) is gone")
+            if not delivered:
+                replies.append(gone)
+                continue
+            try:
+                answered = worker.commands.poll(timeout)
+                if answered:
+                    replies.append(worker.commands.recv())
+                    continue
+            except (EOFError, OSError):
+                replies.append(gone)
+                continue
+            # its late answer would be taken for the next command's: stop the server
+            self.stopping.set()
+            raise AdminError(f"worker {worker.index} (pid {worker.process.pid}) did not answer "
+                             f"{op} within {timeout:g} s; the server stops (the next deploy "
+                             "starts it again)", status=503)
         return replies
 
     @staticmethod
@@ -264,9 +305,10 @@ class Supervisor:
             if op == "add_variant":  # a variant Failed anywhere is reported Failed
                 answer = next((a for a in answers if a.get("status") != "InService"), answer)
             if op != "describe":
-                variants = self._broadcast("describe", {})[0][1]["variants"]
+                described = [r[1] for r in self._broadcast("describe", {}) if r[0] == "ok"]
+                self._variants = described[0]["variants"] if described else self._variants
                 for callback in self._on_change:
-                    callback(variants)
+                    callback(self._variants)
             if isinstance(answer, dict) and "pid" in answer:
                 answer = {**answer, "pid": os.getpid(), "workers": self.pids}
             return answer
@@ -302,20 +344,54 @@ class Supervisor:
                 raise error
             if restore:
                 self._broadcast("restore", {"variants": restore})
-            variants: list[dict[str, Any]] = self._broadcast("describe", {})[0][1]["variants"]
-        return variants
+            self._variants = self._broadcast("describe", {})[0][1]["variants"]
+            error = self._first_error(self._broadcast(SERVE, {}))
+            if error is not None:
+                raise error
+        return self._variants
+
+    def replace(self, dead: _Worker) -> _Worker:
+        """Start a worker in a dead one's place, serving what the others serve (their
+        variants and weights, loaded before its first admin change can happen)."""
+        with self._changing:
+            fresh = self._spawn(dead.index)
+            self.workers[self.workers.index(dead)] = fresh
+            threading.Thread(target=self._serve_requests, args=(fresh,), daemon=True,
+                             name=f"airsage-supervisor-w{fresh.index}").start()
+            replies = self._broadcast("restore", {"variants": self._variants}, workers=[fresh])
+            replies += self._broadcast(SERVE, {}, workers=[fresh])
+            error = self._first_error(replies)
+            if error is not None:
+                raise error
+            for callback in self._on_change:  # the state file names the new pid
+                callback(self._variants)
+        return fresh
 
     def wait(self) -> None:
-        """Until SIGTERM/SIGINT, ``POST /admin/shutdown`` or a worker's death."""
+        """Until SIGTERM/SIGINT or ``POST /admin/shutdown``; a worker that dies is replaced
+        (:meth:`replace`), unless workers keep dying (``MAX_RESTARTS`` within a minute):
+        then the server stops, and the next deploy starts it again."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         while not self.stopping.wait(POLL_SECONDS):
-            dead = [w for w in self.workers if not w.process.is_alive()]
-            if dead:
-                log.error("worker %d (pid %s) exited with code %s: stopping the server; the "
-                          "next deploy starts it again", dead[0].index, dead[0].process.pid,
-                          dead[0].process.exitcode)
-                return
+            for dead in [w for w in self.workers if not w.process.is_alive()]:
+                now = time.monotonic()
+                self._restarts = [t for t in self._restarts if now - t < 60.0] + [now]
+                if len(self._restarts) > MAX_RESTARTS:
+                    log.error("workers died %d times within a minute (last: worker %d, exit "
+                              "code %s): stopping the server", len(self._restarts), dead.index,
+                              dead.process.exitcode)
+                    return
+                log.error("worker %d (pid %s) exited with code %s: starting another with "
+                          "the same variants", dead.index, dead.process.pid,
+                          dead.process.exitcode)
+                try:
+                    fresh = self.replace(dead)
+                except AdminError as exc:
+                    log.error("the replacement of worker %d failed: %s; stopping the server",
+                              dead.index, exc)
+                    return
+                log.info("worker %d replaced by pid %s", fresh.index, fresh.process.pid)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Tell every worker to stop (they write their queued capture), then reap them."""
