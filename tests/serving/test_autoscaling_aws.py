@@ -192,3 +192,15 @@ def test_bad_scaling_settings_are_refused_naming_the_key(
                                                    "workers": workers}})
     with pytest.raises(ConfigurationError, match=message):
         ServingConfig.from_settings(bad)
+
+
+def test_an_update_carries_the_serving_instance_count_into_the_new_variant(
+        aws_env, settings, lake) -> None:
+    """The serving variant runs 3 instances (here: deployed so; on AWS: scaled out); the
+    new variant's config starts with 3, not with initial_instance_count (1)."""
+    three = settings.with_overrides({"serving": {"initial_instance_count": 3}})
+    SageMakerEndpointDeployer(three).deploy(lake, version(1, "2026-02-10"))
+    SageMakerEndpointDeployer(settings).deploy(lake, version(2, "2026-02-11"))
+    config = client("sagemaker").describe_endpoint_config(
+        EndpointConfigName="reviews-sentiment-reviews-sentiment-v2")
+    assert [v["InitialInstanceCount"] for v in config["ProductionVariants"]] == [3]
