@@ -91,6 +91,9 @@ SageMaker endpoints (airsage's deploy step)
     (``{"endpoint": name, "rollback_reason": text}``): the next UpdateEndpoint of that endpoint
     ends as an automatic rollback does on AWS: the request's DeploymentConfig is recorded,
     the endpoint stays InService on its previous config, and ``FailureReason`` is the text.
+  - ``UpdateEndpoint`` refuses (``ValidationException``) a config that drops a variant
+    registered with Application Auto Scaling, as SageMaker's guide says the call fails
+    ("Update endpoints that use auto scaling": deregister first); the wording is ours.
   - Not changed, measured: ``CreateEndpoint`` on an existing endpoint silently replaces it
     (AWS refuses), and ``UpdateModelPackage`` replaces ``CustomerMetadataProperties`` with
     what the call sends (none: wiped) and ``ApprovalDescription`` likewise; airsage's code
@@ -104,6 +107,14 @@ SageMaker Feature Store (airsage's feature group)
     table the request names). Without one, moto's generated names stay, as AWS generates them.
   - Not added: ``sagemaker-featurestore-runtime`` (PutRecord, DeleteRecord) has no moto
     backend at all; the tests of ingestion use botocore's Stubber on that client and say so.
+
+Application Auto Scaling of SageMaker variants (moto 5.2.5 stores sagemaker targets and
+  policies: RegisterScalableTarget, PutScalingPolicy, Describe*, DeleteScalingPolicy,
+  DeregisterScalableTarget; it checks no variant and creates no target-tracking alarms for
+  the sagemaker namespace — the tests assert on the stored requests, not on alarms)
+  - ``RegisterScalableTarget`` on ``sagemaker:variant:DesiredInstanceCount`` refuses
+    (``ValidationException``) a ResourceId whose endpoint or variant does not exist, as AWS
+    validates the resource (the wording is ours).
 """
 
 from __future__ import annotations
@@ -540,6 +551,11 @@ def _patch_sagemaker_tuning() -> None:
 
 def _patch_sagemaker_endpoints() -> None:
     """UpdateEndpoint and the seed of a rolled-back update (see the module doc)."""
+    from moto.applicationautoscaling.exceptions import AWSValidationException
+    from moto.applicationautoscaling.models import (
+        ApplicationAutoscalingBackend,
+        applicationautoscaling_backends,
+    )
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
@@ -548,8 +564,32 @@ def _patch_sagemaker_endpoints() -> None:
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemaker.models import FakeEndpoint, sagemaker_backends
 
+    VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
     def outcomes(backend: Any) -> dict[str, str]:
         return backend.__dict__.setdefault("_airsage_update_outcomes", {})
+
+    def scalable_targets(backend: Any) -> dict[str, Any]:
+        """The sagemaker variants Application Auto Scaling holds (moto's own store)."""
+        scaling = applicationautoscaling_backends[backend.account_id][backend.region_name]
+        return dict(scaling.targets.get(VARIANT_DIMENSION) or {})
+
+    original_register = ApplicationAutoscalingBackend.register_scalable_target
+
+    def register_scalable_target(self: Any, namespace: str, r_id: str, dimension: str,
+                                 *args: Any, **kwargs: Any) -> Any:
+        if dimension == VARIANT_DIMENSION:
+            parts = r_id.split("/")
+            sagemaker = sagemaker_backends[self.account_id][self.region_name]
+            endpoint = sagemaker.endpoints.get(parts[1]) if len(parts) == 4 else None
+            variants = {v["VariantName"] for v in endpoint.production_variants} if endpoint else set()
+            if len(parts) != 4 or parts[3] not in variants:
+                raise AWSValidationException(
+                    f"The endpoint or variant of {r_id} does not exist (variants: "
+                    f"{sorted(variants)})")
+        return original_register(self, namespace, r_id, dimension, *args, **kwargs)
+
+    ApplicationAutoscalingBackend.register_scalable_target = register_scalable_target
 
     def update_endpoint(self: Any) -> Any:
         backend = self.sagemaker_backend
@@ -560,6 +600,16 @@ def _patch_sagemaker_endpoints() -> None:
             arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
         config = backend.describe_endpoint_config(config_name)  # ValidationException if unknown
+        kept = {v["VariantName"] for v in config["ProductionVariants"]}
+        registered = sorted(
+            v["VariantName"] for v in endpoint.production_variants
+            if v["VariantName"] not in kept
+            and f"endpoint/{name}/variant/{v['VariantName']}" in scalable_targets(backend))
+        if registered:
+            raise ValidationError(message=(
+                f"The variant(s) {registered} of endpoint {name} are registered as scalable "
+                "targets with Application Auto Scaling; deregister them before an update "
+                "removes them"))
         endpoint.last_deployment_config = self._get_param("DeploymentConfig")
         rollback = outcomes(backend).pop(name, None)
         if rollback is not None:

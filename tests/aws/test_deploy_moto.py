@@ -6,6 +6,8 @@ A small DAG — a ``baseline`` task handing over the version this run registered
 versions are registered in moto's Model Registry by ``SageMakerModelRegistry``. moto neither
 shifts traffic nor evaluates alarms; ``moto_ext.py`` adds UpdateEndpoint (moto 5.2.5 answers
 500) and, where a test says so, ends an update as SageMaker's automatic rollback does.
+moto stores Application Auto Scaling's sagemaker targets and policies itself; ``moto_ext.py``
+refuses an update that removes a registered variant, as SageMaker does.
 """
 
 from __future__ import annotations
@@ -99,6 +101,19 @@ def serving(endpoint: dict[str, Any]) -> str:
     return str(endpoint["EndpointConfigName"])
 
 
+def scaled_variants() -> dict[str, tuple[int, int, str]]:
+    """Application Auto Scaling's sagemaker targets (moto's store, as sent): resource id →
+    (min, max, the target-tracking policy's metric)."""
+    autoscaling = client("application-autoscaling")
+    policies = {p["ResourceId"]: p["TargetTrackingScalingPolicyConfiguration"]
+                ["PredefinedMetricSpecification"]["PredefinedMetricType"]
+                for p in autoscaling.describe_scaling_policies(
+                    ServiceNamespace="sagemaker")["ScalingPolicies"]}
+    return {t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"], policies.get(t["ResourceId"], ""))
+            for t in autoscaling.describe_scalable_targets(
+                ServiceNamespace="sagemaker")["ScalableTargets"]}
+
+
 def test_the_first_run_creates_the_endpoint_and_the_second_updates_it_blue_green(
         deploy_env, capsys) -> None:
     capsys.readouterr()
@@ -114,6 +129,9 @@ def test_the_first_run_creates_the_endpoint_and_the_second_updates_it_blue_green
     sagemaker = client("sagemaker")
     created = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert serving(created) == "reviews-sentiment-reviews-sentiment-v1"
+    per_instance = "SageMakerVariantInvocationsPerInstance"
+    assert scaled_variants() == {  # serving.autoscaling of the shipped config
+        "endpoint/reviews-sentiment/variant/reviews-sentiment-v1": (1, 4, per_instance)}
 
     second = run_deploy(register(deploy_env, "2026-02-11", "train-b"), 1)
     assert deploy_states(second) == {
@@ -139,6 +157,10 @@ def test_the_first_run_creates_the_endpoint_and_the_second_updates_it_blue_green
                       "reviews-sentiment-reviews-sentiment-v2-p99-latency"]
     in_cloudwatch = client("cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
     assert sorted(a["AlarmName"] for a in in_cloudwatch) == sorted(alarms)
+    # the endpoint task released v1 before the update (moto_ext refuses it otherwise, as
+    # SageMaker does); collect registered v2
+    assert scaled_variants() == {
+        "endpoint/reviews-sentiment/variant/reviews-sentiment-v2": (1, 4, per_instance)}
 
     # the same version again (a rerun of the run): nothing is created or updated
     again = run_deploy(deploy_env.get_version(MODEL, "2").to_dict(), 2)
@@ -233,6 +255,8 @@ def test_a_rolled_back_update_fails_collect_and_the_previous_model_keeps_serving
     assert summary.state == "failed"
     assert serving(client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)) == \
         "reviews-sentiment-reviews-sentiment-v1"
+    assert "Autoscaling restored on reviews-sentiment-v1" in logged
+    assert list(scaled_variants()) == ["endpoint/reviews-sentiment/variant/reviews-sentiment-v1"]
 
 
 def test_deploy_step_picks_the_targets_implementation() -> None:

@@ -402,3 +402,28 @@ def test_airsage_iam_without_the_role_says_what_to_set(monkeypatch, capsys) -> N
     monkeypatch.delenv("AIRSAGE__AWS__ROLE_ARN", raising=False)
     assert main(["iam", "--target", "aws"]) == 2
     assert "aws.role_arn" in capsys.readouterr().err
+
+
+def test_the_airflow_role_may_scale_its_endpoints_variants_and_nothing_else(policies) -> None:
+    """The deploy step's Application Auto Scaling calls are found by the scan and allowed; the
+    alarms target tracking creates are the endpoint's; the service-linked role it may create
+    is Application Auto Scaling's for SageMaker only."""
+    found = {u.action for u in called_actions()}
+    scaling = {f"application-autoscaling:{a}" for a in (
+        "RegisterScalableTarget", "DeregisterScalableTarget", "DescribeScalableTargets",
+        "PutScalingPolicy", "DeleteScalingPolicy", "DescribeScalingPolicies")}
+    assert scaling <= found
+    airflow = policies["airflow"]
+    assert all(is_allowed(airflow, action) for action in scaling)
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-endpoint/" \
+            "reviews-sentiment/variant/reviews-sentiment-v2-AlarmHigh-1a2b"
+    assert is_allowed(airflow, "cloudwatch:PutMetricAlarm", alarm)
+    assert is_allowed(airflow, "cloudwatch:DeleteAlarms", alarm)
+    assert not is_allowed(airflow, "cloudwatch:DeleteAlarms",
+                          f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TargetTracking-table/x")
+    slr = (f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling."
+           "amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+    service = "sagemaker.application-autoscaling.amazonaws.com"
+    assert is_allowed(airflow, "iam:CreateServiceLinkedRole", slr, {"iam:AWSServiceName": service})
+    assert not is_allowed(airflow, "iam:CreateServiceLinkedRole", slr,
+                          {"iam:AWSServiceName": "ecs.application-autoscaling.amazonaws.com"})

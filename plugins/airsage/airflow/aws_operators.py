@@ -56,14 +56,16 @@ class OrderedEndpointOperator(SageMakerEndpointOperator):
     the plan's config (an earlier try's call went through) it skips for collect to judge;
     when the endpoint changed in a way the plan did not foresee, it fails saying what to
     clear. SageMaker refuses a second update while one is in progress, so between this check
-    and the call only an update that starts *and finishes* could slip in."""
+    and the call only an update that starts *and finishes* could slip in. Right before an
+    update it deregisters the variants the update removes from Application Auto Scaling
+    (SageMaker refuses to remove a registered variant); a refused call puts them back."""
 
     def __init__(self, *, plan: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = dict(plan)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airsage.airflow.aws_serving import recheck
+        from airsage.airflow.aws_serving import recheck, release_scaling, restore_scaling
         from airsage.serving.aws import RECHECK_DONE, RECHECK_KEPT
 
         answer, reason = recheck(self.plan)
@@ -73,7 +75,12 @@ class OrderedEndpointOperator(SageMakerEndpointOperator):
         if answer == RECHECK_DONE:  # collect judges the endpoint
             self.log.info("nothing to call: %s", reason)
             raise AirflowSkipException(f"nothing to call: {reason}")
-        result: dict[str, Any] = super().execute(context)
+        release_scaling(self.plan)
+        try:
+            result: dict[str, Any] = super().execute(context)
+        except Exception:
+            restore_scaling(self.plan)  # the call did not go through: scaling as it was
+            raise
         return result
 
 

@@ -23,7 +23,10 @@ The group has the local task's id, ``deploy``, and the seam's three phases (DESI
 - ``deploy.collect`` judges the endpoint with the same code as ``SageMakerEndpointDeployer.run``:
   on this version's config, serving this version — a failed or rolled-back update fails
   here, naming SageMaker's reason, while the previous model keeps serving; an endpoint that
-  a model trained on newer data took over skips, as the request does.
+  a model trained on newer data took over skips, as the request does. Either way it makes
+  Application Auto Scaling match the variant that serves (``serving.autoscaling``): the new
+  one after a switch, the previous one again after a rollback (the endpoint task released
+  it right before the update).
 """
 
 from __future__ import annotations
@@ -91,6 +94,28 @@ def recheck(plan: dict[str, Any]) -> tuple[str, str]:
     with step_errors(names.DEPLOY, quarantine_batch=False):
         keep_serving = _own_keep_serving(settings, DeploymentRequest.from_dict(planned.request))
         return SageMakerEndpointDeployer(settings).recheck(planned, keep_serving=keep_serving)
+
+
+def release_scaling(plan: dict[str, Any]) -> tuple[str, ...]:
+    """Before the endpoint call: :meth:`SageMakerEndpointDeployer.release_scaling`."""
+    from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
+
+    with step_errors(names.DEPLOY, quarantine_batch=False):
+        return SageMakerEndpointDeployer(task_settings()).release_scaling(
+            EndpointPlan.from_dict(plan))
+
+
+def restore_scaling(plan: dict[str, Any]) -> None:
+    """After a refused endpoint call: autoscaling as the endpoint serves now (best effort:
+    the call's own error is the one the task reports; ``collect`` of a retry converges)."""
+    from airsage.serving.aws import EndpointPlan, SageMakerEndpointDeployer
+    from airsage.serving.request import DeploymentRequest
+
+    try:
+        SageMakerEndpointDeployer(task_settings()).apply_scaling(
+            DeploymentRequest.from_dict(EndpointPlan.from_dict(plan).request))
+    except Exception as exc:
+        log.error("deploy: restoring autoscaling after the refused call failed: %s", exc)
 
 
 @task(task_id="request")

@@ -39,7 +39,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Services whose clients airsage's code may hold (searched for operation names).
 SERVICES = ("s3", "glue", "athena", "sagemaker", "sagemaker-runtime",
             "sagemaker-featurestore-runtime", "cloudwatch", "sns", "logs",
-            "sts", "iam", "ecr")
+            "sts", "iam", "ecr", "application-autoscaling")
 IAM_PREFIX = {"sagemaker-runtime": "sagemaker", "sagemaker-featurestore-runtime": "sagemaker"}
 # Operations IAM authorises under other action names (CopyObject reads its source and writes
 # its destination: IAM checks s3:GetObject and s3:PutObject, there is no s3:CopyObject).
@@ -144,6 +144,14 @@ WILDCARD_REASONS: Mapping[str, str] = {
     "cloudwatch:DescribeAlarms": "a list call; the alarms it returns are filtered by name",
     "cloudwatch:PutMetricData": "no resource type; narrowed by the cloudwatch:namespace condition",
     "ecr:GetAuthorizationToken": "account-wide registry token; no resource type in IAM",
+    "application-autoscaling:DescribeScalableTargets": "a list call; IAM documents no resource",
+    "application-autoscaling:DescribeScalingPolicies": "a list call; IAM documents no resource",
+    # scalable targets have ARNs only by a generated id (scalable-target/<id>), not by the
+    # endpoint and variant airsage names, so a policy cannot scope these to the endpoint
+    "application-autoscaling:RegisterScalableTarget": "a target's ARN is a generated id",
+    "application-autoscaling:DeregisterScalableTarget": "a target's ARN is a generated id",
+    "application-autoscaling:PutScalingPolicy": "a target's ARN is a generated id",
+    "application-autoscaling:DeleteScalingPolicy": "a target's ARN is a generated id",
 }
 # IAM actions that are not API operations of any service (permissions only).
 IAM_ONLY_ACTIONS = frozenset({"s3:ListBucket", "iam:PassRole"})
@@ -214,7 +222,8 @@ def is_known_action(action: str) -> bool:
 CLIENT_NAMES = ("client", "conn", "hook")
 # A variable named after a service is taken for its client (``self._sagemaker``, ``cw_client``).
 SERVICE_ALIASES = {**{s.replace("-", "_"): s for s in SERVICES}, "sm": "sagemaker",
-                   "cw": "cloudwatch", "runtime": "sagemaker-runtime", "smr": "sagemaker-runtime"}
+                   "cw": "cloudwatch", "runtime": "sagemaker-runtime", "smr": "sagemaker-runtime",
+                   "autoscaling": "application-autoscaling"}
 
 
 def _is_clientish_name(name: str) -> bool:
@@ -327,7 +336,7 @@ def _resolve(method: str, own: set[str], receiver: str | None,
     return []
 
 
-AWS_WORDS = ("aws", "boto", "sagemaker", "glue", "athena", "s3", "sns", "cloudwatch")
+AWS_WORDS = ("aws", "boto", "sagemaker", "glue", "athena", "s3", "sns", "cloudwatch", "autoscaling")
 
 
 def speaks_aws(tree: ast.AST) -> bool:

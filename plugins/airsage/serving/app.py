@@ -43,7 +43,7 @@ from airsage.serving.base import (
     INVOKED_VARIANT_HEADER,
     TARGET_VARIANT_HEADER,
 )
-from airsage.serving.endpoint import AdminError, Endpoint, RoutingError, error_kind
+from airsage.serving.endpoint import AdminError, Endpoint, RoutingError, apply_admin, error_kind
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,23 @@ def _too_large(size: int | None, limit: int) -> str:
             "send fewer instances per request")
 
 
+Control = Callable[[str, dict[str, Any]], Any]
+"""An admin operation by name (``endpoint.ADMIN_OPS``) and its arguments → its answer."""
+
+
 def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
               log_location: str = "the model server's log",
-              account: str = runtime_api.LOCAL_ACCOUNT_ID) -> Starlette:
-    """The ASGI app serving ``endpoint``; ``on_shutdown`` stops the server (admin API)."""
+              account: str = runtime_api.LOCAL_ACCOUNT_ID,
+              control: Control | None = None) -> Starlette:
+    """The ASGI app serving ``endpoint``; ``on_shutdown`` stops the server (admin API).
+
+    ``control`` runs the admin operations and ``/metrics``: by default on ``endpoint``
+    itself; a worker of a multi-process server hands in its supervisor's, which applies
+    each change to every worker and merges their metrics (``serving/workers.py``).
+    """
     limit = endpoint.config.max_body_bytes
     admin_token = endpoint.config.admin_token
+    shared = control
 
     async def ping(_request: Request) -> Response:
         healthy = endpoint.healthy()
@@ -127,7 +138,13 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
             since = float(raw) if raw is not None else None
         except ValueError:
             return _error(400, f"since={raw!r} is not an epoch time in seconds")
-        return _json(200, endpoint.metrics(since))
+        if shared is None:
+            return _json(200, endpoint.metrics(since))
+        try:
+            merged = await run_in_threadpool(shared, "metrics", {"since": since})
+        except AdminError as exc:
+            return _error(exc.status, str(exc))
+        return _json(200, merged)
 
     async def invocations(request: Request) -> Response:
         try:
@@ -218,25 +235,25 @@ def build_app(endpoint: Endpoint, *, on_shutdown: Callable[[], None],
 
         return handle
 
+    def run(op: str, args: dict[str, Any]) -> Any:
+        return apply_admin(endpoint, op, args) if shared is None else shared(op, args)
+
     def add_variant(_path: dict[str, Any], req: dict[str, Any]) -> tuple[int, Any]:
-        return 201, endpoint.add_variant(
-            str(req.get("variant_name", "")), str(req.get("artifact_path", "")),
-            model_name=str(req.get("model_name", "")),
-            model_version=str(req.get("model_version", "")), run_id=req.get("run_id"))
+        return 201, run("add_variant", {k: req[k] for k in (
+            "variant_name", "artifact_path", "model_name", "model_version", "run_id")
+            if k in req})
 
     def set_weights(_path: dict[str, Any], req: dict[str, Any]) -> tuple[int, Any]:
         weights = req.get("weights")
         if not isinstance(weights, dict):
             raise AdminError('set weights with {"weights": {"<variant>": <number>, ...}}')
-        endpoint.set_weights(weights)
-        return 200, endpoint.describe()
+        return 200, run("set_weights", {"weights": weights})
 
     def remove_variant(path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
-        endpoint.remove_variant(path["name"])
-        return 200, endpoint.describe()
+        return 200, run("remove_variant", {"name": path["name"]})
 
     def describe(_path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
-        return 200, endpoint.describe()
+        return 200, run("describe", {})
 
     def shutdown(_path: dict[str, Any], _req: dict[str, Any]) -> tuple[int, Any]:
         on_shutdown()

@@ -37,6 +37,22 @@ that a newer model took over meanwhile as ``kept``, not as a failed update.
 A failed or rolled-back update leaves the previous model serving (SageMaker keeps the old
 fleet); :meth:`SageMakerEndpointDeployer.collect` sees the endpoint still on the previous
 config and raises ``StepFailed`` naming SageMaker's ``FailureReason``.
+
+Autoscaling (``serving.autoscaling``): the serving variant is an Application Auto Scaling
+target (``RegisterScalableTarget`` on ``endpoint/<endpoint>/variant/<variant>``, dimension
+``sagemaker:variant:DesiredInstanceCount``, the config's limits) with a target-tracking policy
+on ``SageMakerVariantInvocationsPerInstance`` (``PutScalingPolicy``). airsage's variant name
+changes with every version, and SageMaker refuses an ``UpdateEndpoint`` that removes a
+variant registered for autoscaling (its guide, "Update endpoints that use auto scaling":
+delete the policies and deregister first, register the new variant after). So:
+:meth:`~SageMakerEndpointDeployer.release_scaling` deregisters the variants an update
+removes right before the call (autoscaling is blocked during an update anyway), the new
+variant starts with the instances the old one had scaled to (within the limits), and
+:meth:`~SageMakerEndpointDeployer.apply_scaling`, run by ``collect`` whatever the outcome,
+registers the variants the endpoint serves *now* and deregisters the endpoint's other
+targets: after a switch that is the new variant; after a failure or rollback it is the
+previous variant again, with the same limits and policy. Every call is idempotent
+(Register/Put overwrite), so a retried ``collect`` converges.
 """
 
 from __future__ import annotations
@@ -76,6 +92,9 @@ ALARM_PERIOD_SECONDS = 60  # CloudWatch's standard resolution for SageMaker's me
 TRAFFIC_TYPES = {"all_at_once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}
 ACTIONS = ("create", "update", "noop", "kept")
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+SCALING_NAMESPACE = "sagemaker"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 # what SageMakerEndpointDeployer.recheck answers right before the endpoint call
 RECHECK_CALL, RECHECK_KEPT, RECHECK_DONE = "call", "kept", "done"
 
@@ -280,6 +299,55 @@ def deployment_config(request: DeploymentRequest) -> dict[str, Any]:
     }
 
 
+def scaling_resource_id(endpoint: str, variant: str) -> str:
+    """Application Auto Scaling's ResourceId of a SageMaker production variant."""
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def scaling_policy_name(endpoint: str, variant: str) -> str:
+    """The target-tracking policy airsage puts on a variant (one per variant)."""
+    return f"{endpoint}-{variant}-invocations-per-instance"
+
+
+def scalable_target_request(request: DeploymentRequest, variant: str) -> dict[str, Any]:
+    """RegisterScalableTarget for ``variant`` of the request's endpoint, with its limits."""
+    if request.scaling is None:
+        raise ConfigurationError(f"{STEP}: serving.autoscaling is not enabled")
+    return {"ServiceNamespace": SCALING_NAMESPACE,
+            "ResourceId": scaling_resource_id(request.endpoint, variant),
+            "ScalableDimension": SCALABLE_DIMENSION,
+            "MinCapacity": request.scaling.min_capacity,
+            "MaxCapacity": request.scaling.max_capacity}
+
+
+def scaling_policy_request(request: DeploymentRequest, variant: str) -> dict[str, Any]:
+    """PutScalingPolicy: target tracking of invocations per instance on ``variant``."""
+    if request.scaling is None:
+        raise ConfigurationError(f"{STEP}: serving.autoscaling is not enabled")
+    scaling = request.scaling
+    return {"PolicyName": scaling_policy_name(request.endpoint, variant),
+            "ServiceNamespace": SCALING_NAMESPACE,
+            "ResourceId": scaling_resource_id(request.endpoint, variant),
+            "ScalableDimension": SCALABLE_DIMENSION,
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": scaling.target_invocations_per_instance,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRIC},
+                "ScaleInCooldown": scaling.scale_in_cooldown,
+                "ScaleOutCooldown": scaling.scale_out_cooldown}}
+
+
+def carried_capacity(request: DeploymentRequest, described: Mapping[str, Any]) -> int:
+    """The new variant's InitialInstanceCount on an update: the instances the serving
+    variants have scaled to (their largest count), kept within the autoscaling limits, so a
+    blue/green switch under load does not drop to the configured initial count."""
+    counts = [int(v.get("CurrentInstanceCount") or v.get("DesiredInstanceCount") or 0)
+              for v in described.get("ProductionVariants") or []]
+    if request.scaling is None or not counts:
+        return request.initial_instance_count
+    wanted = max(request.initial_instance_count, *counts)
+    return max(request.scaling.min_capacity, min(request.scaling.max_capacity, wanted))
+
 
 @dataclass(frozen=True)
 class EndpointPlan:
@@ -337,10 +405,11 @@ class SageMakerEndpointDeployer(ServiceReader):
     hand in both (``client``, ``cloudwatch``)."""
 
     def __init__(self, settings: Settings, *, client: Any | None = None,
-                 cloudwatch: Any | None = None) -> None:
+                 cloudwatch: Any | None = None, autoscaling: Any | None = None) -> None:
         super().__init__(settings, client=client)
         self.config = ServingConfig.from_settings(settings)
         self._cloudwatch = cloudwatch
+        self._autoscaling = autoscaling
 
     def _connect(self) -> Any:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
@@ -356,6 +425,17 @@ class SageMakerEndpointDeployer(ServiceReader):
                                            region_name=self.aws.region,
                                            client_type="cloudwatch").conn
         return self._cloudwatch
+
+    @property
+    def autoscaling(self) -> Any:
+        """The Application Auto Scaling client (built on first use, as the others)."""
+        if self._autoscaling is None:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            self._autoscaling = AwsBaseHook(aws_conn_id=self.aws.conn_id or None,
+                                            region_name=self.aws.region,
+                                            client_type="application-autoscaling").conn
+        return self._autoscaling
 
     # -- reading SageMaker ------------------------------------------------------------------
     def _describe(self, kind: str, **name: str) -> dict[str, Any] | None:
@@ -465,6 +545,9 @@ class SageMakerEndpointDeployer(ServiceReader):
                         reason=reason)
         self._stage(lake, code_uri, job)
         self._put_alarms(request)
+        variant = {**config["ProductionVariants"][0],
+                   "InitialInstanceCount": carried_capacity(request, described)}
+        config = {**config, "ProductionVariants": [variant]}
         return plan(
             "update",
             {"EndpointName": request.endpoint,
@@ -492,6 +575,92 @@ class SageMakerEndpointDeployer(ServiceReader):
                     f"{STEP}: cannot put the rollback alarm {alarm['AlarmName']} in CloudWatch: "
                     f"{exc}; without it a bad update would not roll back, so nothing was "
                     "deployed") from exc
+
+    # -- autoscaling (see the module doc) ----------------------------------------------------
+    def scaling_targets(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """The endpoint's variants registered with Application Auto Scaling, by variant name."""
+        prefix = scaling_resource_id(endpoint, "")
+        targets: dict[str, dict[str, Any]] = {}
+        try:
+            pages = self.autoscaling.get_paginator("describe_scalable_targets").paginate(
+                ServiceNamespace=SCALING_NAMESPACE, ScalableDimension=SCALABLE_DIMENSION)
+            for page in pages:
+                for target in page.get("ScalableTargets") or []:
+                    resource = str(target["ResourceId"])
+                    if resource.startswith(prefix):
+                        targets[resource.removeprefix(prefix)] = dict(target)
+        except Exception as exc:
+            raise StepFailed(f"{STEP}: cannot list the scalable targets of endpoint {endpoint} "
+                             f"in Application Auto Scaling: {exc}") from exc
+        return targets
+
+    def _deregister(self, endpoint: str, variant: str) -> None:
+        """Delete the variant's scaling policies, then deregister it (as SageMaker's guide
+        says to before an update removes it); a target already gone is fine (a retry)."""
+        resource = scaling_resource_id(endpoint, variant)
+        where = {"ServiceNamespace": SCALING_NAMESPACE, "ResourceId": resource,
+                 "ScalableDimension": SCALABLE_DIMENSION}
+        try:
+            policies = self.autoscaling.describe_scaling_policies(**where)["ScalingPolicies"]
+            for policy in policies:
+                if policy["ResourceId"] == resource:  # the filter is not exact on every backend
+                    self.autoscaling.delete_scaling_policy(PolicyName=policy["PolicyName"], **where)
+            self.autoscaling.deregister_scalable_target(**where)
+        except Exception as exc:
+            if _client_error_code(exc) == "ObjectNotFoundException":
+                return
+            raise StepFailed(f"{STEP}: cannot deregister {resource} from Application Auto "
+                             f"Scaling: {exc}; a retry tries again") from exc
+
+    def release_scaling(self, plan: EndpointPlan) -> tuple[str, ...]:
+        """Right before an ``UpdateEndpoint``: deregister this endpoint's scalable targets
+        other than the new variant (the update removes them, and SageMaker refuses to remove
+        a registered variant). Returns the variants released; :meth:`apply_scaling` puts
+        back whichever of them still serves if the update does not take."""
+        if plan.action != "update":
+            return ()
+        request = DeploymentRequest.from_dict(plan.request)
+        released = tuple(sorted(v for v in self.scaling_targets(request.endpoint)
+                                if v != request.variant_name))
+        for variant in released:
+            self._deregister(request.endpoint, variant)
+        if released:
+            log.info("%s: released %s of endpoint %s from autoscaling for the update", STEP,
+                     ", ".join(released), request.endpoint)
+        return released
+
+    def apply_scaling(self, request: DeploymentRequest) -> dict[str, list[str]]:
+        """Make Application Auto Scaling match the endpoint as it is now: every variant it
+        serves registered with the request's limits and target-tracking policy (when
+        autoscaling is off, airsage registers nothing), every other target of the endpoint
+        deregistered (a variant that no longer exists cannot scale). After a switch
+        that moves scaling to the new variant; after a rollback it restores the previous
+        variant's. Idempotent."""
+        described = self._describe("endpoint", EndpointName=request.endpoint)
+        serving = [str(v["VariantName"]) for v in (described or {}).get("ProductionVariants") or []]
+        in_service = described is not None and described.get("EndpointStatus") == "InService"
+        wanted = serving if in_service and request.scaling is not None else []
+        registered: list[str] = []
+        for variant in wanted:
+            target = scalable_target_request(request, variant)
+            try:
+                self.autoscaling.register_scalable_target(**target)
+                self.autoscaling.put_scaling_policy(**scaling_policy_request(request, variant))
+            except Exception as exc:
+                raise StepFailed(
+                    f"{STEP}: endpoint {request.endpoint} serves {variant}, but registering "
+                    f"{target['ResourceId']} with Application Auto Scaling (min "
+                    f"{target['MinCapacity']}, max {target['MaxCapacity']}) failed: {exc}; the "
+                    "variant serves at its current instance count; a retry registers it "
+                    "again") from exc
+            registered.append(variant)
+        stale = sorted(v for v in self.scaling_targets(request.endpoint) if v not in serving)
+        for variant in stale:
+            self._deregister(request.endpoint, variant)
+        if registered or stale:
+            log.info("%s: autoscaling of endpoint %s: registered %s, deregistered %s", STEP,
+                     request.endpoint, registered or "none", stale or "none")
+        return {"registered": registered, "deregistered": stale}
 
     def recheck(self, plan: EndpointPlan, *,
                 keep_serving: KeepServing | None = None) -> tuple[str, str]:
@@ -555,6 +724,12 @@ class SageMakerEndpointDeployer(ServiceReader):
         if status != "InService" or current != request.endpoint_config_name:
             previous = [f"{v['model_name']} v{v['model_version']}"
                         for v in self.serving_variants(described) if v["weight"] > 0]
+            try:  # the variant still serving gets back the autoscaling the update released
+                restored = self.apply_scaling(request)["registered"]
+                scaling_note = (f" Autoscaling restored on {', '.join(restored)}."
+                                if restored else "")
+            except StepFailed as exc:
+                scaling_note = f" Restoring autoscaling failed too: {exc}."
             raise StepFailed(
                 f"{STEP}: endpoint {request.endpoint}: the {plan.action} to {name} v{version} "
                 f"(config {request.endpoint_config_name}) did not take: the endpoint is {status} "
@@ -562,13 +737,14 @@ class SageMakerEndpointDeployer(ServiceReader):
                 + (f", still serving {', '.join(previous)}" if previous else "")
                 + f". SageMaker says: {described.get('FailureReason') or 'no reason given'}. "
                 f"Rollback alarms: {', '.join(plan.alarms) or 'none'}; fix the model and deploy "
-                "again")
+                "again." + scaling_note)
         serving = [v for v in self.serving_variants(described) if v["weight"] > 0]
         if not any(v["model_name"] == name and v["model_version"] == version for v in serving):
             raise StepFailed(
                 f"{STEP}: endpoint {request.endpoint} is on config {current}, but its variants "
                 f"serve {[(v['model_name'], v['model_version']) for v in serving]}, not {name} "
                 f"v{version}; the config was changed outside airsage: deploy again")
+        self.apply_scaling(request)
         action = {"create": "created", "update": "updated"}.get(plan.action, "noop")
         return DeploymentResult(
             request.endpoint, self.invocation_url(request.endpoint), action, name, version,
@@ -612,7 +788,9 @@ class SageMakerEndpointDeployer(ServiceReader):
                             keep_serving=keep_serving)
 
     def execute(self, plan: EndpointPlan) -> None:
-        """The plan's calls, as the provider's operators make them in the DAG."""
+        """The plan's calls, as the provider's operators make them in the DAG (an update
+        first releases the variants it removes from autoscaling; a refused call puts them
+        back)."""
         if plan.create_model:
             self.client.create_model(**plan.model)
         if plan.create_config:
@@ -620,5 +798,10 @@ class SageMakerEndpointDeployer(ServiceReader):
         if plan.action == "create":
             self.client.create_endpoint(**plan.endpoint)
         elif plan.action == "update":
-            self.client.update_endpoint(**plan.endpoint)
+            self.release_scaling(plan)
+            try:
+                self.client.update_endpoint(**plan.endpoint)
+            except Exception:
+                self.apply_scaling(DeploymentRequest.from_dict(plan.request))
+                raise
 

@@ -25,6 +25,7 @@ INVOKED_VARIANT_HEADER = "X-Amzn-Invoked-Production-Variant"
 HEALTH_CHECK_HEADER = "X-Airsage-Health-Check"
 ADMIN_TOKEN_HEADER = "X-Airsage-Admin-Token"  # serving.admin_token, for admin calls from other hosts
 TRAFFIC_SHIFTS = ("all_at_once", "canary", "linear")
+MAX_WORKERS = 64  # serving.workers: a bound that catches a typo, far above a machine's cores
 
 # Variant statuses, as SageMaker names a production variant's state.
 CREATING = "Creating"
@@ -65,6 +66,42 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
+class AutoscalingConfig:
+    """``serving.autoscaling``: Application Auto Scaling of the production variant (aws only).
+
+    Target tracking on ``SageMakerVariantInvocationsPerInstance`` (invocations per instance
+    per minute) keeps the variant between ``min_capacity`` and ``max_capacity`` instances;
+    the cooldowns are the seconds after a scale-in / scale-out before the next one.
+    """
+
+    enabled: bool = True
+    min_capacity: int = 1
+    max_capacity: int = 4
+    target_invocations_per_instance: float = 70.0
+    scale_in_cooldown: int = 300
+    scale_out_cooldown: int = 60
+
+    def problems(self) -> list[str]:
+        """What is wrong with these limits, each naming the key (empty when valid)."""
+        found = []
+        for key in ("min_capacity", "max_capacity", "scale_in_cooldown", "scale_out_cooldown"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                found.append(f"autoscaling.{key} {value!r} must be a whole number >= 0")
+        if not found:
+            if self.min_capacity < 1:
+                found.append(f"autoscaling.min_capacity {self.min_capacity} must be >= 1 (a "
+                             "SageMaker real-time variant cannot scale to zero instances)")
+            if self.max_capacity < self.min_capacity:
+                found.append(f"autoscaling.max_capacity {self.max_capacity} is below "
+                             f"min_capacity {self.min_capacity}")
+        if not self.target_invocations_per_instance > 0:
+            found.append("autoscaling.target_invocations_per_instance "
+                         f"{self.target_invocations_per_instance} must be > 0")
+        return found
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     """The ``serving:`` section of the airsage config."""
 
@@ -86,6 +123,9 @@ class ServingConfig:
     url: str = ""            # a model server run as a service (compose): deploy updates it, never starts one
     admin_token: str = ""    # lets admin calls from other hosts in (header X-Airsage-Admin-Token)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    autoscaling: AutoscalingConfig = field(default_factory=AutoscalingConfig)
+    # local: server processes sharing the port (one supervisor keeps their variants in step)
+    workers: int = 1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServingConfig:
@@ -93,8 +133,12 @@ class ServingConfig:
         capture_raw = raw.get("capture") or {}
         capture = CaptureConfig(**section_values(
             CaptureConfig, capture_raw, section="serving.capture", source=settings.source))
+        autoscaling = AutoscalingConfig(**section_values(
+            AutoscalingConfig, raw.get("autoscaling") or {}, section="serving.autoscaling",
+            source=settings.source))
         config = cls(**section_values(cls, raw, section="serving", source=settings.source,
-                                      custom=("capture",)), capture=capture)
+                                      custom=("capture", "autoscaling")),
+                     capture=capture, autoscaling=autoscaling)
         config.validate(settings.source)
         return config
 
@@ -123,6 +167,19 @@ class ServingConfig:
                 self.initial_instance_count, int) or self.initial_instance_count < 1:
             problems.append(
                 f"initial_instance_count {self.initial_instance_count!r} must be a whole number >= 1")
+        problems.extend(self.autoscaling.problems())
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not (
+                1 <= self.workers <= MAX_WORKERS):
+            problems.append(f"workers {self.workers!r} must be a whole number in "
+                            f"[1, {MAX_WORKERS}] (server processes on this machine)")
+        scaling = self.autoscaling
+        if (scaling.enabled and not scaling.problems()
+                and isinstance(self.initial_instance_count, int)
+                and not scaling.min_capacity <= self.initial_instance_count <= scaling.max_capacity):
+            problems.append(
+                f"initial_instance_count {self.initial_instance_count} is outside "
+                f"autoscaling's [min_capacity, max_capacity] = [{scaling.min_capacity}, "
+                f"{scaling.max_capacity}]")
         if not 0 <= self.port <= 65535:
             problems.append(f"port {self.port} must be in [0, 65535]")
         if problems:

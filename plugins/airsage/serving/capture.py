@@ -7,7 +7,7 @@ wake-up per record): when the buffer is full the record is dropped and counted, 
 can never fail or slow an invocation. A writer thread wakes every ``flush_seconds`` (or when
 a file's worth of records waits), builds the records (``capture_record``: event id, encodings,
 JSON) in small chunks that give the GIL back between them, and writes one new
-``<MM-SS-mmm>-<uuid>.jsonl`` file per variant and hour under ``LakeLayout.capture_hour`` per
+``<MM-SS-mmm>-[<worker>-]<uuid>.jsonl`` file per variant and hour under ``LakeLayout.capture_hour`` per
 flush (the lake has no append; SageMaker also writes many files per hour), so a file always
 belongs to one variant and one hour.
 """
@@ -107,9 +107,12 @@ class CaptureWriter:
     """Sample, buffer without blocking, and write capture files from one background thread."""
 
     def __init__(
-        self, lake: Lake, endpoint: str, config: CaptureConfig, *, rng: random.Random | None = None
+        self, lake: Lake, endpoint: str, config: CaptureConfig, *, rng: random.Random | None = None,
+        file_tag: str = "",
     ) -> None:
         self.lake = lake
+        # names this writer's files apart from another process's (``w1``: worker 1)
+        self.file_tag = f"{file_tag}-" if file_tag else ""
         self.endpoint = endpoint
         self.config = config
         self.stats = CaptureStats()
@@ -209,7 +212,8 @@ class CaptureWriter:
                 time.sleep(CHUNK_PAUSE_SECONDS)
         for (_variant, prefix), items in groups.items():
             first = items[0][0]
-            key = f"{prefix}{first:%M-%S}-{first.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            key = (f"{prefix}{first:%M-%S}-{first.microsecond // 1000:03d}-{self.file_tag}"
+                   f"{uuid.uuid4()}.jsonl")
             data = "".join(line + "\n" for _, line in items)
             try:
                 self.lake.write_bytes(key, data.encode("utf-8"))

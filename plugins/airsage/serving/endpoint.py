@@ -85,7 +85,8 @@ def load_inference_module(path: Path = INFERENCE_SCRIPT) -> ModuleType:
     return module
 
 
-def _percentile(ordered: list[float], q: float) -> float | None:
+def percentile(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted values (nearest rank); None when there are none."""
     if not ordered:
         return None
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -127,7 +128,7 @@ class VariantStats:
                 self.errors_5xx += 1
             self.events.append((time.time(), latency_ms, status // 100))
 
-    def summary(self, since: float | None = None) -> dict[str, Any]:
+    def summary(self, since: float | None = None, *, raw: bool = False) -> dict[str, Any]:
         with self.lock:
             if since is None:
                 counts = (self.invocations, self.errors_4xx, self.errors_5xx)
@@ -138,17 +139,20 @@ class VariantStats:
                           sum(1 for e in recent if e[2] == 5))
                 latencies = sorted(event[1] for event in recent)
         invocations, e4, e5 = counts
-        return {
+        summary: dict[str, Any] = {
             "invocations": invocations,
             "errors_4xx": e4,
             "errors_5xx": e5,
             "error_rate": (e5 / invocations) if invocations else 0.0,
             "latency_ms": {
-                "p50": _percentile(latencies, 0.50),
-                "p99": _percentile(latencies, 0.99),
+                "p50": percentile(latencies, 0.50),
+                "p99": percentile(latencies, 0.99),
                 "samples": len(latencies),
             },
         }
+        if raw:
+            summary["latencies_ms"] = latencies
+        return summary
 
 
 @dataclass
@@ -378,21 +382,30 @@ class Endpoint:
 
         return unpack_model(artifact, self.work_dir / f"{name}-{uuid.uuid4().hex[:8]}")
 
+    def check_weights(self, weights: dict[str, float]) -> None:
+        """Raise the :class:`AdminError` :meth:`set_weights` would, changing nothing (a
+        multi-process server checks every worker before it changes any)."""
+        with self._admin_lock, self._route_lock:
+            self._check_weights(weights)
+
+    def _check_weights(self, weights: dict[str, float]) -> None:
+        for name, weight in weights.items():
+            variant = self._variants.get(name)
+            if variant is None:
+                raise AdminError(f"no variant {name!r} on endpoint {self.name}; "
+                                 f"variants: {sorted(self._variants)}", status=404)
+            if (isinstance(weight, bool) or not isinstance(weight, int | float)
+                    or weight < 0 or math.isnan(weight)):
+                raise AdminError(f"weight of {name!r} must be a number >= 0, got {weight!r}")
+            if weight > 0 and variant.status != IN_SERVICE:
+                raise AdminError(f"variant {name!r} is {variant.status} "
+                                 f"({variant.error}); it cannot take traffic", status=409)
+
     def set_weights(self, weights: dict[str, float]) -> list[dict[str, Any]]:
         """Set several weights at once (one atomic change: no request sees a half-shift)."""
         with self._admin_lock:
             with self._route_lock:
-                for name, weight in weights.items():
-                    variant = self._variants.get(name)
-                    if variant is None:
-                        raise AdminError(f"no variant {name!r} on endpoint {self.name}; "
-                                         f"variants: {sorted(self._variants)}", status=404)
-                    if (isinstance(weight, bool) or not isinstance(weight, int | float)
-                            or weight < 0 or math.isnan(weight)):
-                        raise AdminError(f"weight of {name!r} must be a number >= 0, got {weight!r}")
-                    if weight > 0 and variant.status != IN_SERVICE:
-                        raise AdminError(f"variant {name!r} is {variant.status} "
-                                         f"({variant.error}); it cannot take traffic", status=409)
+                self._check_weights(weights)
                 for name, weight in weights.items():
                     self._variants[name].weight = float(weight)
             self.on_change()
@@ -493,7 +506,9 @@ class Endpoint:
         finally:
             variant.stats.record((time.perf_counter() - started) * 1000.0, status)
 
-    def metrics(self, since: float | None = None) -> dict[str, Any]:
+    def metrics(self, since: float | None = None, *, raw: bool = False) -> dict[str, Any]:
+        """Per-variant counters and latency percentiles; ``raw`` adds each variant's
+        latencies (``latencies_ms``) so a supervisor can merge its workers' percentiles."""
         with self._route_lock:
             variants = list(self._variants.values())
         with self._refused_lock:
@@ -503,7 +518,8 @@ class Endpoint:
             "time": time.time(),
             "since": since,
             "pid": os.getpid(),
-            "variants": {v.name: {"weight": v.weight, "status": v.status, **v.stats.summary(since)}
+            "variants": {v.name: {"weight": v.weight, "status": v.status,
+                                  **v.stats.summary(since, raw=raw)}
                          for v in variants},
             "refused": refused,
         }
@@ -514,6 +530,38 @@ class Endpoint:
         else:
             result.update({"capture_sampled": 0, "capture_written": 0, "capture_dropped": 0})
         return result
+
+
+ADMIN_OPS = ("describe", "add_variant", "check_weights", "set_weights", "remove_variant",
+             "metrics", "restore")
+
+
+def apply_admin(endpoint: Endpoint, op: str, args: dict[str, Any]) -> Any:
+    """One admin operation on ``endpoint``, by name: what the admin API calls in a
+    one-process server, and what each worker of a multi-process server runs when its
+    supervisor tells it to (``serving/workers.py``), so both answer the same."""
+    if op == "describe":
+        return endpoint.describe()
+    if op == "add_variant":
+        return endpoint.add_variant(
+            str(args.get("variant_name", "")), str(args.get("artifact_path", "")),
+            model_name=str(args.get("model_name", "")),
+            model_version=str(args.get("model_version", "")), run_id=args.get("run_id"))
+    if op == "check_weights":
+        endpoint.check_weights(args["weights"])
+        return None
+    if op == "set_weights":
+        endpoint.set_weights(args["weights"])
+        return endpoint.describe()
+    if op == "remove_variant":
+        endpoint.remove_variant(str(args["name"]))
+        return endpoint.describe()
+    if op == "metrics":
+        return endpoint.metrics(args.get("since"), raw=bool(args.get("raw")))
+    if op == "restore":
+        endpoint.restore(list(args.get("variants") or []))
+        return endpoint.describe()
+    raise AdminError(f"unknown admin operation {op!r}; one of {ADMIN_OPS}")
 
 
 def _error_body(kind: str, message: str) -> bytes:

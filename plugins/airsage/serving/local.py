@@ -9,8 +9,9 @@ After each step it bakes for the request's bake time while its error rate and p9
 are watched against the request's alarms; an alarm restores the previous weights, removes
 the new variant and raises ``StepFailed`` naming the alarm. Blue keeps serving until green
 is healthy and is removed only after the last step succeeded. The request's instance
-settings and data capture are what the aws target sends; locally one server process serves
-and captures as ``serving.capture`` (the section the request is built from) says.
+settings, autoscaling and data capture are what the aws target sends; locally
+``serving.workers`` server processes (one by default; ``serving/workers.py``) serve and capture
+as ``serving.capture`` (the section the request is built from) says, and nothing autoscales.
 
 The server runs detached (its own session) so it outlives the Airflow task that deployed it;
 ``<home>/endpoints/<endpoint>.json`` (written by the server) says where it is. With

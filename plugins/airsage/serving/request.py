@@ -5,9 +5,10 @@ seam"): a pure function of the settings and the registered model version
 (:func:`deployment_request`). It names what SageMaker's ``CreateModel`` (the model version
 and its artifact), ``CreateEndpointConfig`` (the production variant, its instances, data
 capture) and ``UpdateEndpoint`` (the blue/green ``DeploymentConfig``: traffic shifting, bake
-time, rollback alarms) take; the deployer the Airflow layer hands in (``Engines.serving``)
-runs it. It is frozen and JSON-safe (:meth:`to_dict` / :meth:`from_dict`), so it can travel
-through XCom and be printed by ``airsage plan``.
+time, rollback alarms) and the variant's Application Auto Scaling (``scaling``) take; the
+deployer the Airflow layer hands in (``Engines.serving``) runs it. It is frozen and JSON-safe
+(:meth:`to_dict` / :meth:`from_dict`), so it can travel through XCom and be printed by
+``airsage plan``.
 
 Names are derived from the model and its version only, so deploying the same version again
 asks for the same variant (a no-op when it already serves).
@@ -67,6 +68,19 @@ class BlueGreenConfig:
 
 
 @dataclass(frozen=True)
+class ScalingRequest:
+    """Application Auto Scaling of the production variant (``serving.autoscaling``):
+    ``RegisterScalableTarget``'s limits and ``PutScalingPolicy``'s target tracking on
+    invocations per instance per minute, with its cooldowns (seconds)."""
+
+    min_capacity: int
+    max_capacity: int
+    target_invocations_per_instance: float
+    scale_in_cooldown: int
+    scale_out_cooldown: int
+
+
+@dataclass(frozen=True)
 class DeploymentRequest:
     """One endpoint update: which model version, as which variant, how (see the module doc).
 
@@ -86,6 +100,7 @@ class DeploymentRequest:
     capture: CaptureRequest
     deployment: BlueGreenConfig
     run_id: str | None = None
+    scaling: ScalingRequest | None = None  # None: autoscaling is off
 
     def __post_init__(self) -> None:
         where = f"deployment of {self.model_name} v{self.model_version} to {self.endpoint!r}"
@@ -141,6 +156,7 @@ class DeploymentRequest:
                 capture=CaptureRequest(**raw["capture"]),
                 deployment=BlueGreenConfig(**deployment),
                 run_id=raw.get("run_id"),
+                scaling=ScalingRequest(**raw["scaling"]) if raw.get("scaling") else None,
             )
         except (KeyError, TypeError) as exc:
             raise ConfigurationError(
@@ -190,4 +206,12 @@ def deployment_request(
             max_error_rate=float(config.max_error_rate),
             max_p99_latency_ms=float(config.max_p99_latency_ms)),
         run_id=str(model_version["run_id"]) if model_version.get("run_id") else None,
+        scaling=ScalingRequest(
+            min_capacity=config.autoscaling.min_capacity,
+            max_capacity=config.autoscaling.max_capacity,
+            target_invocations_per_instance=float(
+                config.autoscaling.target_invocations_per_instance),
+            scale_in_cooldown=config.autoscaling.scale_in_cooldown,
+            scale_out_cooldown=config.autoscaling.scale_out_cooldown)
+        if config.autoscaling.enabled else None,
     )

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,19 @@ BACKLOG = 1024
 KEEP_ALIVE_SECONDS = 75
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port), with a clear error."""
+def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True
+         ) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port), with a clear error.
+
+    ``reuse_port``: other processes may bind the same port (``SO_REUSEPORT``; the kernel then
+    spreads new connections over the listening ones: the workers of ``serving/workers.py``);
+    ``listen=False`` only holds the port (the workers' supervisor, which accepts nothing).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -57,7 +66,8 @@ def bind(host: str, port: int) -> socket.socket:
         raise OSError(exc.errno, f"model server: cannot listen on {host}:{port}: {exc.strerror}. "
                                  "Another process holds the port; set serving.port (0 = any "
                                  "free port) or stop it") from exc
-    sock.listen(BACKLOG)  # connections queue from now on, even before uvicorn runs
+    if listen:
+        sock.listen(BACKLOG)  # connections queue from now on, even before uvicorn runs
     sock.set_inheritable(True)
     return sock
 
@@ -180,20 +190,83 @@ class ModelServer:
         """The endpoint's state file: what the deployer and ``airsage serve`` restart read."""
         if self.state_file is None:
             return
-        state = {
-            "endpoint": self.endpoint.name,
-            "pid": os.getpid() if running else None,
-            "host": self.host if running else None,
-            "port": self.port if running else None,
-            "url": self.url if running else None,
-            "started_at": self.endpoint.started_at,
-            "updated_at": time.time(),
-            "variants": self.endpoint.variants(),
-        }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_name(f".{self.state_file.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, self.state_file)
+        write_state_file(self.state_file, endpoint=self.endpoint.name, sock=self._socket,
+                         started_at=self.endpoint.started_at,
+                         variants=self.endpoint.variants(), running=running)
+
+
+def url_of(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+
+def write_state_file(path: Path, *, endpoint: str, sock: socket.socket, started_at: float,
+                     variants: list[dict[str, Any]], running: bool = True,
+                     workers: list[int] | None = None) -> None:
+    """Atomically write an endpoint's state: the pid, address and variants the deployer and
+    a restart read (the pid is the process to stop: the server, or its supervisor)."""
+    host, port = sock.getsockname()[:2] if running else (None, None)
+    state: dict[str, Any] = {
+        "endpoint": endpoint,
+        "pid": os.getpid() if running else None,
+        "host": host,
+        "port": port,
+        "url": url_of(sock) if running else None,
+        "started_at": started_at,
+        "updated_at": time.time(),
+        "variants": variants,
+    }
+    if workers is not None:
+        state["workers"] = workers if running else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, path)
+
+
+def serve_with_workers(args: argparse.Namespace, settings: Any, config: ServingConfig,
+                       endpoint: str, state_file: Path, previous: list[dict[str, Any]],
+                       workers: int) -> int:
+    """``airsage serve`` with ``workers`` processes (``serving/workers.py``): this process
+    is their supervisor and the pid in the state file."""
+    from airsage.serving.workers import Supervisor
+
+    # holds the port; each worker listens on it with a socket of its own (SO_REUSEPORT)
+    sock = bind(args.host or config.host, config.port if args.port is None else args.port,
+                reuse_port=True, listen=False)
+    started_at = time.time()
+    known: list[list[dict[str, Any]]] = [[]]
+    supervisor = Supervisor(sock, workers=workers, endpoint=endpoint, url=url_of(sock),
+                            config_file=args.config,
+                            log_location=str(log_file_for(settings, endpoint)))
+
+    def write(variants: list[dict[str, Any]], running: bool = True) -> None:
+        known[0] = variants
+        write_state_file(state_file, endpoint=endpoint, sock=sock, started_at=started_at,
+                         variants=variants, running=running, workers=supervisor.pids)
+
+    try:
+        write(supervisor.start(previous))
+        supervisor.on_change(write)
+        if args.artifact:
+            loaded = supervisor.handle("add_variant", {
+                "variant_name": "AllTraffic", "artifact_path": args.artifact,
+                "model_name": "cli", "model_version": Path(args.artifact).name})
+            if loaded["status"] != IN_SERVICE:
+                print(f"airsage serve: {args.artifact} failed to load: {loaded['error']}",
+                      file=sys.stderr)
+                return 1
+            if supervisor.handle("describe", {})["status"] != IN_SERVICE:
+                supervisor.handle("set_weights", {"weights": {"AllTraffic": 1.0}})
+        print(f"airsage serve: endpoint {endpoint} listening on {url_of(sock)} with {workers} "
+              f"workers (supervisor pid {os.getpid()}, workers {supervisor.pids})", flush=True)
+        supervisor.wait()
+    finally:
+        supervisor.stop()
+        write_state_file(state_file, endpoint=endpoint, sock=sock, started_at=started_at,
+                         variants=known[0], running=False, workers=[])
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "AllTraffic, in addition to the restored variants")
     parser.add_argument("--no-restore", action="store_true",
                         help="start empty instead of reloading the endpoint's saved variants")
+    parser.add_argument("--workers", type=int,
+                        help="server processes sharing the port (default: serving.workers)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -225,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
             previous = json.loads(state_file.read_text())
         except json.JSONDecodeError:
             log.warning("ignoring unreadable endpoint state %s", state_file)
+    workers = config.workers if args.workers is None else args.workers
+    if workers != config.workers:
+        config = replace(config, workers=workers)
+        config.validate("airsage serve --workers")
+    if workers > 1:
+        return serve_with_workers(args, settings, config, endpoint, state_file,
+                                  previous.get("variants") or [], workers)
     server = ModelServer(config, lake, endpoint=endpoint, host=args.host, port=args.port,
                          state_file=state_file, work_dir=endpoints_dir(settings) / endpoint,
                          log_location=str(log_file_for(settings, endpoint)))
