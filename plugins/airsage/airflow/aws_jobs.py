@@ -161,14 +161,28 @@ class ReattachesToItsJob:
     defer: Callable[..., NoReturn]
     execute_complete: Callable[..., Any]
 
+    def existing_job(self) -> tuple[str, str, str]:
+        """(kind as :func:`~airsage.jobs.reattach.sagemaker_status` names it, the job's name,
+        the provider trigger's ``job_type``) of the job this operator's config creates."""
+        if "TrainingJobName" in self.config:
+            return "training", self.config["TrainingJobName"], "training"
+        if "ProcessingJobName" in self.config:
+            return "processing", self.config["ProcessingJobName"], "processing"
+        transform = self.config.get("Transform", self.config)  # the provider takes either form
+        return "transform", transform["TransformJobName"], "Transform"
+
+    def reattached(self, context: Any, name: str) -> Any:
+        """What the task returns for a completed job it did not create: the provider's own
+        result of a finished job."""
+        return self.execute_complete(context, {"status": "success", "job_name": name})
+
     def execute(self, context: Any) -> Any:
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
         from airflow.sdk.exceptions import AirflowFailException
 
         from airsage.jobs.reattach import FINISHED_BADLY, RUNNING, sagemaker_status
 
-        kind = "training" if "TrainingJobName" in self.config else "processing"
-        name = self.config["TrainingJobName" if kind == "training" else "ProcessingJobName"]
+        kind, name, job_type = self.existing_job()
         status = sagemaker_status(self.hook.conn, kind)(name)
         if status is None:
             return super().execute(context)  # type: ignore[misc]
@@ -177,14 +191,14 @@ class ReattachesToItsJob:
                       kind, name, status)
         if status in RUNNING:
             self.defer(trigger=SageMakerTrigger(
-                job_name=name, job_type=kind, waiter_delay=self.check_interval,
+                job_name=name, job_type=job_type, waiter_delay=self.check_interval,
                 waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name), method_name="execute_complete")
         if status in FINISHED_BADLY:
             raise AirflowFailException(
                 f"SageMaker {kind} job {name} ended {status}: clear the whole {group} task "
                 "group to run the step again (its request starts the next attempt, -rN)")
-        return self.execute_complete(context, {"status": "success", "job_name": name})
+        return self.reattached(context, name)
 
 
 @functools.cache

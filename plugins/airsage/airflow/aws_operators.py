@@ -28,6 +28,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airsage.airflow.aws_jobs import ReattachesToItsJob
 from airsage.airflow.deferral import SettlesBeforeResuming
 
 
@@ -84,33 +85,14 @@ class OrderedEndpointOperator(SageMakerEndpointOperator):
         return result
 
 
-class ReattachingTransformOperator(SettlesBeforeResuming, SageMakerTransformOperator):
-    """``SageMakerTransformOperator`` that never creates a job of its config's name twice: a
-    job still running is waited for (deferred, the provider's trigger and
-    ``execute_complete``), a completed one is returned as the provider returns it, a failed
-    or stopped one fails the task saying to clear the group (its request then names the next
-    attempt, ``-rN``). Deferral settles first (:mod:`airsage.airflow.deferral`)."""
+# The mixin declares the provider's attributes it reads (``hook`` among them, final there).
+class ReattachingTransformOperator(ReattachesToItsJob, SettlesBeforeResuming,  # type: ignore[misc]
+                                   SageMakerTransformOperator):
+    """``SageMakerTransformOperator`` that never creates a job of its config's name twice
+    (:class:`~airsage.airflow.aws_jobs.ReattachesToItsJob`: a running job is waited for, a
+    failed or stopped one fails the task saying to clear the group). Deferral settles first
+    (:mod:`airsage.airflow.deferral`)."""
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from airsage.jobs.reattach import FINISHED_BADLY, RUNNING, sagemaker_status
-
-        name = self.config.get("Transform", self.config)["TransformJobName"]
-        status = sagemaker_status(self.hook.conn, "transform")(name)
-        if status is None:
-            result: dict[str, Any] = super().execute(context)
-            return result
-        self.log.info("SageMaker transform job %s exists (%s): re-attached, not created "
-                      "again", name, status)
-        if status in RUNNING:
-            self.defer(trigger=SageMakerTrigger(
-                job_name=name, job_type="Transform", waiter_delay=self.check_interval,
-                waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name), method_name="execute_complete")
-        if status in FINISHED_BADLY:
-            raise AirflowFailException(
-                f"SageMaker transform job {name} ended {status}: clear the whole score task "
-                "group to run the step again (its request starts the next attempt, -rN)")
-        return self.serialize_result(name)
+    def reattached(self, context: Any, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.serialize_result(name)  # the provider's own return value
+        return result
