@@ -24,3 +24,14 @@ def sagemaker_jobs() -> dict[str, list[str]]:
                                  sagemaker.list_processing_jobs()["ProcessingJobSummaries"]),
             "training": sorted(j["TrainingJobName"] for j in
                                sagemaker.list_training_jobs()["TrainingJobSummaries"])}
+
+
+def approved_version(number: int, day: str = "2026-02-10") -> Any:
+    """An Approved registry version whose model.tar.gz is ``train-<number>``'s in the lake,
+    trained on ``day``'s window (what the deploy step's ordering rule reads)."""
+    from airsage.registry.base import LINEAGE_ARTIFACT_KEY, ModelVersion
+
+    key = f"models/reviews/train-{number}/output/model.tar.gz"
+    return ModelVersion(name="reviews-sentiment", version=str(number), status="Approved",
+                        artifact_uri=f"{LAKE_ROOT}/{key}", run_id=None,
+                        tags={LINEAGE_ARTIFACT_KEY: key, "lineage.partition_day": day})

@@ -14,11 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aws_helpers import LAKE_ROOT, client
+from aws_helpers import approved_version as version
+from aws_helpers import client
 
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.lake.aws import S3Lake
-from airsage.registry.base import LINEAGE_ARTIFACT_KEY, ModelVersion
 from airsage.serving.aws import (
     SCALABLE_DIMENSION,
     SageMakerEndpointDeployer,
@@ -29,13 +29,6 @@ from airsage.serving.request import deployment_request
 
 ENDPOINT = "reviews-sentiment"
 NAMESPACE = "sagemaker"
-
-
-def version(number: int, day: str) -> ModelVersion:
-    key = f"models/reviews/train-{number}/output/model.tar.gz"
-    return ModelVersion(name="reviews-sentiment", version=str(number), status="Approved",
-                        artifact_uri=f"{LAKE_ROOT}/{key}", run_id=None,
-                        tags={LINEAGE_ARTIFACT_KEY: key, "lineage.partition_day": day})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aws_helpers import LAKE_ROOT, ROLE, client
+from aws_helpers import approved_version as version
 
 from airsage.errors import ConfigurationError, StepFailed
 from airsage.lake.aws import S3Lake
@@ -27,13 +28,6 @@ from airsage.serving.aws import (
 from airsage.serving.request import deployment_request
 
 ENDPOINT = "reviews-sentiment"
-
-
-def version(number: int, day: str = "2026-02-10") -> ModelVersion:
-    key = f"models/reviews/train-{number}/output/model.tar.gz"
-    return ModelVersion(name="reviews-sentiment", version=str(number), status="Approved",
-                        artifact_uri=f"{LAKE_ROOT}/{key}", run_id=None,
-                        tags={LINEAGE_ARTIFACT_KEY: key, "lineage.partition_day": day})
 
 
 @pytest.fixture
@@ -295,7 +289,6 @@ def test_an_endpoint_that_fails_to_create_fails_the_step_with_sagemakers_reason(
     message = str(raised.value)
     assert "the create to reviews-sentiment v1" in message and "is Failed" in message
     assert "did not pass the ping health check" in message
-
 
 
 def test_stop_refuses_to_delete_a_sagemaker_endpoint_and_says_how(deployer, lake) -> None:
