@@ -47,6 +47,7 @@ def _print_alerts(alert_log: Any, since: int) -> None:
 
 
 def run_demo(days: int = 3, end: str | None = None) -> int:
+    from airsage.airflow.names import BATCH_DAG_ID, SCORE
     from airsage.airflow.runner import load_dag, run_dag, unpause
     from airsage.alerts.sinks import log_sink
     from airsage.serving.client import invoke, send_reviews
@@ -77,6 +78,13 @@ def run_demo(days: int = 3, end: str | None = None) -> int:
         print("   no endpoint is serving: no model was blessed; see the blessing reports in the lake")
         return 1
     url = description.url
+    # What the deploy's asset event queues under a scheduler (dag.test() does not follow it)
+    scored = run_dag(BATCH_DAG_ID, conf={"partition_date": last.isoformat()})
+    result = scored.xcoms.get(SCORE) or {}
+    print(f"   reviews_batch_scoring (queued by the deploy's asset event): {scored.state}"
+          + (f" | {result.get('rows')} predictions by v{result.get('model_version')} in "
+             f"{result.get('predictions_key')}" if result else ""))
+    print(f"   what that model trained on: airsage features query --as-of {last} --split train")
     print(f"\n2. endpoint {endpoint} serves at {url}: sending client traffic (captured)")
     logical = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     send_reviews(url, rows=300, seed=101, day=last.isoformat(), endpoint=endpoint)
