@@ -6,7 +6,8 @@ own Airflow home. Five days of reviews are landed beforehand and ``ingest.source
 which has no data) must fail at ``ingest`` and say so. Then, in order:
 
 1. a run triggered through the REST API with conf succeeds; its task logs explain the run
-   (rule results, training metrics) and a green task's log holds no ERROR line;
+   (rule results, training metrics) and a green task's log holds no ERROR line; its deploy's
+   asset event queues ``reviews_batch_scoring``, which scores the day with the deployed version;
 2. a 3-day backfill created with the CLI, all three days at once, succeeds, and the endpoint
    serves the model trained on the newest day — whatever order the runs deployed in;
 3. a run with ``auto_approve`` off waits on the Required Actions page, a rejection through
@@ -30,6 +31,7 @@ TODAY = dt.datetime.now(dt.UTC).date()
 DAYS = [(TODAY - dt.timedelta(days=n)).isoformat() for n in range(7, 1, -1)]  # 7..2 days ago
 REST_DAY, BACKFILL, HITL_DAY = DAYS[0], DAYS[1:4], DAYS[4]
 YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
+BATCH = "reviews_batch_scoring"
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +104,9 @@ def test_a_run_triggered_through_the_rest_api_with_conf_succeeds_and_its_logs_ex
     airflow: Any,
 ) -> None:
     services, settings = airflow
+    # the deploy's asset event queues batch scoring (paused again below: the backfill's deploys
+    # would queue more runs than the later tests need)
+    services.api("PATCH", f"/api/v2/dags/{BATCH}", {"is_paused": False})
     run = services.api("POST", "/api/v2/dags/reviews_daily/dagRuns", {
         "logical_date": dt.datetime.now(dt.UTC).isoformat(),
         "conf": {"partition_date": REST_DAY, "model_family": "tfidf_linear", "tuning": True,
@@ -126,6 +131,19 @@ def test_a_run_triggered_through_the_rest_api_with_conf_succeeds_and_its_logs_ex
 
     serving, _ = _serving(settings)
     assert serving.data_day == REST_DAY
+
+    scoring = services.wait_for(
+        lambda: [r for r in services.runs(BATCH) if r["run_type"] == "asset_triggered"] or None,
+        "the batch scoring run the deploy's asset event queues", 300)[0]
+    scored = services.wait_for_run(scoring["dag_run_id"], timeout=600, dag_id=BATCH)
+    services.api("PATCH", f"/api/v2/dags/{BATCH}", {"is_paused": True})
+    assert scored["state"] == "success", services.explain(scoring["dag_run_id"], dag_id=BATCH)
+    from airsage.lake.local import LocalLake
+
+    written = sorted(LocalLake(settings).list(f"predictions/reviews/dt={REST_DAY}/"))
+    assert f"predictions/reviews/dt={REST_DAY}/model_version={serving.version}/predictions.parquet" \
+        in written, written
+    assert all(f"/model_version={serving.version}/" in key for key in written), written
 
 
 def test_a_concurrent_backfill_leaves_the_newest_days_model_serving(airflow: Any) -> None:
