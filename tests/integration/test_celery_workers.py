@@ -169,7 +169,7 @@ def test_a_daily_run_succeeds_with_its_tasks_on_both_workers(team: dict[str, Any
     })
     done = services.wait_for_run(run["dag_run_id"], timeout=1800)
     states = services.task_states(run["dag_run_id"])
-    assert done["state"] == "success", (states, services.logs_tail())
+    assert done["state"] == "success", (services.explain(run["dag_run_id"]), services.logs_tail())
     assert states["deploy"] == "success", states
 
     hosts = services.task_hosts(run["dag_run_id"])

@@ -35,6 +35,15 @@ def test_s3_lake_keeps_the_same_keys_under_its_prefix(s3) -> None:
     assert s3.list_objects_v2(Bucket="airsage-lake").get("KeyCount") == 0
 
 
+def test_a_missing_key_is_file_not_found_as_in_a_directory_lake(s3) -> None:
+    """Callers (the feature store's group definition, prepare's curated day) handle a missing
+    key once, with FileNotFoundError, on both targets."""
+    settings = load_settings(environ={"AIRSAGE_TARGET": "aws", "AIRSAGE_LAKE_ROOT": "s3://airsage-lake/prod"})
+    lake = S3Lake(settings, client=s3)
+    with pytest.raises(FileNotFoundError, match="no object at s3://airsage-lake/prod/curated/x"):
+        lake.read_bytes("curated/x")
+
+
 def test_s3_lake_needs_an_s3_root() -> None:
     from airsage.errors import ConfigurationError
 

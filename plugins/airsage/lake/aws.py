@@ -90,12 +90,21 @@ class S3Lake:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return False
             raise
 
     def read_bytes(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        """The object's bytes; FileNotFoundError when there is none, as a directory lake
+        raises, so callers handle a missing key the same way on both targets."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(f"no object at {self.uri(key)}") from exc
+            raise
 
     def write_bytes(self, key: str, data: bytes) -> str:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -142,7 +151,7 @@ class S3Lake:
         try:
             return str(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"])
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return None
             raise
 
@@ -154,7 +163,7 @@ class S3Lake:
         try:
             got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return None
             raise
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -192,3 +201,8 @@ class S3Lake:
 
 class LakeConflict(StepFailed):
     """A conditional write found the object changed by another writer (a retry re-reads it)."""
+
+
+def _missing(exc: Any) -> bool:
+    """Whether an S3 ClientError says the object (or key) does not exist."""
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")

@@ -27,7 +27,8 @@ class Lake(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def read_bytes(self, key: str) -> bytes: ...
+    def read_bytes(self, key: str) -> bytes:
+        """The bytes at ``key``; FileNotFoundError when there is nothing there."""
 
     def write_bytes(self, key: str, data: bytes) -> str:
         """Write atomically (a reader never sees half a file); return the key's URI."""
